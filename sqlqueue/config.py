@@ -1,0 +1,133 @@
+"""Configuration: one frozen Settings object, built at the edge and passed down.
+
+Sources, later ones winning: defaults, a TOML file (``SQLQUEUE_CONFIG`` or
+``--config``), ``SQLQUEUE_*`` environment variables, command-line flags.
+Nothing here is read at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlqueue.domain.limits import Limits
+from sqlqueue.errors import ValidationFailed
+
+ENV_PREFIX = "SQLQUEUE_"
+
+
+def default_database_url() -> str:
+    """A SQLite file in the user's data directory (the embedded default)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return f"sqlite:///{Path(base) / 'sqlqueue' / 'sqlqueue.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything sqlqueue can be configured with."""
+
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8888
+    admin_port: int = 8889
+    workers: int = 2
+    admin_mode: bool = False
+    noauth_admin: bool = True
+    signed_url_secret: str = ""
+    gc_interval: float = 60.0
+    catalogue_cache_seconds: float = 5.0
+    log_level: str = "INFO"
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        config_file: str | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Build settings from a file, the environment and explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        path = config_file or env.get(ENV_PREFIX + "CONFIG")
+        if path:
+            values.update(_read_file(path))
+        values.update(_from_env(env))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+        """Build settings from plain values (strings are converted)."""
+        top = {f.name: f for f in dataclasses.fields(cls)}
+        lim = {f.name: f for f in dataclasses.fields(Limits)}
+        kwargs: dict[str, Any] = {}
+        limits: dict[str, Any] = dict(values.get("limits") or {})
+        for key, value in values.items():
+            if key == "limits":
+                continue
+            if key in top:
+                kwargs[key] = _convert(top[key].type, value, key)
+            elif key in lim:
+                limits[key] = value
+            else:
+                raise ValidationFailed(f"Unknown configuration option: {key}")
+        kwargs["limits"] = Limits(
+            **{k: _convert(lim[k].type, v, k) for k, v in limits.items() if k in lim}
+        )
+        settings = cls(**kwargs)
+        if not settings.database_url:
+            settings = dataclasses.replace(settings, database_url=default_database_url())
+        return settings
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        data = tomllib.load(handle)
+    flat = dict(data.get("sqlqueue", data))
+    if "limits" in data:
+        flat["limits"] = data["limits"]
+    return flat
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(Settings)} | {
+        f.name for f in dataclasses.fields(Limits)
+    }
+    found = {}
+    for key, value in environ.items():
+        if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "CONFIG":
+            name = key[len(ENV_PREFIX) :].lower()
+            if name in names and name != "limits":
+                found[name] = value
+    return found
+
+
+def _convert(kind: Any, value: Any, key: str) -> Any:
+    kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    if not isinstance(value, str) or kind == "str":
+        return value
+    try:
+        if kind == "bool":
+            return _parse_bool(value)
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+    except ValueError as ex:
+        raise ValidationFailed(f"Bad value for {key}: {value!r}") from ex
+    return value
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(value)

@@ -1,0 +1,133 @@
+"""Frozen value objects handed across the storage interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+JSON = Any
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message as a producer posts it; ``None`` means "use the default"."""
+
+    body: JSON
+    ttl: int | None = None
+    delay: int | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A stored message as a reader sees it."""
+
+    id: str
+    ttl: int
+    age: int
+    body: JSON
+    claim_id: str | None
+    claim_count: int
+    created: float
+    marker: int
+
+    def to_storage_dict(self) -> dict[str, Any]:
+        """The storage-level message document (Zaqar's key set)."""
+        return {
+            "id": self.id,
+            "ttl": self.ttl,
+            "age": self.age,
+            "body": self.body,
+            "claim_id": self.claim_id,
+            "claim_count": self.claim_count,
+        }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim's own metadata (its messages travel beside it)."""
+
+    id: str
+    ttl: int
+    grace: int
+    age: int
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """One queue of a listing; ``metadata`` is None unless detailed."""
+
+    name: str
+    metadata: dict[str, JSON] | None = None
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """Oldest or newest message of a queue, for stats."""
+
+    id: str
+    age: int
+    created: float
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """Message counts of one queue."""
+
+    free: int
+    claimed: int
+    total: int
+    oldest: MessageSummary | None = None
+    newest: MessageSummary | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing and the marker that fetches the next one."""
+
+    items: list[T]
+    next_marker: str | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A subscription of a subscriber to a queue's messages."""
+
+    id: str
+    source: str
+    subscriber: str
+    ttl: int
+    age: int
+    options: dict[str, JSON] = field(default_factory=dict)
+    confirmed: bool = False
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A database that holds queues."""
+
+    name: str
+    uri: str
+    weight: int
+    flavor: str | None = None
+    options: dict[str, JSON] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """A named group of pools, per project."""
+
+    name: str
+    project: str
+    capabilities: dict[str, JSON] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """Where one queue of one project lives."""
+
+    project: str
+    queue: str
+    pool: str

@@ -1,0 +1,99 @@
+"""The single exception tree of sqlqueue.
+
+Storage and validation raise these; the transport maps each family to one
+HTTP status in one table (``transport/wsgi/errors.py``).
+"""
+
+from __future__ import annotations
+
+
+class SqlqueueError(Exception):
+    """Root of every error sqlqueue raises on purpose."""
+
+    def __init__(self, description: str = "") -> None:
+        super().__init__(description or (self.__doc__ or "").strip())
+        self.description = str(self)
+
+
+class ValidationFailed(SqlqueueError):
+    """The request is invalid."""
+
+
+class DoesNotExist(SqlqueueError):
+    """The resource does not exist."""
+
+
+class QueueDoesNotExist(DoesNotExist):
+    """Queue does not exist."""
+
+
+class QueueIsEmpty(DoesNotExist):
+    """Queue is empty."""
+
+
+class MessageDoesNotExist(DoesNotExist):
+    """Message does not exist."""
+
+
+class ClaimDoesNotExist(DoesNotExist):
+    """Claim does not exist."""
+
+
+class SubscriptionDoesNotExist(DoesNotExist):
+    """Subscription does not exist."""
+
+
+class PoolDoesNotExist(DoesNotExist):
+    """Pool does not exist."""
+
+
+class FlavorDoesNotExist(DoesNotExist):
+    """Flavor does not exist."""
+
+
+class QueueNotMapped(DoesNotExist):
+    """Queue is not mapped to any pool."""
+
+
+class NotPermitted(SqlqueueError):
+    """The operation is not permitted in the resource's current state."""
+
+
+class MessageIsClaimed(NotPermitted):
+    """Message is claimed; a claim id is needed to delete it."""
+
+
+class MessageNotClaimed(NotPermitted):
+    """Message is not claimed (or its claim has expired)."""
+
+
+class MessageNotClaimedBy(NotPermitted):
+    """Message is claimed by another claim."""
+
+
+class PoolInUse(NotPermitted):
+    """Pool still holds queues or is the last pool of a flavor in use."""
+
+
+class Conflict(SqlqueueError):
+    """The request conflicts with the current state."""
+
+
+class SubscriptionAlreadyExists(Conflict):
+    """Such a subscription already exists."""
+
+
+class PoolAlreadyExists(Conflict):
+    """A pool with this URI already exists."""
+
+
+class MessageConflict(Conflict):
+    """Messages could not be enqueued; try again."""
+
+
+class StorageUnavailable(SqlqueueError):
+    """The storage backend is unavailable."""
+
+
+class NoPoolFound(StorageUnavailable):
+    """No pool is available to place the queue on."""

@@ -1,0 +1,308 @@
+"""The storage contract: one abstract controller per resource.
+
+A controller serves exactly one database. Routing a queue to the database
+(pool) that holds it is a layer above (``storage/pooling.py``) that
+implements the same contract. Every method takes the project first; ``""``
+is the explicit "no project" value.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlqueue.domain.models import (
+    CatalogueEntry,
+    Claim,
+    Flavor,
+    Message,
+    NewMessage,
+    Page,
+    Pool,
+    QueueInfo,
+    QueueStats,
+    Subscription,
+)
+
+Metadata = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """Defaults a data driver applies when a request leaves them out."""
+
+    default_message_ttl: int = 3600
+    default_queue_page: int = 10
+    default_message_page: int = 10
+    default_claim_limit: int = 10
+    gc_batch: int = 1000
+
+
+class QueueController(abc.ABC):
+    """Queues: names and metadata."""
+
+    @abc.abstractmethod
+    def create(self, project: str, name: str, metadata: Metadata | None = None) -> bool:
+        """Create a queue. Returns True if created, False if it existed (unchanged)."""
+
+    @abc.abstractmethod
+    def exists(self, project: str, name: str) -> bool:
+        """Whether the queue exists."""
+
+    @abc.abstractmethod
+    def get_metadata(self, project: str, name: str) -> Metadata:
+        """The stored metadata. :raises QueueDoesNotExist:"""
+
+    @abc.abstractmethod
+    def set_metadata(self, project: str, name: str, metadata: Metadata) -> None:
+        """Replace the metadata. :raises QueueDoesNotExist:"""
+
+    @abc.abstractmethod
+    def delete(self, project: str, name: str) -> None:
+        """Delete the queue with its messages and claims (silent if missing)."""
+
+    @abc.abstractmethod
+    def list(
+        self,
+        project: str,
+        *,
+        marker: str | None = None,
+        limit: int | None = None,
+        detailed: bool = False,
+        name: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        with_count: bool = False,
+    ) -> Page[QueueInfo]:
+        """Queues sorted by name, after ``marker``; ``name`` is a substring filter,
+        ``filters`` metadata equality filters; ``count`` set when ``with_count``."""
+
+    @abc.abstractmethod
+    def stats(self, project: str, name: str) -> QueueStats:
+        """Counts of free, claimed and total messages (zeros if missing)."""
+
+
+class MessageController(abc.ABC):
+    """Messages of one queue, in marker (FIFO) order."""
+
+    @abc.abstractmethod
+    def post(
+        self, project: str, queue: str, messages: Sequence[NewMessage], client_id: str
+    ) -> list[str]:
+        """Post a batch all-or-nothing, creating the queue if needed.
+
+        Returns the new ids in input order.
+        """
+
+    @abc.abstractmethod
+    def list(
+        self,
+        project: str,
+        queue: str,
+        *,
+        marker: str | None = None,
+        limit: int | None = None,
+        echo: bool = False,
+        client_id: str | None = None,
+        include_claimed: bool = False,
+        include_delayed: bool = False,
+    ) -> Page[Message]:
+        """Messages after ``marker`` in marker order (empty if queue missing)."""
+
+    @abc.abstractmethod
+    def get(self, project: str, queue: str, message_id: str) -> Message:
+        """One message. :raises MessageDoesNotExist:"""
+
+    @abc.abstractmethod
+    def bulk_get(self, project: str, queue: str, message_ids: Sequence[str]) -> list[Message]:
+        """The messages among ``message_ids`` that exist (malformed ids ignored)."""
+
+    @abc.abstractmethod
+    def delete(
+        self, project: str, queue: str, message_id: str, claim_id: str | None = None
+    ) -> None:
+        """Delete one message (silent if missing).
+
+        :raises MessageIsClaimed: claimed and no claim id given.
+        :raises MessageNotClaimed: claim id given but the message is not claimed.
+        :raises MessageNotClaimedBy: claimed by another claim.
+        :raises ClaimDoesNotExist: the claim id is malformed.
+        """
+
+    @abc.abstractmethod
+    def bulk_delete(
+        self,
+        project: str,
+        queue: str,
+        message_ids: Sequence[str],
+        claim_ids: Sequence[str] | None = None,
+    ) -> None:
+        """Delete by ids, ignoring claims unless ``claim_ids`` restricts them."""
+
+    @abc.abstractmethod
+    def pop(self, project: str, queue: str, limit: int) -> list[Message]:
+        """Delete and return up to ``limit`` unclaimed messages, oldest first."""
+
+    @abc.abstractmethod
+    def first(self, project: str, queue: str, sort: int = 1) -> Message:
+        """The first (sort=1) or last (sort=-1) message. :raises QueueIsEmpty:"""
+
+
+class ClaimController(abc.ABC):
+    """Claims: leases on messages that expire by themselves."""
+
+    @abc.abstractmethod
+    def create(
+        self, project: str, queue: str, *, ttl: int, grace: int, limit: int | None = None
+    ) -> tuple[str | None, list[Message]]:
+        """Claim up to ``limit`` free messages, oldest first (best effort).
+
+        Returns ``(None, [])`` when nothing could be claimed.
+        """
+
+    @abc.abstractmethod
+    def get(self, project: str, queue: str, claim_id: str) -> tuple[Claim, list[Message]]:
+        """A live claim and its messages. :raises ClaimDoesNotExist:"""
+
+    @abc.abstractmethod
+    def update(self, project: str, queue: str, claim_id: str, *, ttl: int, grace: int) -> None:
+        """Renew a live claim (its age restarts). :raises ClaimDoesNotExist:"""
+
+    @abc.abstractmethod
+    def delete(self, project: str, queue: str, claim_id: str) -> None:
+        """Release a claim's messages (silent if missing)."""
+
+
+class SubscriptionController(abc.ABC):
+    """Subscriptions of subscribers to a queue."""
+
+    @abc.abstractmethod
+    def list(
+        self, project: str, queue: str, *, marker: str | None = None, limit: int | None = None
+    ) -> Page[Subscription]:
+        """Subscriptions of a queue in creation order."""
+
+    @abc.abstractmethod
+    def get(self, project: str, queue: str, subscription_id: str) -> Subscription:
+        """:raises SubscriptionDoesNotExist:"""
+
+    @abc.abstractmethod
+    def create(
+        self, project: str, queue: str, subscriber: str, ttl: int, options: Metadata
+    ) -> str | None:
+        """The new id, or None if the subscriber is already subscribed."""
+
+    @abc.abstractmethod
+    def find(self, project: str, queue: str, subscriber: str) -> Subscription | None:
+        """The subscription of ``subscriber`` to ``queue``, if any."""
+
+    @abc.abstractmethod
+    def update(
+        self,
+        project: str,
+        queue: str,
+        subscription_id: str,
+        *,
+        subscriber: str | None = None,
+        ttl: int | None = None,
+        options: Metadata | None = None,
+    ) -> None:
+        """:raises SubscriptionDoesNotExist: :raises SubscriptionAlreadyExists:"""
+
+    @abc.abstractmethod
+    def delete(self, project: str, queue: str, subscription_id: str) -> None:
+        """Delete (silent if missing)."""
+
+    @abc.abstractmethod
+    def confirm(self, project: str, queue: str, subscription_id: str, confirmed: bool) -> None:
+        """:raises SubscriptionDoesNotExist:"""
+
+
+class PoolController(abc.ABC):
+    """Registered pools (control plane)."""
+
+    @abc.abstractmethod
+    def create(self, pool: Pool) -> None:
+        """Create or replace by name. :raises PoolAlreadyExists: duplicate uri."""
+
+    @abc.abstractmethod
+    def get(self, name: str) -> Pool:
+        """:raises PoolDoesNotExist:"""
+
+    @abc.abstractmethod
+    def list(self, *, marker: str | None = None, limit: int | None = None) -> Page[Pool]:
+        """Pools by name."""
+
+    @abc.abstractmethod
+    def update(self, name: str, **fields: Any) -> None:
+        """:raises PoolDoesNotExist:"""
+
+    @abc.abstractmethod
+    def delete(self, name: str) -> None:
+        """Delete (silent if missing)."""
+
+
+class FlavorController(abc.ABC):
+    """Flavors: named sets of pools (control plane)."""
+
+    @abc.abstractmethod
+    def create(self, flavor: Flavor) -> None:
+        """Create or replace by (project, name)."""
+
+    @abc.abstractmethod
+    def get(self, project: str, name: str) -> Flavor:
+        """:raises FlavorDoesNotExist:"""
+
+    @abc.abstractmethod
+    def list(
+        self, project: str, *, marker: str | None = None, limit: int | None = None
+    ) -> Page[Flavor]:
+        """Flavors of a project by name."""
+
+    @abc.abstractmethod
+    def delete(self, project: str, name: str) -> None:
+        """Delete (silent if missing)."""
+
+
+class CatalogueController(abc.ABC):
+    """The catalogue: which pool holds each queue (control plane)."""
+
+    @abc.abstractmethod
+    def get(self, project: str, queue: str) -> CatalogueEntry:
+        """:raises QueueNotMapped:"""
+
+    @abc.abstractmethod
+    def insert(self, project: str, queue: str, pool: str) -> None:
+        """Map the queue to ``pool`` (replacing any mapping)."""
+
+    @abc.abstractmethod
+    def list(
+        self, project: str | None, *, marker: str | None = None, limit: int | None = None
+    ) -> Page[CatalogueEntry]:
+        """Entries of one project (all when None)."""
+
+    @abc.abstractmethod
+    def delete(self, project: str, queue: str) -> None:
+        """Remove the mapping (silent if missing)."""
+
+
+class DataDriver(abc.ABC):
+    """One database's data-plane controllers and housekeeping."""
+
+    queues: QueueController
+    messages: MessageController
+    claims: ClaimController
+    subscriptions: SubscriptionController
+
+    @abc.abstractmethod
+    def is_alive(self) -> bool:
+        """Whether the database answers."""
+
+    @abc.abstractmethod
+    def gc(self) -> int:
+        """Delete expired messages and claims; returns how many rows went."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""

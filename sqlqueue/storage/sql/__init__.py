@@ -1,0 +1,1 @@
+"""SQL storage: SQLAlchemy Core on SQLite, PostgreSQL and MySQL."""

@@ -1,0 +1,195 @@
+"""Claims on SQL: leases written onto the message rows.
+
+A message is claimed iff ``claim_expires > now``; the ``claims`` row keeps
+the claim's ttl, grace and age. Candidates are taken oldest first with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL and MySQL (concurrent claimers
+take disjoint rows instead of waiting), and SQLite serialises writers with
+``BEGIN IMMEDIATE``; the UPDATE re-checks ``claim_expires <= now`` anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from sqlqueue import errors
+from sqlqueue.domain import ids
+from sqlqueue.domain.models import Claim, Message
+from sqlqueue.storage.base import ClaimController, Metadata, StorageOptions
+from sqlqueue.storage.sql import rows
+from sqlqueue.storage.sql.database import Database, loads
+from sqlqueue.storage.sql.messages import reserve_markers
+from sqlqueue.storage.sql.queues import find_queue
+from sqlqueue.storage.sql.tables import claims, messages
+
+
+def extend_lifetimes(conn: Connection, claim_id: str, claim_expires: int, ttl: int, grace: int) -> None:
+    """Messages that would expire before the claim live until it ends plus grace."""
+    stmt = (
+        sa.update(messages)
+        .where(messages.c.claim_id == claim_id, messages.c.expires_at < claim_expires)
+        .values(expires_at=claim_expires + grace * 1000, ttl=ttl + grace)
+    )
+    conn.execute(stmt)
+
+
+def claimed_messages(conn: Connection, claim_id: str, now: int) -> list[Message]:
+    """The live messages a live claim holds, in marker order."""
+    where = (
+        messages.c.claim_id == claim_id,
+        messages.c.claim_expires > now,
+        messages.c.expires_at > now,
+    )
+    stmt = rows.select_messages(*where).order_by(messages.c.marker)
+    return [rows.to_message(r, now) for r in conn.execute(stmt)]
+
+
+def dead_letter(conn: Connection, project: str, meta: Metadata, found: list[Row[Any]], now: int) -> list[Row[Any]]:
+    """Move messages claimed too often to the dead-letter queue; the rest stay."""
+    limit = meta.get("_max_claim_count")
+    target = meta.get("_dead_letter_queue")
+    if not limit or not target:
+        return found
+    spent = [r for r in found if r.claim_count >= limit]
+    if not spent:
+        return found
+    queue_id, dlq_meta, first = reserve_markers(conn, project, target, len(spent), now)
+    dlq_ttl = meta.get("_dead_letter_queue_messages_ttl")
+    for offset, row in enumerate(spent):
+        values: dict[str, Any] = {
+            "queue_id": queue_id,
+            "marker": first + offset,
+            "claim_id": None,
+            "claim_expires": 0,
+        }
+        if dlq_ttl:
+            values.update(ttl=dlq_ttl, expires_at=now + dlq_ttl * 1000)
+        conn.execute(sa.update(messages).where(messages.c.id == row.id).values(values))
+    return [r for r in found if r.claim_count < limit]
+
+
+class SqlClaimController(ClaimController):
+    """Claim controller over one database."""
+
+    def __init__(self, db: Database, options: StorageOptions) -> None:
+        self._db = db
+        self._options = options
+
+    def create(
+        self, project: str, queue: str, *, ttl: int, grace: int, limit: int | None = None
+    ) -> tuple[str | None, list[Message]]:
+        limit = limit or self._options.default_claim_limit
+        now = self._db.now_ms()
+        claim_id = ids.new_token()
+        expires = now + ttl * 1000
+
+        def work(conn: Connection) -> tuple[str | None, list[Message]]:
+            row = find_queue(conn, project, queue)
+            if row is None:
+                return None, []
+            meta = loads(row.meta)
+            query = (
+                sa.select(messages.c.id, messages.c.claim_count)
+                .where(*rows.available(row.id, now, meta))
+                .order_by(messages.c.marker)
+                .limit(limit)
+            )
+            found = conn.execute(self._db.select_for_update(query)).all()
+            keys = [r.id for r in dead_letter(conn, project, meta, found, now)]
+            if not keys:
+                return None, []
+            take = (
+                sa.update(messages)
+                .where(messages.c.id.in_(keys), messages.c.claim_expires <= now)
+                .values(
+                    claim_id=claim_id,
+                    claim_expires=expires,
+                    claim_count=messages.c.claim_count + 1,
+                )
+            )
+            if conn.execute(take).rowcount == 0:
+                return None, []
+            conn.execute(
+                sa.insert(claims).values(
+                    id=claim_id, queue_id=row.id, ttl=ttl, grace=grace,
+                    created_at=now, expires_at=expires,
+                )
+            )
+            extend_lifetimes(conn, claim_id, expires, ttl, grace)
+            return claim_id, claimed_messages(conn, claim_id, now)
+
+        return self._db.run(work)
+
+    def get(self, project: str, queue: str, claim_id: str) -> tuple[Claim, list[Message]]:
+        now = self._db.now_ms()
+
+        def work(conn: Connection) -> tuple[Claim, list[Message]]:
+            claim = self._live_claim(conn, project, queue, claim_id, now)
+            held = claimed_messages(conn, claim_id, now)
+            if not held:
+                raise errors.ClaimDoesNotExist(f"Claim {claim_id} does not exist")
+            age = (now - claim.created_at) // 1000
+            return Claim(claim_id, claim.ttl, claim.grace, age), held
+
+        return self._db.run(work, write=False)
+
+    def update(self, project: str, queue: str, claim_id: str, *, ttl: int, grace: int) -> None:
+        now = self._db.now_ms()
+        expires = now + ttl * 1000
+
+        def work(conn: Connection) -> None:
+            self._live_claim(conn, project, queue, claim_id, now)
+            renew = (
+                sa.update(messages)
+                .where(messages.c.claim_id == claim_id, messages.c.claim_expires > now)
+                .values(claim_expires=expires)
+            )
+            if conn.execute(renew).rowcount == 0:
+                raise errors.ClaimDoesNotExist(f"Claim {claim_id} does not exist")
+            conn.execute(
+                sa.update(claims)
+                .where(claims.c.id == claim_id)
+                .values(ttl=ttl, grace=grace, created_at=now, expires_at=expires)
+            )
+            extend_lifetimes(conn, claim_id, expires, ttl, grace)
+
+        self._db.run(work)
+
+    def delete(self, project: str, queue: str, claim_id: str) -> None:
+        if not ids.is_token(claim_id):
+            return
+
+        def work(conn: Connection) -> None:
+            row = find_queue(conn, project, queue)
+            if row is None:
+                return
+            conn.execute(
+                sa.update(messages)
+                .where(messages.c.claim_id == claim_id, messages.c.queue_id == row.id)
+                .values(claim_id=None, claim_expires=0)
+            )
+            conn.execute(
+                sa.delete(claims).where(claims.c.id == claim_id, claims.c.queue_id == row.id)
+            )
+
+        self._db.run(work)
+
+    @staticmethod
+    def _live_claim(
+        conn: Connection, project: str, queue: str, claim_id: str, now: int
+    ) -> Row[Any]:
+        missing = errors.ClaimDoesNotExist(f"Claim {claim_id} does not exist")
+        if not ids.is_token(claim_id):
+            raise missing
+        row = find_queue(conn, project, queue)
+        if row is None:
+            raise missing
+        stmt = sa.select(claims).where(
+            claims.c.id == claim_id, claims.c.queue_id == row.id, claims.c.expires_at > now
+        )
+        claim = conn.execute(stmt).first()
+        if claim is None:
+            raise missing
+        return claim

@@ -1,0 +1,75 @@
+"""One database: transactions with retry, the clock, and shared helpers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.engine import Connection, Engine
+
+from sqlqueue.domain.clock import Clock, system_clock
+from sqlqueue.storage.sql.engine import WRITE_OPTION
+from sqlqueue.storage.sql.errors import is_retryable, wrap_db_errors
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 8
+
+
+class Database:
+    """An engine plus the clock; runs units of work in retried transactions."""
+
+    def __init__(self, engine: Engine, clock: Clock = system_clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.backend = engine.dialect.name
+        self.update_returning = bool(engine.dialect.update_returning)
+        self.skip_locked = self.backend in ("postgresql", "mysql", "mariadb")
+
+    def now_ms(self) -> int:
+        """The clock's time in integer milliseconds."""
+        return int(self.clock() * 1000)
+
+    def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
+        """Run ``work`` in one transaction, again on deadlocks and lock timeouts."""
+        with wrap_db_errors():
+            attempt = 0
+            while True:
+                try:
+                    return self._once(work, write)
+                except exc.DBAPIError as ex:
+                    attempt += 1
+                    if attempt >= MAX_ATTEMPTS or not is_retryable(ex):
+                        raise
+                    logger.debug("retrying transaction after %s", ex.orig)
+                    time.sleep(random.uniform(0, 0.01 * 2**attempt))
+
+    def _once(self, work: Callable[[Connection], T], write: bool) -> T:
+        with self.engine.connect() as conn:
+            if write:
+                conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                return work(conn)
+
+    def select_for_update(self, stmt: sa.Select[Any]) -> sa.Select[Any]:
+        """Lock the selected rows, skipping rows other transactions hold."""
+        if self.skip_locked:
+            return stmt.with_for_update(skip_locked=True)
+        return stmt
+
+
+def dumps(document: Any) -> str:
+    """Encode a JSON document for storage."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def loads(text: str) -> Any:
+    """Decode a stored JSON document."""
+    return json.loads(text)

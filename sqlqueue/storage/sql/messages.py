@@ -1,0 +1,297 @@
+"""Messages on SQL, FIFO by a per-queue counter bumped while posting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from sqlqueue import errors
+from sqlqueue.domain import ids
+from sqlqueue.domain.models import Message, NewMessage, Page
+from sqlqueue.storage.base import MessageController, Metadata, StorageOptions
+from sqlqueue.storage.sql import rows
+from sqlqueue.storage.sql.database import Database, dumps, loads
+from sqlqueue.storage.sql.queues import create_queue, find_queue
+from sqlqueue.storage.sql.tables import messages, queues
+
+
+def reserve_markers(
+    conn: Connection, project: str, name: str, count: int, now: int
+) -> tuple[int, Metadata, int]:
+    """Bump the queue's counter by ``count``; returns (queue id, meta, first marker).
+
+    The bump locks the queue row until commit, so producers of one queue
+    commit in marker order and a reader paging by marker never skips a
+    message that commits late. The queue is created if it does not exist.
+    """
+    for _ in range(3):
+        found = _bump(conn, project, name, count, now)
+        if found is not None:
+            return found
+        create_queue(conn, project, name, {}, now)
+    raise errors.MessageConflict("No messages could be enqueued.")
+
+
+def _bump(
+    conn: Connection, project: str, name: str, count: int, now: int
+) -> tuple[int, Metadata, int] | None:
+    where = (queues.c.project == project, queues.c.name == name)
+    if conn.dialect.update_returning:
+        stmt = (
+            sa.update(queues)
+            .where(*where)
+            .values(next_marker=queues.c.next_marker + count, updated_at=now)
+            .returning(queues.c.id, queues.c.meta, queues.c.next_marker)
+        )
+        row = conn.execute(stmt).first()
+        return None if row is None else (row.id, loads(row.meta), row.next_marker - count)
+    query = sa.select(queues.c.id, queues.c.meta, queues.c.next_marker).where(*where)
+    row = conn.execute(query.with_for_update()).first()
+    if row is None:
+        return None
+    bump = sa.update(queues).where(queues.c.id == row.id)
+    conn.execute(bump.values(next_marker=row.next_marker + count, updated_at=now))
+    return row.id, loads(row.meta), row.next_marker
+
+
+def new_rows(
+    queue_id: int,
+    first: int,
+    batch: Sequence[NewMessage],
+    meta: Metadata,
+    client_id: str,
+    now: int,
+    default_ttl: int,
+) -> list[dict[str, Any]]:
+    """Column values of a posted batch, with the queue's defaults applied."""
+    ttl_default = meta.get("_default_message_ttl") or default_ttl
+    delay_default = meta.get("_default_message_delay") or 0
+    out = []
+    for offset, msg in enumerate(batch):
+        ttl = msg.ttl if msg.ttl is not None else ttl_default
+        delay = (msg.delay if msg.delay is not None else delay_default) if delay_default else 0
+        out.append(
+            {
+                "queue_id": queue_id,
+                "marker": first + offset,
+                "body": dumps(msg.body),
+                "client_id": client_id,
+                "ttl": ttl,
+                "created_at": now,
+                "expires_at": now + ttl * 1000,
+                "delay_until": now + delay * 1000,
+                "claim_id": None,
+                "claim_expires": 0,
+                "claim_count": 0,
+            }
+        )
+    return out
+
+
+def insert_rows(conn: Connection, values: list[dict[str, Any]]) -> list[str]:
+    """Insert message rows; their public ids in input (marker) order."""
+    dialect = conn.dialect
+    if dialect.insert_executemany_returning_sort_by_parameter_order:
+        stmt = sa.insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
+        return [ids.message_id(row.id) for row in conn.execute(stmt, values)]
+    conn.execute(sa.insert(messages), values)
+    first, last = values[0]["marker"], values[-1]["marker"]
+    query = (
+        sa.select(messages.c.id)
+        .where(messages.c.queue_id == values[0]["queue_id"])
+        .where(messages.c.marker.between(first, last))
+        .order_by(messages.c.marker)
+    )
+    return [ids.message_id(key) for key in conn.execute(query).scalars()]
+
+
+class SqlMessageController(MessageController):
+    """Message controller over one database."""
+
+    def __init__(self, db: Database, options: StorageOptions) -> None:
+        self._db = db
+        self._options = options
+
+    def post(
+        self, project: str, queue: str, messages: Sequence[NewMessage], client_id: str
+    ) -> list[str]:
+        if not messages:
+            return []
+        now = self._db.now_ms()
+        default_ttl = self._options.default_message_ttl
+
+        def work(conn: Connection) -> list[str]:
+            queue_id, meta, first = reserve_markers(conn, project, queue, len(messages), now)
+            values = new_rows(queue_id, first, messages, meta, client_id, now, default_ttl)
+            return insert_rows(conn, values)
+
+        return self._db.run(work)
+
+    def list(
+        self,
+        project: str,
+        queue: str,
+        *,
+        marker: str | None = None,
+        limit: int | None = None,
+        echo: bool = False,
+        client_id: str | None = None,
+        include_claimed: bool = False,
+        include_delayed: bool = False,
+    ) -> Page[Message]:
+        after = ids.marker_value(marker)
+        if after is None:
+            return Page([])
+        limit = limit or self._options.default_message_page
+        now = self._db.now_ms()
+
+        def work(conn: Connection) -> Page[Message]:
+            row = find_queue(conn, project, queue)
+            if row is None:
+                return Page([])
+            meta = loads(row.meta)
+            where = rows.live(row.id, now)
+            if not include_claimed:
+                where = rows.available(row.id, now, meta, include_delayed)
+            elif meta.get("_default_message_delay") and not include_delayed:
+                where.append(messages.c.delay_until <= now)
+            if not echo and client_id is not None:
+                where.append(messages.c.client_id != client_id)
+            where.append(messages.c.marker > after)
+            stmt = rows.select_messages(*where).order_by(messages.c.marker).limit(limit)
+            found = [rows.to_message(r, now) for r in conn.execute(stmt)]
+            return Page(found, str(found[-1].marker) if found else None)
+
+        return self._db.run(work, write=False)
+
+    def get(self, project: str, queue: str, message_id: str) -> Message:
+        found = self.bulk_get(project, queue, [message_id])
+        if not found:
+            raise errors.MessageDoesNotExist(f"Message {message_id} does not exist")
+        return found[0]
+
+    def bulk_get(self, project: str, queue: str, message_ids: Sequence[str]) -> list[Message]:
+        keys = _keys(message_ids)
+        if not keys:
+            return []
+        now = self._db.now_ms()
+
+        def work(conn: Connection) -> list[Message]:
+            row = find_queue(conn, project, queue)
+            if row is None:
+                return []
+            stmt = rows.select_messages(*rows.live(row.id, now), messages.c.id.in_(keys))
+            return [rows.to_message(r, now) for r in conn.execute(stmt.order_by(messages.c.marker))]
+
+        return self._db.run(work, write=False)
+
+    def delete(
+        self, project: str, queue: str, message_id: str, claim_id: str | None = None
+    ) -> None:
+        if claim_id is not None and not ids.is_token(claim_id):
+            raise errors.ClaimDoesNotExist(f"Claim {claim_id} does not exist")
+        key = ids.message_key(message_id)
+        if key is None:
+            return
+        now = self._db.now_ms()
+        self._db.run(lambda conn: _delete_one(conn, project, queue, key, claim_id, now))
+
+    def bulk_delete(
+        self,
+        project: str,
+        queue: str,
+        message_ids: Sequence[str],
+        claim_ids: Sequence[str] | None = None,
+    ) -> None:
+        keys = _keys(message_ids)
+        if not keys:
+            return
+        now = self._db.now_ms()
+
+        def work(conn: Connection) -> None:
+            row = find_queue(conn, project, queue)
+            if row is None:
+                return
+            stmt = sa.delete(messages).where(
+                messages.c.queue_id == row.id, messages.c.id.in_(keys)
+            )
+            if claim_ids is not None:
+                stmt = stmt.where(
+                    messages.c.claim_id.in_(list(claim_ids)), messages.c.claim_expires > now
+                )
+            conn.execute(stmt)
+
+        self._db.run(work)
+
+    def pop(self, project: str, queue: str, limit: int) -> list[Message]:
+        now = self._db.now_ms()
+
+        def work(conn: Connection) -> list[Message]:
+            row = find_queue(conn, project, queue)
+            if row is None:
+                return []
+            where = rows.available(row.id, now, loads(row.meta))
+            query = rows.select_messages(*where).order_by(messages.c.marker).limit(limit)
+            found = conn.execute(self._db.select_for_update(query)).all()
+            if found:
+                keys = [r.id for r in found]
+                conn.execute(sa.delete(messages).where(messages.c.id.in_(keys)))
+            return [rows.to_message(r, now) for r in found]
+
+        return self._db.run(work)
+
+    def first(self, project: str, queue: str, sort: int = 1) -> Message:
+        if sort not in (1, -1):
+            raise ValueError("sort must be 1 or -1")
+        now = self._db.now_ms()
+        order = messages.c.marker.asc() if sort == 1 else messages.c.marker.desc()
+
+        def work(conn: Connection) -> Message | None:
+            row = find_queue(conn, project, queue)
+            if row is None:
+                return None
+            stmt = rows.select_messages(*rows.live(row.id, now)).order_by(order).limit(1)
+            found = conn.execute(stmt).first()
+            return None if found is None else rows.to_message(found, now)
+
+        message = self._db.run(work, write=False)
+        if message is None:
+            raise errors.QueueIsEmpty(f"Queue {queue} is empty")
+        return message
+
+
+def _keys(message_ids: Sequence[str]) -> list[int]:
+    keys = (ids.message_key(mid) for mid in message_ids)
+    return sorted({key for key in keys if key is not None})
+
+
+def _delete_one(
+    conn: Connection, project: str, queue: str, key: int, claim_id: str | None, now: int
+) -> None:
+    """Delete one message under the claim rules, in one conditional statement."""
+    row = find_queue(conn, project, queue)
+    if row is None:
+        return
+    target = (messages.c.id == key, messages.c.queue_id == row.id)
+    if claim_id is None:
+        guard = messages.c.claim_expires <= now
+    else:
+        guard = sa.and_(messages.c.claim_id == claim_id, messages.c.claim_expires > now)
+    if conn.execute(sa.delete(messages).where(*target, guard)).rowcount:
+        return
+    state = conn.execute(
+        sa.select(messages.c.claim_id, messages.c.claim_expires, messages.c.expires_at).where(
+            *target
+        )
+    ).first()
+    if state is None or state.expires_at <= now:
+        return
+    claimed = state.claim_expires > now
+    if claim_id is None:
+        raise errors.MessageIsClaimed(f"Message {key} is claimed")
+    if not claimed:
+        raise errors.MessageNotClaimed(f"Message {key} is not claimed")
+    raise errors.MessageNotClaimedBy(f"Message {key} is claimed by another claim")

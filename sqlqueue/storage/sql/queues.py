@@ -1,0 +1,193 @@
+"""Queues on SQL: rows of ``queues``; FIFO counters live here too."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from sqlqueue import errors
+from sqlqueue.domain.models import MessageSummary, Page, QueueInfo, QueueStats
+from sqlqueue.storage.base import Metadata, QueueController, StorageOptions
+from sqlqueue.storage.sql.database import Database, dumps, loads
+from sqlqueue.storage.sql.tables import claims, messages, queues
+
+
+def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
+    """Insert a row unless its unique key exists; True if inserted."""
+    dialect = conn.dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(table).values(values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table).values(values).on_conflict_do_nothing()
+    else:
+        stmt = sa.insert(table).values(values).prefix_with("IGNORE")
+    return conn.execute(stmt).rowcount == 1
+
+
+def find_queue(conn: Connection, project: str, name: str) -> Row[Any] | None:
+    """The (id, meta) row of a queue, or None."""
+    stmt = sa.select(queues.c.id, queues.c.meta).where(
+        queues.c.project == project, queues.c.name == name
+    )
+    return conn.execute(stmt).first()
+
+
+def queue_metadata(row: Row[Any]) -> Metadata:
+    """The decoded metadata of a queue row."""
+    meta: Metadata = loads(row.meta)
+    return meta
+
+
+def create_queue(conn: Connection, project: str, name: str, meta: Metadata, now: int) -> bool:
+    """Insert a queue row unless it exists; True if inserted."""
+    values = {
+        "project": project,
+        "name": name,
+        "meta": dumps(meta),
+        "next_marker": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return insert_ignore(conn, queues, values)
+
+
+class SqlQueueController(QueueController):
+    """Queue controller over one database."""
+
+    def __init__(self, db: Database, options: StorageOptions) -> None:
+        self._db = db
+        self._options = options
+
+    def create(self, project: str, name: str, metadata: Metadata | None = None) -> bool:
+        now = self._db.now_ms()
+        return self._db.run(lambda c: create_queue(c, project, name, metadata or {}, now))
+
+    def exists(self, project: str, name: str) -> bool:
+        return self._db.run(lambda c: find_queue(c, project, name) is not None, write=False)
+
+    def get_metadata(self, project: str, name: str) -> Metadata:
+        row = self._db.run(lambda c: find_queue(c, project, name), write=False)
+        if row is None:
+            raise errors.QueueDoesNotExist(f"Queue {name} does not exist")
+        return queue_metadata(row)
+
+    def set_metadata(self, project: str, name: str, metadata: Metadata) -> None:
+        stmt = (
+            sa.update(queues)
+            .where(queues.c.project == project, queues.c.name == name)
+            .values(meta=dumps(metadata), updated_at=self._db.now_ms())
+        )
+        if self._db.run(lambda c: c.execute(stmt).rowcount) == 0:
+            raise errors.QueueDoesNotExist(f"Queue {name} does not exist")
+
+    def delete(self, project: str, name: str) -> None:
+        def work(conn: Connection) -> None:
+            row = find_queue(conn, project, name)
+            if row is None:
+                return
+            conn.execute(sa.delete(messages).where(messages.c.queue_id == row.id))
+            conn.execute(sa.delete(claims).where(claims.c.queue_id == row.id))
+            conn.execute(sa.delete(queues).where(queues.c.id == row.id))
+
+        self._db.run(work)
+
+    def list(
+        self,
+        project: str,
+        *,
+        marker: str | None = None,
+        limit: int | None = None,
+        detailed: bool = False,
+        name: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        with_count: bool = False,
+    ) -> Page[QueueInfo]:
+        limit = limit or self._options.default_queue_page
+        where = [queues.c.project == project]
+        if name:
+            where.append(queues.c.name.contains(name, autoescape=True))
+        stmt = sa.select(queues.c.name, queues.c.meta).where(*where).order_by(queues.c.name)
+
+        def work(conn: Connection) -> Page[QueueInfo]:
+            found = _scan(conn, stmt, marker, limit, filters or {})
+            items = [QueueInfo(row.name, loads(row.meta) if detailed else None) for row in found]
+            count = _count(conn, where, filters or {}) if with_count else None
+            return Page(items, items[-1].name if items else None, count)
+
+        return self._db.run(work, write=False)
+
+    def stats(self, project: str, name: str) -> QueueStats:
+        return self._db.run(lambda c: queue_stats(c, project, name, self._db.now_ms()), write=False)
+
+
+def _matches(meta_text: str, filters: Mapping[str, Any]) -> bool:
+    if not filters:
+        return True
+    meta = loads(meta_text)
+    return all(meta.get(key) == value for key, value in filters.items())
+
+
+def _scan(
+    conn: Connection,
+    stmt: sa.Select[Any],
+    marker: str | None,
+    limit: int,
+    filters: Mapping[str, Any],
+) -> list[Row[Any]]:
+    """Rows after ``marker`` that pass the metadata filters, up to ``limit``."""
+    found: list[Row[Any]] = []
+    batch = limit if not filters else max(limit, 100)
+    while len(found) < limit:
+        page_stmt = stmt.limit(batch)
+        if marker is not None:
+            page_stmt = page_stmt.where(queues.c.name > marker)
+        rows = conn.execute(page_stmt).all()
+        found.extend(row for row in rows if _matches(row.meta, filters))
+        if len(rows) < batch:
+            break
+        marker = rows[-1].name
+    return found[:limit]
+
+
+def _count(conn: Connection, where: list[Any], filters: Mapping[str, Any]) -> int:
+    if not filters:
+        return int(conn.execute(sa.select(sa.func.count()).where(*where)).scalar_one())
+    rows = conn.execute(sa.select(queues.c.meta).where(*where))
+    return sum(1 for row in rows if _matches(row.meta, filters))
+
+
+def queue_stats(conn: Connection, project: str, name: str, now: int) -> QueueStats:
+    """Counts over the queue's live messages only (the (queue_id, marker) index)."""
+    row = find_queue(conn, project, name)
+    if row is None:
+        return QueueStats(0, 0, 0)
+    live = [messages.c.queue_id == row.id, messages.c.expires_at > now]
+    claimed = sa.func.coalesce(
+        sa.func.sum(sa.case((messages.c.claim_expires > now, 1), else_=0)), 0
+    )
+    total, n_claimed = conn.execute(sa.select(sa.func.count(), claimed).where(*live)).one()
+    if not total:
+        return QueueStats(0, 0, 0)
+    return QueueStats(
+        free=int(total) - int(n_claimed),
+        claimed=int(n_claimed),
+        total=int(total),
+        oldest=_edge(conn, live, messages.c.marker.asc(), now),
+        newest=_edge(conn, live, messages.c.marker.desc(), now),
+    )
+
+
+def _edge(conn: Connection, live: list[Any], order: Any, now: int) -> MessageSummary | None:
+    stmt = sa.select(messages.c.id, messages.c.created_at).where(*live).order_by(order).limit(1)
+    row = conn.execute(stmt).first()
+    if row is None:
+        return None
+    return MessageSummary(str(row.id), (now - row.created_at) // 1000, row.created_at / 1000)

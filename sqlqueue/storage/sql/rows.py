@@ -1,0 +1,61 @@
+"""Message rows: the columns readers select and their domain form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+
+from sqlqueue.domain.models import Message
+from sqlqueue.storage.base import Metadata
+from sqlqueue.storage.sql.database import loads
+from sqlqueue.storage.sql.tables import messages
+
+COLUMNS = (
+    messages.c.id,
+    messages.c.marker,
+    messages.c.body,
+    messages.c.ttl,
+    messages.c.created_at,
+    messages.c.claim_id,
+    messages.c.claim_expires,
+    messages.c.claim_count,
+)
+
+
+def to_message(row: Row[Any], now: int) -> Message:
+    """The message a reader sees at ``now`` (ms)."""
+    live_claim = row.claim_expires > now
+    return Message(
+        id=str(row.id),
+        ttl=row.ttl,
+        age=max(0, (now - row.created_at) // 1000),
+        body=loads(row.body),
+        claim_id=row.claim_id if live_claim else None,
+        claim_count=row.claim_count,
+        created=row.created_at / 1000,
+        marker=row.marker,
+    )
+
+
+def live(queue_id: int, now: int) -> list[Any]:
+    """Conditions for the unexpired messages of a queue."""
+    return [messages.c.queue_id == queue_id, messages.c.expires_at > now]
+
+
+def available(queue_id: int, now: int, meta: Metadata, include_delayed: bool = False) -> list[Any]:
+    """Conditions for messages a consumer may take: unclaimed and not delayed.
+
+    Delays apply only while the queue is a delayed queue (it has a non-zero
+    ``_default_message_delay``), so clearing that key frees delayed messages.
+    """
+    where = [*live(queue_id, now), messages.c.claim_expires <= now]
+    if meta.get("_default_message_delay") and not include_delayed:
+        where.append(messages.c.delay_until <= now)
+    return where
+
+
+def select_messages(*where: Any) -> sa.Select[Any]:
+    """The reader's columns of the messages matching ``where``."""
+    return sa.select(*COLUMNS).where(*where)

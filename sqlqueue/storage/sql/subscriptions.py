@@ -1,0 +1,136 @@
+"""Subscriptions on SQL, stored per project and source queue name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from sqlqueue import errors
+from sqlqueue.domain import ids
+from sqlqueue.domain.models import Page, Subscription
+from sqlqueue.storage.base import Metadata, StorageOptions, SubscriptionController
+from sqlqueue.storage.sql.database import Database, dumps, loads
+from sqlqueue.storage.sql.tables import subscriptions as subs
+
+
+def _to_subscription(row: Row[Any], now: int) -> Subscription:
+    return Subscription(
+        id=row.id,
+        source=row.source,
+        subscriber=row.subscriber,
+        ttl=row.ttl,
+        age=max(0, (now - row.created_at) // 1000),
+        options=loads(row.options),
+        confirmed=bool(row.confirmed),
+    )
+
+
+class SqlSubscriptionController(SubscriptionController):
+    """Subscription controller over one database."""
+
+    def __init__(self, db: Database, options: StorageOptions) -> None:
+        self._db = db
+        self._options = options
+
+    def _scope(self, project: str, queue: str, now: int) -> list[Any]:
+        return [subs.c.project == project, subs.c.source == queue, subs.c.expires_at > now]
+
+    def list(
+        self, project: str, queue: str, *, marker: str | None = None, limit: int | None = None
+    ) -> Page[Subscription]:
+        now = self._db.now_ms()
+        stmt = sa.select(subs).where(*self._scope(project, queue, now))
+        if marker:
+            stmt = stmt.where(subs.c.id > marker)
+        stmt = stmt.order_by(subs.c.id).limit(limit or self._options.default_queue_page)
+        found = [
+            _to_subscription(r, now) for r in self._db.run(lambda c: c.execute(stmt).all(), write=False)
+        ]
+        return Page(found, found[-1].id if found else None)
+
+    def get(self, project: str, queue: str, subscription_id: str) -> Subscription:
+        now = self._db.now_ms()
+        stmt = sa.select(subs).where(*self._scope(project, queue, now), subs.c.id == subscription_id)
+        row = self._db.run(lambda c: c.execute(stmt).first(), write=False)
+        if row is None:
+            raise errors.SubscriptionDoesNotExist(f"Subscription {subscription_id} does not exist")
+        return _to_subscription(row, now)
+
+    def find(self, project: str, queue: str, subscriber: str) -> Subscription | None:
+        now = self._db.now_ms()
+        stmt = sa.select(subs).where(*self._scope(project, queue, now), subs.c.subscriber == subscriber)
+        row = self._db.run(lambda c: c.execute(stmt).first(), write=False)
+        return None if row is None else _to_subscription(row, now)
+
+    def create(
+        self, project: str, queue: str, subscriber: str, ttl: int, options: Metadata
+    ) -> str | None:
+        now = self._db.now_ms()
+        new_id = ids.new_token()
+
+        def work(conn: Connection) -> str | None:
+            taken = sa.select(subs.c.id).where(
+                *self._scope(project, queue, now), subs.c.subscriber == subscriber
+            )
+            if conn.execute(taken).first() is not None:
+                return None
+            conn.execute(
+                sa.insert(subs).values(
+                    id=new_id, project=project, source=queue, subscriber=subscriber,
+                    ttl=ttl, options=dumps(options), confirmed=False,
+                    created_at=now, expires_at=now + ttl * 1000,
+                )
+            )
+            return new_id
+
+        return self._db.run(work)
+
+    def update(
+        self,
+        project: str,
+        queue: str,
+        subscription_id: str,
+        *,
+        subscriber: str | None = None,
+        ttl: int | None = None,
+        options: Metadata | None = None,
+    ) -> None:
+        now = self._db.now_ms()
+
+        def work(conn: Connection) -> None:
+            scope = self._scope(project, queue, now)
+            row = conn.execute(sa.select(subs).where(*scope, subs.c.id == subscription_id)).first()
+            if row is None:
+                raise errors.SubscriptionDoesNotExist(f"Subscription {subscription_id} does not exist")
+            values: dict[str, Any] = {}
+            if subscriber is not None and subscriber != row.subscriber:
+                clash = sa.select(subs.c.id).where(*scope, subs.c.subscriber == subscriber)
+                if conn.execute(clash).first() is not None:
+                    raise errors.SubscriptionAlreadyExists(f"Subscriber {subscriber} already subscribed")
+                values["subscriber"] = subscriber
+            if ttl is not None:
+                values.update(ttl=ttl, expires_at=row.created_at + ttl * 1000)
+            if options is not None:
+                values["options"] = dumps(options)
+            if values:
+                conn.execute(sa.update(subs).where(subs.c.id == subscription_id).values(values))
+
+        self._db.run(work)
+
+    def delete(self, project: str, queue: str, subscription_id: str) -> None:
+        stmt = sa.delete(subs).where(
+            subs.c.project == project, subs.c.source == queue, subs.c.id == subscription_id
+        )
+        self._db.run(lambda c: c.execute(stmt))
+
+    def confirm(self, project: str, queue: str, subscription_id: str, confirmed: bool) -> None:
+        now = self._db.now_ms()
+        stmt = (
+            sa.update(subs)
+            .where(*self._scope(project, queue, now), subs.c.id == subscription_id)
+            .values(confirmed=confirmed)
+        )
+        if self._db.run(lambda c: c.execute(stmt).rowcount) == 0:
+            raise errors.SubscriptionDoesNotExist(f"Subscription {subscription_id} does not exist")

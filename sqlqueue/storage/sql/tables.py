@@ -1,0 +1,158 @@
+"""The schema: SQLAlchemy Core tables, the one source Alembic migrates to.
+
+Times are integer milliseconds since the epoch, computed in Python from the
+injected clock: the same arithmetic on every database (no dialect interval
+math) and exact comparisons. JSON documents are stored as text we encode
+ourselves, so the three databases store and reflect one type.
+
+Indexes, chosen for the hot queries:
+
+* ``uq_messages_queue_id_marker (queue_id, marker)``: listing by marker,
+  claiming oldest-first, first/last, stats' oldest/newest, and the FIFO
+  guarantee itself (a marker is never reused within a queue).
+* ``ix_messages_claim_id (claim_id)``: claim get/update/release and delete
+  with a claim id touch only that claim's rows.
+* ``ix_messages_expires_at (expires_at)``: the expiry clean-up deletes by
+  range without scanning live rows.
+* ``ix_claims_expires_at``: the same for claims.
+* ``uq_queues_project_name``: every queue-scoped request resolves its queue
+  by (project, name).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+# Integer keys: BIGINT on servers, INTEGER on SQLite (where only an
+# INTEGER PRIMARY KEY is the rowid and autoincrements).
+Key = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# Documents up to 256 KiB: MySQL's TEXT stops at 64 KiB.
+Document = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+Millis = sa.BigInteger
+# MySQL: InnoDB (row locks, SKIP LOCKED) and full Unicode whatever the
+# server's default character set.
+MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+
+queues = sa.Table(
+    "queues",
+    metadata,
+    sa.Column("id", Key, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(256), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("meta", Document, nullable=False),
+    # The FIFO counter: the marker the next posted message gets. Bumped in
+    # the posting transaction, so marker order is commit order.
+    sa.Column("next_marker", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("updated_at", Millis, nullable=False),
+    sa.UniqueConstraint("project", "name"),
+    sqlite_autoincrement=True,
+    **MYSQL,
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", Key, primary_key=True, autoincrement=True),
+    sa.Column(
+        "queue_id",
+        Key,
+        sa.ForeignKey("queues.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("marker", sa.BigInteger, nullable=False),
+    sa.Column("body", Document, nullable=False),
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("ttl", sa.Integer, nullable=False),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("expires_at", Millis, nullable=False),
+    sa.Column("delay_until", Millis, nullable=False),
+    # Claim state lives on the row: claimed iff claim_expires > now, so an
+    # expired claim frees its messages with no sweeper.
+    sa.Column("claim_id", sa.String(32), nullable=True),
+    sa.Column("claim_expires", Millis, nullable=False),
+    sa.Column("claim_count", sa.Integer, nullable=False),
+    sa.UniqueConstraint("queue_id", "marker"),
+    sa.Index(None, "claim_id"),
+    sa.Index(None, "expires_at"),
+    sqlite_autoincrement=True,
+    **MYSQL,
+)
+
+claims = sa.Table(
+    "claims",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "queue_id",
+        Key,
+        sa.ForeignKey("queues.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("ttl", sa.Integer, nullable=False),
+    sa.Column("grace", sa.Integer, nullable=False),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("expires_at", Millis, nullable=False, index=True),
+    **MYSQL,
+)
+
+pools = sa.Table(
+    "pools",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("uri", sa.String(255), nullable=False, unique=True),
+    sa.Column("weight", sa.BigInteger, nullable=False),
+    sa.Column("flavor", sa.String(64), nullable=True),
+    sa.Column("options", sa.Text, nullable=False),
+    **MYSQL,
+)
+
+flavors = sa.Table(
+    "flavors",
+    metadata,
+    sa.Column("id", Key, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(256), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("capabilities", sa.Text, nullable=False),
+    sa.UniqueConstraint("project", "name"),
+    **MYSQL,
+)
+
+catalogue = sa.Table(
+    "catalogue",
+    metadata,
+    sa.Column("id", Key, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(256), nullable=False),
+    sa.Column("queue", sa.String(64), nullable=False),
+    sa.Column("pool", sa.String(64), sa.ForeignKey("pools.name"), nullable=False, index=True),
+    sa.UniqueConstraint("project", "queue"),
+    **MYSQL,
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("project", sa.String(256), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("subscriber", sa.String(1024), nullable=False),
+    sa.Column("ttl", sa.Integer, nullable=False),
+    sa.Column("options", sa.Text, nullable=False),
+    sa.Column("confirmed", sa.Boolean, nullable=False),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("expires_at", Millis, nullable=False, index=True),
+    sa.Index(None, "project", "source"),
+    **MYSQL,
+)

@@ -1,0 +1,1 @@
+"""Transport: the HTTP API."""
