@@ -111,13 +111,9 @@ def upgrade() -> None:
         sa.Column("project", sa.String(length=256), nullable=False),
         sa.Column("queue", sa.String(length=64), nullable=False),
         sa.Column("pool", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["pool"], ["pools.name"], name=op.f("fk_catalogue_pool_pools")
-        ),
+        sa.ForeignKeyConstraint(["pool"], ["pools.name"], name=op.f("fk_catalogue_pool_pools")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_catalogue")),
-        sa.UniqueConstraint(
-            "project", "queue", name=op.f("uq_catalogue_project_queue")
-        ),
+        sa.UniqueConstraint("project", "queue", name=op.f("uq_catalogue_project_queue")),
         mysql_charset="utf8mb4",
         mysql_engine="InnoDB",
     )
@@ -147,12 +143,8 @@ def upgrade() -> None:
         mysql_engine="InnoDB",
     )
     with op.batch_alter_table("claims", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_claims_expires_at"), ["expires_at"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_claims_queue_id"), ["queue_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_claims_expires_at"), ["expires_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_claims_queue_id"), ["queue_id"], unique=False)
 
     op.create_table(
         "messages",
@@ -190,24 +182,25 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
-        sa.UniqueConstraint(
-            "queue_id", "marker", name=op.f("uq_messages_queue_id_marker")
-        ),
+        sa.UniqueConstraint("queue_id", "marker", name=op.f("uq_messages_queue_id_marker")),
         mysql_charset="utf8mb4",
         mysql_engine="InnoDB",
         sqlite_autoincrement=True,
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_messages_claim_id"), ["claim_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_messages_expires_at"), ["expires_at"], unique=False
-        )
-
+        batch_op.create_index(batch_op.f("ix_messages_claim_id"), ["claim_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_messages_expires_at"), ["expires_at"], unique=False)
 
 
 def downgrade() -> None:
     """Downgrade the schema: drop every table (indexes go with them)."""
-    for table in ("catalogue", "claims", "messages", "subscriptions", "queues", "pools", "flavors"):
+    for table in (
+        "catalogue",
+        "claims",
+        "messages",
+        "subscriptions",
+        "queues",
+        "pools",
+        "flavors",
+    ):
         op.drop_table(table)

@@ -154,7 +154,13 @@ class ClaimController(abc.ABC):
 
     @abc.abstractmethod
     def create(
-        self, project: str, queue: str, *, ttl: int, grace: int, limit: int | None = None
+        self,
+        project: str,
+        queue: str,
+        *,
+        ttl: int,
+        grace: int,
+        limit: int | None = None,
     ) -> tuple[str | None, list[Message]]:
         """Claim up to ``limit`` free messages, oldest first (best effort).
 
@@ -179,7 +185,12 @@ class SubscriptionController(abc.ABC):
 
     @abc.abstractmethod
     def list(
-        self, project: str, queue: str, *, marker: str | None = None, limit: int | None = None
+        self,
+        project: str,
+        queue: str,
+        *,
+        marker: str | None = None,
+        limit: int | None = None,
     ) -> Page[Subscription]:
         """Subscriptions of a queue in creation order."""
 
@@ -278,7 +289,11 @@ class CatalogueController(abc.ABC):
 
     @abc.abstractmethod
     def list(
-        self, project: str | None, *, marker: str | None = None, limit: int | None = None
+        self,
+        project: str | None,
+        *,
+        marker: str | None = None,
+        limit: int | None = None,
     ) -> Page[CatalogueEntry]:
         """Entries of one project (all when None)."""
 

@@ -25,7 +25,9 @@ from sqlqueue.storage.sql.queues import find_queue
 from sqlqueue.storage.sql.tables import claims, messages
 
 
-def extend_lifetimes(conn: Connection, claim_id: str, claim_expires: int, ttl: int, grace: int) -> None:
+def extend_lifetimes(
+    conn: Connection, claim_id: str, claim_expires: int, ttl: int, grace: int
+) -> None:
     """Messages that would expire before the claim live until it ends plus grace."""
     stmt = (
         sa.update(messages)
@@ -46,7 +48,9 @@ def claimed_messages(conn: Connection, claim_id: str, now: int) -> list[Message]
     return [rows.to_message(r, now) for r in conn.execute(stmt)]
 
 
-def dead_letter(conn: Connection, project: str, meta: Metadata, found: list[Row[Any]], now: int) -> list[Row[Any]]:
+def dead_letter(
+    conn: Connection, project: str, meta: Metadata, found: list[Row[Any]], now: int
+) -> list[Row[Any]]:
     """Move messages claimed too often to the dead-letter queue; the rest stay."""
     limit = meta.get("_max_claim_count")
     target = meta.get("_dead_letter_queue")
@@ -55,7 +59,7 @@ def dead_letter(conn: Connection, project: str, meta: Metadata, found: list[Row[
     spent = [r for r in found if r.claim_count >= limit]
     if not spent:
         return found
-    queue_id, dlq_meta, first = reserve_markers(conn, project, target, len(spent), now)
+    queue_id, _meta, first = reserve_markers(conn, project, target, len(spent), now)
     dlq_ttl = meta.get("_dead_letter_queue_messages_ttl")
     for offset, row in enumerate(spent):
         values: dict[str, Any] = {
@@ -78,7 +82,13 @@ class SqlClaimController(ClaimController):
         self._options = options
 
     def create(
-        self, project: str, queue: str, *, ttl: int, grace: int, limit: int | None = None
+        self,
+        project: str,
+        queue: str,
+        *,
+        ttl: int,
+        grace: int,
+        limit: int | None = None,
     ) -> tuple[str | None, list[Message]]:
         limit = limit or self._options.default_claim_limit
         now = self._db.now_ms()
@@ -113,8 +123,12 @@ class SqlClaimController(ClaimController):
                 return None, []
             conn.execute(
                 sa.insert(claims).values(
-                    id=claim_id, queue_id=row.id, ttl=ttl, grace=grace,
-                    created_at=now, expires_at=expires,
+                    id=claim_id,
+                    queue_id=row.id,
+                    ttl=ttl,
+                    grace=grace,
+                    created_at=now,
+                    expires_at=expires,
                 )
             )
             extend_lifetimes(conn, claim_id, expires, ttl, grace)
@@ -187,7 +201,9 @@ class SqlClaimController(ClaimController):
         if row is None:
             raise missing
         stmt = sa.select(claims).where(
-            claims.c.id == claim_id, claims.c.queue_id == row.id, claims.c.expires_at > now
+            claims.c.id == claim_id,
+            claims.c.queue_id == row.id,
+            claims.c.expires_at > now,
         )
         claim = conn.execute(stmt).first()
         if claim is None:

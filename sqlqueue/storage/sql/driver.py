@@ -73,7 +73,10 @@ class SqlDataDriver(DataDriver):
     def _gc_batch(self, conn: Connection, table: sa.Table, now: int) -> int:
         key = table.primary_key.columns.values()[0]
         query = (
-            sa.select(key).where(table.c.expires_at <= now).order_by(key).limit(self.options.gc_batch)
+            sa.select(key)
+            .where(table.c.expires_at <= now)
+            .order_by(key)
+            .limit(self.options.gc_batch)
         )
         keys = list(conn.execute(self.db.select_for_update(query)).scalars())
         if not keys:

@@ -215,12 +215,11 @@ class SqlMessageController(MessageController):
             row = find_queue(conn, project, queue)
             if row is None:
                 return
-            stmt = sa.delete(messages).where(
-                messages.c.queue_id == row.id, messages.c.id.in_(keys)
-            )
+            stmt = sa.delete(messages).where(messages.c.queue_id == row.id, messages.c.id.in_(keys))
             if claim_ids is not None:
                 stmt = stmt.where(
-                    messages.c.claim_id.in_(list(claim_ids)), messages.c.claim_expires > now
+                    messages.c.claim_id.in_(list(claim_ids)),
+                    messages.c.claim_expires > now,
                 )
             conn.execute(stmt)
 

@@ -35,10 +35,19 @@ class SqlSubscriptionController(SubscriptionController):
         self._options = options
 
     def _scope(self, project: str, queue: str, now: int) -> list[Any]:
-        return [subs.c.project == project, subs.c.source == queue, subs.c.expires_at > now]
+        return [
+            subs.c.project == project,
+            subs.c.source == queue,
+            subs.c.expires_at > now,
+        ]
 
     def list(
-        self, project: str, queue: str, *, marker: str | None = None, limit: int | None = None
+        self,
+        project: str,
+        queue: str,
+        *,
+        marker: str | None = None,
+        limit: int | None = None,
     ) -> Page[Subscription]:
         now = self._db.now_ms()
         stmt = sa.select(subs).where(*self._scope(project, queue, now))
@@ -46,13 +55,16 @@ class SqlSubscriptionController(SubscriptionController):
             stmt = stmt.where(subs.c.id > marker)
         stmt = stmt.order_by(subs.c.id).limit(limit or self._options.default_queue_page)
         found = [
-            _to_subscription(r, now) for r in self._db.run(lambda c: c.execute(stmt).all(), write=False)
+            _to_subscription(r, now)
+            for r in self._db.run(lambda c: c.execute(stmt).all(), write=False)
         ]
         return Page(found, found[-1].id if found else None)
 
     def get(self, project: str, queue: str, subscription_id: str) -> Subscription:
         now = self._db.now_ms()
-        stmt = sa.select(subs).where(*self._scope(project, queue, now), subs.c.id == subscription_id)
+        stmt = sa.select(subs).where(
+            *self._scope(project, queue, now), subs.c.id == subscription_id
+        )
         row = self._db.run(lambda c: c.execute(stmt).first(), write=False)
         if row is None:
             raise errors.SubscriptionDoesNotExist(f"Subscription {subscription_id} does not exist")
@@ -60,7 +72,9 @@ class SqlSubscriptionController(SubscriptionController):
 
     def find(self, project: str, queue: str, subscriber: str) -> Subscription | None:
         now = self._db.now_ms()
-        stmt = sa.select(subs).where(*self._scope(project, queue, now), subs.c.subscriber == subscriber)
+        stmt = sa.select(subs).where(
+            *self._scope(project, queue, now), subs.c.subscriber == subscriber
+        )
         row = self._db.run(lambda c: c.execute(stmt).first(), write=False)
         return None if row is None else _to_subscription(row, now)
 
@@ -78,9 +92,15 @@ class SqlSubscriptionController(SubscriptionController):
                 return None
             conn.execute(
                 sa.insert(subs).values(
-                    id=new_id, project=project, source=queue, subscriber=subscriber,
-                    ttl=ttl, options=dumps(options), confirmed=False,
-                    created_at=now, expires_at=now + ttl * 1000,
+                    id=new_id,
+                    project=project,
+                    source=queue,
+                    subscriber=subscriber,
+                    ttl=ttl,
+                    options=dumps(options),
+                    confirmed=False,
+                    created_at=now,
+                    expires_at=now + ttl * 1000,
                 )
             )
             return new_id
@@ -103,12 +123,16 @@ class SqlSubscriptionController(SubscriptionController):
             scope = self._scope(project, queue, now)
             row = conn.execute(sa.select(subs).where(*scope, subs.c.id == subscription_id)).first()
             if row is None:
-                raise errors.SubscriptionDoesNotExist(f"Subscription {subscription_id} does not exist")
+                raise errors.SubscriptionDoesNotExist(
+                    f"Subscription {subscription_id} does not exist"
+                )
             values: dict[str, Any] = {}
             if subscriber is not None and subscriber != row.subscriber:
                 clash = sa.select(subs.c.id).where(*scope, subs.c.subscriber == subscriber)
                 if conn.execute(clash).first() is not None:
-                    raise errors.SubscriptionAlreadyExists(f"Subscriber {subscriber} already subscribed")
+                    raise errors.SubscriptionAlreadyExists(
+                        f"Subscriber {subscriber} already subscribed"
+                    )
                 values["subscriber"] = subscriber
             if ttl is not None:
                 values.update(ttl=ttl, expires_at=row.created_at + ttl * 1000)
@@ -121,7 +145,9 @@ class SqlSubscriptionController(SubscriptionController):
 
     def delete(self, project: str, queue: str, subscription_id: str) -> None:
         stmt = sa.delete(subs).where(
-            subs.c.project == project, subs.c.source == queue, subs.c.id == subscription_id
+            subs.c.project == project,
+            subs.c.source == queue,
+            subs.c.id == subscription_id,
         )
         self._db.run(lambda c: c.execute(stmt))
 
