@@ -27,6 +27,8 @@ from sqlqueue.domain.models import (
 )
 
 Metadata = dict[str, Any]
+Messages = list[Message]
+"""A list of messages (an alias: controllers have a method named ``list``)."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ class MessageController(abc.ABC):
         """One message. :raises MessageDoesNotExist:"""
 
     @abc.abstractmethod
-    def bulk_get(self, project: str, queue: str, message_ids: Sequence[str]) -> list[Message]:
+    def bulk_get(self, project: str, queue: str, message_ids: Sequence[str]) -> Messages:
         """The messages among ``message_ids`` that exist (malformed ids ignored)."""
 
     @abc.abstractmethod
@@ -141,7 +143,7 @@ class MessageController(abc.ABC):
         """Delete by ids, ignoring claims unless ``claim_ids`` restricts them."""
 
     @abc.abstractmethod
-    def pop(self, project: str, queue: str, limit: int) -> list[Message]:
+    def pop(self, project: str, queue: str, limit: int) -> Messages:
         """Delete and return up to ``limit`` unclaimed messages, oldest first."""
 
     @abc.abstractmethod
@@ -161,14 +163,14 @@ class ClaimController(abc.ABC):
         ttl: int,
         grace: int,
         limit: int | None = None,
-    ) -> tuple[str | None, list[Message]]:
+    ) -> tuple[str | None, Messages]:
         """Claim up to ``limit`` free messages, oldest first (best effort).
 
         Returns ``(None, [])`` when nothing could be claimed.
         """
 
     @abc.abstractmethod
-    def get(self, project: str, queue: str, claim_id: str) -> tuple[Claim, list[Message]]:
+    def get(self, project: str, queue: str, claim_id: str) -> tuple[Claim, Messages]:
         """A live claim and its messages. :raises ClaimDoesNotExist:"""
 
     @abc.abstractmethod

@@ -9,6 +9,7 @@ take disjoint rows instead of waiting), and SQLite serialises writers with
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,16 +50,16 @@ def claimed_messages(conn: Connection, claim_id: str, now: int) -> list[Message]
 
 
 def dead_letter(
-    conn: Connection, project: str, meta: Metadata, found: list[Row[Any]], now: int
+    conn: Connection, project: str, meta: Metadata, found: Sequence[Row[Any]], now: int
 ) -> list[Row[Any]]:
     """Move messages claimed too often to the dead-letter queue; the rest stay."""
     limit = meta.get("_max_claim_count")
     target = meta.get("_dead_letter_queue")
     if not limit or not target:
-        return found
+        return list(found)
     spent = [r for r in found if r.claim_count >= limit]
     if not spent:
-        return found
+        return list(found)
     queue_id, _meta, first = reserve_markers(conn, project, target, len(spent), now)
     dlq_ttl = meta.get("_dead_letter_queue_messages_ttl")
     for offset, row in enumerate(spent):

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlqueue import errors
 from sqlqueue.domain import ids
 from sqlqueue.domain.models import Message, NewMessage, Page
-from sqlqueue.storage.base import MessageController, Metadata, StorageOptions
+from sqlqueue.storage.base import MessageController, Messages, Metadata, StorageOptions
 from sqlqueue.storage.sql import rows
 from sqlqueue.storage.sql.database import Database, dumps, loads
 from sqlqueue.storage.sql.queues import create_queue, find_queue
@@ -173,7 +173,7 @@ class SqlMessageController(MessageController):
             raise errors.MessageDoesNotExist(f"Message {message_id} does not exist")
         return found[0]
 
-    def bulk_get(self, project: str, queue: str, message_ids: Sequence[str]) -> list[Message]:
+    def bulk_get(self, project: str, queue: str, message_ids: Sequence[str]) -> Messages:
         keys = _keys(message_ids)
         if not keys:
             return []
@@ -225,7 +225,7 @@ class SqlMessageController(MessageController):
 
         self._db.run(work)
 
-    def pop(self, project: str, queue: str, limit: int) -> list[Message]:
+    def pop(self, project: str, queue: str, limit: int) -> Messages:
         now = self._db.now_ms()
 
         def work(conn: Connection) -> list[Message]:

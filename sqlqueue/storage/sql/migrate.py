@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-import sqlqueue.migrations
+import sqlqueue.migrations  # type: ignore[import-not-found]  # mapped from migrations/
 
 
 def script_location() -> str:

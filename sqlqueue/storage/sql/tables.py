@@ -21,6 +21,8 @@ Indexes, chosen for the hot queries:
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
@@ -42,7 +44,7 @@ Document = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 Millis = sa.BigInteger
 # MySQL: InnoDB (row locks, SKIP LOCKED) and full Unicode whatever the
 # server's default character set.
-MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+MYSQL: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 queues = sa.Table(
     "queues",
