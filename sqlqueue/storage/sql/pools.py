@@ -1,0 +1,212 @@
+"""Pools on SQL: the databases queues may be placed on, and their capabilities.
+
+A pool's capabilities follow from its URI's backend; pools of one flavor
+must share them. A pool still holding queues (catalogue entries), or the
+last pool of a flavor that exists, cannot be deleted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.engine import Connection, Row, make_url
+
+from sqlqueue import errors
+from sqlqueue.domain.models import Page, Pool
+from sqlqueue.storage.base import PoolController
+from sqlqueue.storage.sql.database import Database, dumps, loads
+from sqlqueue.storage.sql.tables import catalogue, flavors, pools
+
+DEFAULT_PAGE = 10
+UPDATABLE = frozenset({"uri", "weight", "flavor", "options"})
+Pools = list[Pool]
+
+
+class Capability(enum.StrEnum):
+    """What a pool's storage guarantees (Zaqar's capability names)."""
+
+    FIFO = "FIFO"
+    CLAIMS = "CLAIMS"
+    DURABILITY = "DURABILITY"
+    AOD = "AOD"
+    HIGH_THROUGHPUT = "HIGH_THROUGHPUT"
+
+
+Capabilities = list[Capability]
+_SERVER = tuple(Capability)
+_SQLITE = (Capability.FIFO, Capability.CLAIMS, Capability.DURABILITY, Capability.AOD)
+_BACKENDS = {"postgresql": _SERVER, "mysql": _SERVER, "mariadb": _SERVER, "sqlite": _SQLITE}
+
+
+def pool_capabilities(uri: str) -> list[Capability]:
+    """The capabilities of a pool at ``uri``, from its backend.
+
+    SQLite serialises writers (no HIGH_THROUGHPUT) and an in-memory SQLite
+    database does not survive a restart (no DURABILITY either).
+
+    :raises ValidationFailed: the URI is malformed or names no SQL backend we run on.
+    """
+    try:
+        url = make_url(uri)
+    except exc.ArgumentError as ex:
+        raise errors.ValidationFailed(f"Malformed pool URI: {uri}") from ex
+    found = _BACKENDS.get(url.get_backend_name())
+    if found is None:
+        raise errors.ValidationFailed(f"Unsupported pool URI scheme: {url.drivername}")
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return [cap for cap in found if cap is not Capability.DURABILITY]
+    return list(found)
+
+
+def _to_pool(row: Row[Any]) -> Pool:
+    return Pool(
+        name=row.name, uri=row.uri, weight=row.weight, flavor=row.flavor, options=loads(row.options)
+    )
+
+
+def _check_uri_free(conn: Connection, name: str, uri: str) -> None:
+    stmt = sa.select(pools.c.name).where(pools.c.uri == uri, pools.c.name != name)
+    if conn.execute(stmt).first() is not None:
+        raise errors.PoolAlreadyExists(f"A pool with URI {uri} already exists")
+
+
+def _check_flavor_capabilities(conn: Connection, pool: Pool) -> None:
+    """Pools of one flavor must offer the same capabilities."""
+    if pool.flavor is None:
+        return
+    mine = set(pool_capabilities(pool.uri))
+    stmt = sa.select(pools.c.name, pools.c.uri).where(
+        pools.c.flavor == pool.flavor, pools.c.name != pool.name
+    )
+    for other in conn.execute(stmt):
+        if set(pool_capabilities(other.uri)) != mine:
+            raise errors.ValidationFailed(
+                f"Pool {pool.name} has capabilities different from pool {other.name} "
+                f"of flavor {pool.flavor}"
+            )
+
+
+def _store(conn: Connection, pool: Pool) -> None:
+    """Insert or replace the row of ``pool`` (in place: catalogue rows refer to it)."""
+    _check_uri_free(conn, pool.name, pool.uri)
+    _check_flavor_capabilities(conn, pool)
+    values = {
+        "uri": pool.uri,
+        "weight": pool.weight,
+        "flavor": pool.flavor,
+        "options": dumps(pool.options),
+    }
+    found = conn.execute(sa.select(pools.c.name).where(pools.c.name == pool.name)).first()
+    if found is None:
+        conn.execute(sa.insert(pools).values(name=pool.name, **values))
+    else:
+        conn.execute(sa.update(pools).where(pools.c.name == pool.name).values(values))
+
+
+def _check_unused(conn: Connection, pool: Row[Any]) -> None:
+    """:raises PoolInUse: the pool holds queues or is the last pool of a live flavor."""
+    holds = sa.select(catalogue.c.id).where(catalogue.c.pool == pool.name).limit(1)
+    if conn.execute(holds).first() is not None:
+        raise errors.PoolInUse(f"Pool {pool.name} still holds queues")
+    if pool.flavor is None:
+        return
+    flavor_live = sa.select(flavors.c.id).where(flavors.c.name == pool.flavor).limit(1)
+    siblings = sa.select(sa.func.count()).where(
+        pools.c.flavor == pool.flavor, pools.c.name != pool.name
+    )
+    if conn.execute(flavor_live).first() is not None and not conn.execute(siblings).scalar_one():
+        raise errors.PoolInUse(f"Pool {pool.name} is the last pool of flavor {pool.flavor}")
+
+
+class SqlPoolController(PoolController):
+    """Pool registry in the catalogue database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create(self, pool: Pool) -> None:
+        pool_capabilities(pool.uri)
+        self._write(lambda c: _store(c, pool))
+
+    def get(self, name: str) -> Pool:
+        stmt = sa.select(pools).where(pools.c.name == name)
+        row = self._db.run(lambda c: c.execute(stmt).first(), write=False)
+        if row is None:
+            raise errors.PoolDoesNotExist(f"Pool {name} does not exist")
+        return _to_pool(row)
+
+    def exists(self, name: str) -> bool:
+        """Whether a pool is registered under ``name``."""
+        stmt = sa.select(pools.c.name).where(pools.c.name == name)
+        return self._db.run(lambda c: c.execute(stmt).first() is not None, write=False)
+
+    def list(self, *, marker: str | None = None, limit: int | None = None) -> Page[Pool]:
+        stmt = sa.select(pools).order_by(pools.c.name).limit(limit or DEFAULT_PAGE)
+        if marker is not None:
+            stmt = stmt.where(pools.c.name > marker)
+        found = [_to_pool(r) for r in self._db.run(lambda c: c.execute(stmt).all(), write=False)]
+        return Page(found, found[-1].name if found else None)
+
+    def list_by_flavor(self, flavor: str | None) -> Pools:
+        """Every pool of ``flavor`` (``None``: pools with no flavor), by name."""
+        stmt = sa.select(pools).where(
+            pools.c.flavor.is_(None) if flavor is None else (pools.c.flavor == flavor)
+        )
+        rows = self._db.run(lambda c: c.execute(stmt.order_by(pools.c.name)).all(), write=False)
+        return [_to_pool(r) for r in rows]
+
+    def capabilities(self, name: str) -> Capabilities:
+        """The capabilities of pool ``name``. :raises PoolDoesNotExist:"""
+        return pool_capabilities(self.get(name).uri)
+
+    def update(self, name: str, **fields: Any) -> None:
+        """Change some of ``uri``, ``weight``, ``flavor``, ``options``.
+
+        :raises ValidationFailed: no field or an unknown field given.
+        :raises PoolDoesNotExist: :raises PoolAlreadyExists: the new uri is taken.
+        """
+        if not fields or not UPDATABLE.issuperset(fields):
+            raise errors.ValidationFailed(
+                f"Pool updates need at least one of {', '.join(sorted(UPDATABLE))} and no other"
+            )
+        if "uri" in fields:
+            pool_capabilities(fields["uri"])
+
+        def work(conn: Connection) -> None:
+            row = conn.execute(sa.select(pools).where(pools.c.name == name)).first()
+            if row is None:
+                raise errors.PoolDoesNotExist(f"Pool {name} does not exist")
+            _store(conn, dataclasses.replace(_to_pool(row), **fields))
+
+        self._write(work)
+
+    def delete(self, name: str) -> None:
+        """Delete (silent if missing). :raises PoolInUse:"""
+
+        def work(conn: Connection) -> None:
+            row = conn.execute(sa.select(pools).where(pools.c.name == name)).first()
+            if row is None:
+                return
+            _check_unused(conn, row)
+            conn.execute(sa.delete(pools).where(pools.c.name == name))
+
+        try:
+            self._db.run(work)
+        except exc.IntegrityError as ex:  # a queue was placed on it meanwhile
+            raise errors.PoolInUse(f"Pool {name} still holds queues") from ex
+
+    def drop_all(self) -> None:
+        """Forget every pool that holds no queue (for tests and tear-down)."""
+        held = sa.select(catalogue.c.pool).distinct()
+        self._db.run(lambda c: c.execute(sa.delete(pools).where(pools.c.name.not_in(held))))
+
+    def _write(self, work: Callable[[Connection], None]) -> None:
+        try:
+            self._db.run(work)
+        except exc.IntegrityError as ex:  # a concurrent writer took the uri
+            raise errors.PoolAlreadyExists("A pool with this URI already exists") from ex
