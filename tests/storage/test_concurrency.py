@@ -172,3 +172,19 @@ def test_concurrent_queue_creation_and_first_post(live_driver: SqlDataDriver) ->
     run_threads([racer] * 8)
     assert created.count(True) == 1
     assert live_driver.queues.stats(PROJECT, "lazy").total == 8
+
+
+def test_gc_from_many_workers_at_once(engine: Engine) -> None:
+    from sqlqueue.domain.clock import ManualClock
+
+    clock = ManualClock()
+    driver = SqlDataDriver(engine, clock=clock)
+    for start in range(0, 300, 50):
+        batch = [NewMessage({"n": n}, ttl=60) for n in range(start, start + 50)]
+        driver.messages.post(PROJECT, QUEUE, batch, "c")
+    [keeper] = driver.messages.post(PROJECT, QUEUE, [NewMessage("keep", ttl=600)], "c")
+    clock.advance(61)
+    removed: list[int] = []
+    run_threads([lambda: removed.append(driver.gc())] * 4)
+    assert sum(removed) == 300
+    assert [m.id for m in driver.messages.list(PROJECT, QUEUE, echo=True).items] == [keeper]
