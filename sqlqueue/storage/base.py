@@ -40,6 +40,11 @@ class StorageOptions:
     default_message_page: int = 10
     default_claim_limit: int = 10
     gc_batch: int = 1000
+    fifo: bool = True
+    """False: a post reserves its markers in a short transaction of its own, so
+    producers of one queue do not wait on each other's inserts; markers no
+    longer follow commit order and a reader paging by marker may skip a
+    message that commits late (the seed's ``"fifo": false`` flavor)."""
 
 
 class QueueController(abc.ABC):

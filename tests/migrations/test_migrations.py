@@ -47,3 +47,18 @@ def test_check_notices_drift(server_urls: ServerUrls) -> None:
     with pytest.raises(Exception, match="New upgrade operations detected"):
         migrate.check(engine)
     engine.dispose()
+
+
+def test_sqlite_keeps_autoincrement_through_migrations(server_urls: ServerUrls) -> None:
+    """Without AUTOINCREMENT SQLite reuses deleted rowids: ids would repeat."""
+    engine = make_engine(server_urls.url("sqlite", "autoincrement"))
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE name IN ('queues', 'messages')"
+        ).all()
+    engine.dispose()
+    assert {name: "AUTOINCREMENT" in sql for name, sql in rows} == {
+        "queues": True,
+        "messages": True,
+    }

@@ -123,12 +123,17 @@ class SqlMessageController(MessageController):
         now = self._db.now_ms()
         default_ttl = self._options.default_message_ttl
 
-        def work(conn: Connection) -> list[str]:
-            queue_id, meta, first = reserve_markers(conn, project, queue, len(messages), now)
+        count = len(messages)
+
+        def insert(conn: Connection, reserved: tuple[int, Metadata, int]) -> list[str]:
+            queue_id, meta, first = reserved
             values = new_rows(queue_id, first, messages, meta, client_id, now, default_ttl)
             return insert_rows(conn, values)
 
-        return self._db.run(work)
+        if not self._options.fifo:
+            reserved = self._db.run(lambda c: reserve_markers(c, project, queue, count, now))
+            return self._db.run(lambda c: insert(c, reserved))
+        return self._db.run(lambda c: insert(c, reserve_markers(c, project, queue, count, now)))
 
     def list(
         self,

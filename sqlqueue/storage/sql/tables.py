@@ -67,12 +67,12 @@ messages = sa.Table(
     "messages",
     metadata,
     sa.Column("id", Key, primary_key=True, autoincrement=True),
-    sa.Column(
-        "queue_id",
-        Key,
-        sa.ForeignKey("queues.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    # No foreign key to queues, on purpose: on MySQL/MariaDB a foreign-key
+    # check takes a shared lock on the parent queue row until commit, which
+    # would serialise claims and posts of one queue against each other (the
+    # counter bump needs that row exclusively). Queue deletion removes the
+    # children explicitly instead (storage/sql/queues.py).
+    sa.Column("queue_id", Key, nullable=False),
     sa.Column("marker", sa.BigInteger, nullable=False),
     sa.Column("body", Document, nullable=False),
     sa.Column("client_id", sa.String(64), nullable=False),
@@ -96,13 +96,7 @@ claims = sa.Table(
     "claims",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column(
-        "queue_id",
-        Key,
-        sa.ForeignKey("queues.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    sa.Column("queue_id", Key, nullable=False, index=True),  # no FK: see messages
     sa.Column("ttl", sa.Integer, nullable=False),
     sa.Column("grace", sa.Integer, nullable=False),
     sa.Column("created_at", Millis, nullable=False),
