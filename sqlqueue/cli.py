@@ -1,8 +1,8 @@
 """The ``sqlqueue`` command: serve the API and manage the schema.
 
-    sqlqueue serve [--host H] [--port P] [--workers N] [--database-url URL] [--admin]
-    sqlqueue db upgrade|downgrade REV|current|check [--database-url URL]
-    sqlqueue gc [--database-url URL]
+sqlqueue serve [--host H] [--port P] [--workers N] [--database-url URL] [--admin]
+sqlqueue db upgrade|downgrade REV|current|check [--database-url URL]
+sqlqueue gc [--database-url URL]
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sqlqueue", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"sqlqueue {__version__}")
     parser.add_argument("--config", help="TOML configuration file (or SQLQUEUE_CONFIG)")
-    parser.add_argument(
-        "--database-url", help="SQLAlchemy database URL (or SQLQUEUE_DATABASE_URL)"
-    )
+    parser.add_argument("--database-url", help="SQLAlchemy database URL (or SQLQUEUE_DATABASE_URL)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the Zaqar v2 HTTP API")
