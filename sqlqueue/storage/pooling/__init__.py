@@ -1,0 +1,24 @@
+"""Pooling: one DataDriver over many databases, routed through the catalogue.
+
+Layering: this package knows only the storage contract (``storage.base``),
+never SQLAlchemy or ``storage.sql``; the composition root hands it a control
+driver and a factory of per-pool data drivers.
+"""
+
+from sqlqueue.storage.pooling.driver import PooledDataDriver
+from sqlqueue.storage.pooling.routing import (
+    ControlPlane,
+    DriverFactory,
+    PlacingCatalogue,
+    Router,
+    weighted_choice,
+)
+
+__all__ = [
+    "ControlPlane",
+    "DriverFactory",
+    "PlacingCatalogue",
+    "PooledDataDriver",
+    "Router",
+    "weighted_choice",
+]

@@ -1,0 +1,234 @@
+"""Where each queue lives: catalogue lookups, placement and per-pool drivers.
+
+Lookups are cached in-process for ``cache_seconds`` (positive answers only,
+so a queue is never placed twice because of a stale "unmapped"), and so is
+the list of registered pools. A queue deleted or placed by another process
+is therefore seen here at most ``cache_seconds`` late.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import logging
+import random
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from sqlqueue import errors
+from sqlqueue.domain.clock import Clock
+from sqlqueue.domain.models import CatalogueEntry, Page, Pool
+from sqlqueue.storage.base import DataDriver, FlavorController, PoolController
+
+logger = logging.getLogger(__name__)
+
+DriverFactory = Callable[[Pool], DataDriver]
+Pools = list[Pool]
+PAGE = 100
+
+
+class PlacingCatalogue(Protocol):
+    """The catalogue operations pooling needs (CatalogueController + insert_if_absent)."""
+
+    def get(self, project: str, queue: str) -> CatalogueEntry: ...
+
+    def insert_if_absent(self, project: str, queue: str, pool: str) -> str: ...
+
+    def list(
+        self, project: str | None, *, marker: str | None = None, limit: int | None = None
+    ) -> Page[CatalogueEntry]: ...
+
+    def delete(self, project: str, queue: str) -> None: ...
+
+
+class ControlPlane(Protocol):
+    """A control driver: pools, flavors and the catalogue."""
+
+    @property
+    def pools(self) -> PoolController: ...
+
+    @property
+    def flavors(self) -> FlavorController: ...
+
+    @property
+    def catalogue(self) -> PlacingCatalogue: ...
+
+
+def weighted_choice(pools: Sequence[Pool], rng: random.Random) -> Pool | None:
+    """A pool drawn with probability proportional to its weight (weight <= 0: never)."""
+    live = [pool for pool in pools if pool.weight > 0]
+    if not live:
+        return None
+    bounds = list(itertools.accumulate(pool.weight for pool in live))
+    return live[bisect.bisect_right(bounds, rng.randrange(bounds[-1]))]
+
+
+class Router:
+    """Maps (project, queue) to the data driver that holds the queue."""
+
+    def __init__(
+        self,
+        control: ControlPlane,
+        driver_factory: DriverFactory,
+        default: DataDriver,
+        *,
+        clock: Clock,
+        cache_seconds: float,
+        rng: random.Random,
+        cache_size: int = 10000,
+    ) -> None:
+        self.control = control
+        self.default = default
+        self._factory = driver_factory
+        self._clock = clock
+        self._ttl = cache_seconds
+        self._rng = rng
+        self._size = cache_size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
+        self._pools: tuple[Pools, float] | None = None
+        self._drivers: dict[str, tuple[str, DataDriver]] = {}
+
+    def lookup(self, project: str, queue: str) -> DataDriver:
+        """The driver of a placed queue; the default driver for any other."""
+        pool = self.mapped_pool(project, queue)
+        return self.default if pool is None else self.driver(pool)
+
+    def place(self, project: str, queue: str, flavor: str | None = None) -> DataDriver:
+        """The driver to create the queue in, placing it first if needed.
+
+        :raises FlavorDoesNotExist: :raises NoPoolFound: no pool with weight > 0 fits.
+        """
+        pool = self.mapped_pool(project, queue)
+        if pool is not None:
+            return self.driver(pool)
+        registered = self.pools()
+        if not registered or self.default.queues.exists(project, queue):
+            return self.default  # no pools yet, or a queue from before pooling
+        chosen = weighted_choice(self._candidates(registered, project, flavor), self._rng)
+        if chosen is None:
+            raise errors.NoPoolFound(f"No pool available for queue {queue}")
+        winner = self.control.catalogue.insert_if_absent(project, queue, chosen.name)
+        self._remember(project, queue, winner)
+        logger.info("placed queue %s/%s on pool %s", project, queue, winner)
+        return self.driver(winner)
+
+    def colocate(self, project: str, queue: str, with_queue: str) -> None:
+        """Place ``queue`` (a dead-letter queue) in the pool of ``with_queue``.
+
+        Claims move dead letters within one pool, so a dead-letter queue must
+        live beside its source queue. Nothing to do while the source is on
+        the default driver.
+
+        :raises ValidationFailed: ``queue`` is already placed on another pool.
+        """
+        home = self.mapped_pool(project, with_queue)
+        if home is None:
+            return
+        winner = self.control.catalogue.insert_if_absent(project, queue, home)
+        self._remember(project, queue, winner)
+        if winner != home:
+            raise errors.ValidationFailed(
+                f"Dead letter queue {queue} lives in pool {winner}, "
+                f"not in pool {home} with queue {with_queue}"
+            )
+
+    def unplace(self, project: str, queue: str) -> None:
+        """Forget the queue's placement (after deleting the queue)."""
+        with self._lock:
+            self._entries.pop((project, queue), None)
+        self.control.catalogue.delete(project, queue)
+
+    def mapped_pool(self, project: str, queue: str) -> str | None:
+        """The pool the catalogue maps the queue to, if any (cached)."""
+        key, now = (project, queue), self._clock()
+        hit = self._entries.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        if not self.pools():  # catalogue entries need a pool: skip the lookup
+            return None
+        try:
+            pool = self.control.catalogue.get(project, queue).pool
+        except errors.QueueNotMapped:
+            return None
+        self._remember(project, queue, pool)
+        return pool
+
+    def pools(self) -> Pools:
+        """Every registered pool, by name (cached)."""
+        cached = self._pools
+        if cached is not None and cached[1] > self._clock():
+            return cached[0]
+        found: Pools = []
+        marker = None
+        while True:
+            page = self.control.pools.list(marker=marker, limit=PAGE)
+            found += page.items
+            if len(page.items) < PAGE:
+                break
+            marker = page.next_marker
+        self._pools = (found, self._clock() + self._ttl)
+        return found
+
+    def driver(self, name: str) -> DataDriver:
+        """The (cached) data driver of pool ``name``; rebuilt if its uri changed."""
+        pool = self._pool(name)
+        with self._lock:
+            known = self._drivers.get(name)
+            if known is not None and known[0] == pool.uri:
+                return known[1]
+            made = self._make(pool)
+            self._drivers[name] = (pool.uri, made)
+        if known is not None:
+            known[1].close()
+        return made
+
+    def drivers(self) -> list[DataDriver]:
+        """The default driver and the driver of every registered pool."""
+        return [self.default, *(self.driver(pool.name) for pool in self.pools())]
+
+    def invalidate(self) -> None:
+        """Drop cached lookups and the cached pool list."""
+        with self._lock:
+            self._entries.clear()
+            self._pools = None
+
+    def close(self) -> None:
+        """Close the pool drivers made here (not the default driver)."""
+        with self._lock:
+            made, self._drivers = list(self._drivers.values()), {}
+        for _, driver in made:
+            driver.close()
+
+    def _pool(self, name: str) -> Pool:
+        for attempt in range(2):
+            for pool in self.pools():
+                if pool.name == name:
+                    return pool
+            if attempt == 0:
+                self._pools = None  # registered since we last looked
+        raise errors.StorageUnavailable(f"Pool {name} is not registered")
+
+    def _make(self, pool: Pool) -> DataDriver:
+        try:
+            return self._factory(pool)
+        except errors.SqlqueueError:
+            raise
+        except Exception as ex:  # a bad uri or a missing database driver
+            logger.warning("cannot open pool %s: %s", pool.name, ex)
+            raise errors.StorageUnavailable(f"Pool {pool.name} cannot be opened") from ex
+
+    def _candidates(self, registered: Pools, project: str, flavor: str | None) -> Pools:
+        if flavor is None:
+            return registered
+        self.control.flavors.get(project, flavor)  # raises FlavorDoesNotExist
+        return [pool for pool in registered if pool.flavor == flavor]
+
+    def _remember(self, project: str, queue: str, pool: str) -> None:
+        with self._lock:
+            self._entries[(project, queue)] = (pool, self._clock() + self._ttl)
+            self._entries.move_to_end((project, queue))
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)

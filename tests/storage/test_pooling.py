@@ -1,0 +1,420 @@
+"""The pooled data driver over real databases.
+
+Pools: ``a`` and ``b`` are two PostgreSQL databases, ``c`` a SQLite file;
+the catalogue (and the default pool) is one more SQLite file. Every test
+starts from empty databases and a seeded random source, so placements are
+deterministic.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from sqlqueue import errors
+from sqlqueue.domain.clock import ManualClock
+from sqlqueue.domain.models import Flavor, NewMessage, Pool
+from sqlqueue.storage.base import DataDriver
+from sqlqueue.storage.pooling import PooledDataDriver, weighted_choice
+from sqlqueue.storage.sql import migrate
+from sqlqueue.storage.sql.control import SqlControlDriver
+from sqlqueue.storage.sql.driver import SqlDataDriver
+from sqlqueue.storage.sql.engine import make_engine
+from sqlqueue.storage.sql.tables import catalogue, messages, queues
+from tests.conftest import ServerUrls, empty_tables
+from tests.storage import test_claims, test_messages, test_queues, test_stats
+
+pytestmark = pytest.mark.postgresql
+
+P = "proj"
+CLIENT = "8f1e2d3c4b5a69788796a5b4c3d2e1f0"
+NOWHERE = "postgresql://postgres@127.0.0.1:1/nope"
+CACHE = 5.0
+
+
+@dataclass
+class Cluster:
+    """The databases: ``control`` (catalogue + default pool) and pools a, b, c."""
+
+    urls: dict[str, str]
+    engines: dict[str, Engine]
+
+
+@dataclass
+class World:
+    """One test's drivers over the cluster."""
+
+    cluster: Cluster
+    control: SqlControlDriver
+    default: SqlDataDriver
+    pooled: PooledDataDriver
+    clock: ManualClock
+    opened: list[DataDriver] = field(default_factory=list)
+
+    def add_pool(self, name: str, weight: int, flavor: str | None = None) -> None:
+        self.control.pools.create(Pool(name, self.cluster.urls[name], weight, flavor))
+        self.pooled.invalidate()
+
+    def placements(self) -> dict[str, str]:
+        entries = self.control.catalogue.list(P, limit=10000).items
+        return {e.queue: e.pool for e in entries}
+
+
+@pytest.fixture(scope="module")
+def cluster(server_urls: ServerUrls) -> Iterator[Cluster]:
+    urls = {
+        "control": server_urls.url("sqlite", "pooling_catalogue"),
+        "a": server_urls.url("postgresql", "pool_a"),
+        "b": server_urls.url("postgresql", "pool_b"),
+        "c": server_urls.url("sqlite", "pool_c"),
+    }
+    engines = {name: make_engine(url) for name, url in urls.items()}
+    for engine in engines.values():
+        migrate.upgrade(engine)
+    yield Cluster(urls, engines)
+    for engine in engines.values():
+        engine.dispose()
+
+
+def make_pooled(world: World, seed: int = 1234) -> PooledDataDriver:
+    def factory(pool: Pool) -> DataDriver:
+        driver = SqlDataDriver.from_url(pool.uri, clock=world.clock)
+        world.opened.append(driver)
+        return driver
+
+    return PooledDataDriver(
+        world.control,
+        factory,
+        world.default,
+        clock=world.clock,
+        cache_seconds=CACHE,
+        rng=random.Random(seed),
+    )
+
+
+@pytest.fixture
+def world(cluster: Cluster, clock: ManualClock) -> Iterator[World]:
+    for engine in cluster.engines.values():
+        empty_tables(engine)
+    control = SqlControlDriver(cluster.engines["control"])
+    default = SqlDataDriver(cluster.engines["control"], clock=clock)
+    made = World(cluster, control, default, None, clock)  # type: ignore[arg-type]
+    made.pooled = make_pooled(made)
+    yield made
+    made.pooled.close()
+    for driver in made.opened:
+        driver.close()
+
+
+def message_counts(engine: Engine) -> dict[str, int]:
+    """Raw per-queue message counts in one database."""
+    stmt = (
+        sa.select(queues.c.name, sa.func.count(messages.c.id))
+        .join(messages, messages.c.queue_id == queues.c.id)
+        .group_by(queues.c.name)
+    )
+    with engine.connect() as conn:
+        return {name: int(n) for name, n in conn.execute(stmt)}
+
+
+def queue_names(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(sa.select(queues.c.name)).scalars())
+
+
+def post(driver: DataDriver, queue: str, count: int) -> list[str]:
+    batch = [NewMessage({"q": queue, "n": i}, ttl=300) for i in range(count)]
+    return driver.messages.post(P, queue, batch, CLIENT)
+
+
+def test_placement_follows_weights(world: World) -> None:
+    weights = {"a": 1, "b": 2, "c": 1}
+    for name, weight in weights.items():
+        world.add_pool(name, weight)
+    for i in range(200):
+        assert world.pooled.queues.create(P, f"q{i:03}", {"i": i})
+    placed = Counter(world.placements().values())
+    assert sum(placed.values()) == 200
+    expected = {name: 200 * w / sum(weights.values()) for name, w in weights.items()}
+    chi2 = sum((placed[name] - e) ** 2 / e for name, e in expected.items())
+    # Chi-square goodness of fit, 2 degrees of freedom: a fair weighted draw
+    # exceeds 13.82 with probability 0.001 (the seed is fixed: deterministic).
+    assert chi2 < 13.82, (placed, chi2)
+    for name in weights:
+        assert queue_names(world.cluster.engines[name]) == {
+            q for q, pool in world.placements().items() if pool == name
+        }
+    assert queue_names(world.cluster.engines["control"]) == set()
+
+
+def test_messages_live_only_in_their_pool(world: World) -> None:
+    for name, weight in {"a": 1, "b": 1, "c": 1}.items():
+        world.add_pool(name, weight)
+    posted = {f"m{i:02}": post(world.pooled, f"m{i:02}", 1 + i % 4) for i in range(30)}
+    placements = world.placements()
+    assert set(placements) == set(posted)
+    assert set(placements.values()) == {"a", "b", "c"}
+    for name in ("a", "b", "c"):
+        counts = message_counts(world.cluster.engines[name])
+        assert counts == {q: len(ids) for q, ids in posted.items() if placements[q] == name}
+    assert message_counts(world.cluster.engines["control"]) == {}
+    for queue, ids in posted.items():
+        listed = world.pooled.messages.list(P, queue, echo=True, limit=10).items
+        assert [m.id for m in listed] == ids
+        assert all(m.body["q"] == queue for m in listed)
+
+
+def test_claims_and_deletes_route_to_the_pool(world: World) -> None:
+    world.add_pool("a", 1)
+    world.add_pool("c", 1)
+    for queue in ("x", "y"):
+        post(world.pooled, queue, 3)
+    claim_id, claimed = world.pooled.claims.create(P, "x", ttl=60, grace=60, limit=2)
+    assert claim_id is not None and len(claimed) == 2
+    assert world.pooled.claims.get(P, "x", claim_id)[0].id == claim_id
+    world.pooled.messages.delete(P, "x", claimed[0].id, claim_id)
+    assert world.pooled.queues.stats(P, "x").total == 2
+    assert world.pooled.queues.stats(P, "y").total == 3
+    world.pooled.queues.delete(P, "x")
+    assert not world.pooled.queues.exists(P, "x")
+    assert "x" not in world.placements()
+    for name in ("a", "c"):
+        assert "x" not in queue_names(world.cluster.engines[name])
+
+
+def test_listing_pages_over_all_pools_once(world: World) -> None:
+    world.default.queues.create(P, "legacy", {"old": True})  # made before pooling
+    for name in ("a", "b", "c"):
+        world.add_pool(name, 1)
+    names = [f"l{i:02}" for i in range(47)]
+    for i, queue in enumerate(names):
+        world.pooled.queues.create(P, queue, {"i": i, "even": i % 2 == 0})
+    world.pooled.queues.create("other", "l00", {})
+    everything = sorted([*names, "legacy"])
+    assert walk(world.pooled, limit=6) == everything
+    assert walk(world.pooled, limit=20, detailed=True) == everything
+    detailed = world.pooled.queues.list(P, marker="l09", limit=2, detailed=True)
+    assert [(q.name, q.metadata) for q in detailed.items] == [
+        ("l10", {"i": 10, "even": True}),
+        ("l11", {"i": 11, "even": False}),
+    ]
+    evens = world.pooled.queues.list(P, filters={"even": True}, limit=100, with_count=True)
+    assert [q.name for q in evens.items] == names[::2]
+    assert evens.count == 24
+    assert [q.name for q in world.pooled.queues.list(P, name="gac").items] == ["legacy"]
+    assert world.pooled.queues.list(P, with_count=True).count == 48
+
+
+def walk(driver: DataDriver, *, limit: int, detailed: bool = False) -> list[str]:
+    seen: list[str] = []
+    marker = None
+    while True:
+        page = driver.queues.list(P, marker=marker, limit=limit, detailed=detailed)
+        if not page.items:
+            return seen
+        assert all((q.metadata is not None) == detailed for q in page.items)
+        seen += [q.name for q in page.items]
+        marker = page.next_marker
+
+
+def test_flavor_restricts_placement(world: World) -> None:
+    world.add_pool("a", 1, "gold")
+    world.add_pool("b", 1, "gold")
+    world.add_pool("c", 5)
+    world.control.flavors.create(Flavor("gold", P))
+    for i in range(20):
+        world.pooled.queues.create(P, f"g{i:02}", {"_flavor": "gold"})
+        world.pooled.queues.create(P, f"n{i:02}", {})
+    placed = world.placements()
+    assert {placed[f"g{i:02}"] for i in range(20)} == {"a", "b"}
+    assert "c" in {placed[f"n{i:02}"] for i in range(20)}
+    with pytest.raises(errors.FlavorDoesNotExist):
+        world.pooled.queues.create(P, "bad", {"_flavor": "silver"})
+    with pytest.raises(errors.FlavorDoesNotExist):  # flavors are per project
+        world.pooled.queues.create("other", "g00", {"_flavor": "gold"})
+    world.control.pools.update("a", weight=0)
+    world.control.pools.update("b", weight=0)
+    world.pooled.invalidate()
+    with pytest.raises(errors.NoPoolFound):
+        world.pooled.queues.create(P, "late", {"_flavor": "gold"})
+    assert "bad" not in placed and "late" not in world.placements()
+
+
+def test_unreachable_pool_fails_only_its_queues(world: World) -> None:
+    world.add_pool("a", 1)
+    world.control.pools.create(Pool("down", NOWHERE, 0))
+    world.control.catalogue.insert(P, "lost", "down")
+    post(world.pooled, "fine", 2)
+    with pytest.raises(errors.StorageUnavailable):
+        post(world.pooled, "lost", 1)
+    with pytest.raises(errors.StorageUnavailable):
+        world.pooled.messages.list(P, "lost")
+    with pytest.raises(errors.StorageUnavailable):
+        world.pooled.queues.get_metadata(P, "lost")
+    assert world.pooled.queues.stats(P, "fine").total == 2
+    assert walk(world.pooled, limit=10) == ["fine", "lost"]  # names: catalogue only
+    with pytest.raises(errors.StorageUnavailable):
+        walk(world.pooled, limit=10, detailed=True)
+    assert not world.pooled.is_alive()
+    world.pooled.gc()  # skips the pool that is down
+
+
+def test_pool_that_goes_away(world: World) -> None:
+    world.add_pool("a", 1)
+    world.add_pool("c", 1)
+    for i in range(10):
+        post(world.pooled, f"w{i}", 1)
+    placed = world.placements()
+    assert set(placed.values()) == {"a", "c"}
+    world.control.pools.update("c", uri=NOWHERE)  # c's database moves out of reach
+    world.clock.advance(CACHE + 1)  # our cached view of the pools expires
+    for queue, pool in placed.items():
+        if pool == "c":
+            with pytest.raises(errors.StorageUnavailable):
+                world.pooled.queues.stats(P, queue)
+        else:
+            assert world.pooled.queues.stats(P, queue).total == 1
+
+
+def test_no_pool_means_the_default_pool(world: World) -> None:
+    assert world.pooled.queues.create(P, "plain", {"k": 1})
+    post(world.pooled, "plain", 2)
+    post(world.pooled, "lazy", 1)
+    assert message_counts(world.cluster.engines["control"]) == {"plain": 2, "lazy": 1}
+    assert world.placements() == {}
+    assert walk(world.pooled, limit=1) == ["lazy", "plain"]
+    world.add_pool("a", 1)
+    post(world.pooled, "plain", 1)  # created before pooling: stays on the default
+    post(world.pooled, "fresh", 1)
+    assert world.placements() == {"fresh": "a"}
+    assert message_counts(world.cluster.engines["control"]) == {"plain": 3, "lazy": 1}
+    assert walk(world.pooled, limit=2) == ["fresh", "lazy", "plain"]
+    assert world.pooled.is_alive()
+
+
+def test_subscription_create_places_its_queue(world: World) -> None:
+    world.add_pool("b", 1)
+    sub = world.pooled.subscriptions.create(P, "s", "http://example.com/hook", 3600, {})
+    assert sub is not None
+    assert world.placements() == {"s": "b"}
+    post(world.pooled, "s", 1)
+    assert message_counts(world.cluster.engines["b"]) == {"s": 1}
+    assert world.pooled.subscriptions.get(P, "s", sub).subscriber == "http://example.com/hook"
+
+
+def test_cached_placement_is_stale_for_a_bounded_time(world: World) -> None:
+    world.add_pool("a", 1)
+    world.add_pool("b", 1)
+    post(world.pooled, "q", 1)
+    home = world.placements()["q"]
+    elsewhere = "b" if home == "a" else "a"
+    world.control.catalogue.update(P, "q", elsewhere)  # e.g. another process re-placed it
+    world.clock.advance(CACHE - 1)
+    assert world.pooled.queues.stats(P, "q").total == 1  # still the cached pool
+    world.clock.advance(2)
+    assert world.pooled.queues.stats(P, "q").total == 0  # now the new pool
+
+
+def test_concurrent_first_posts_agree_on_one_pool(world: World) -> None:
+    world.add_pool("a", 1)
+    world.add_pool("b", 1)
+    drivers = [make_pooled(world, seed) for seed in range(8)]
+    failures: list[BaseException] = []
+
+    def producer(driver: DataDriver) -> None:
+        try:
+            post(driver, "race", 5)
+        except BaseException as ex:  # reported below
+            failures.append(ex)
+
+    threads = [threading.Thread(target=producer, args=(d,)) for d in drivers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for driver in drivers:
+        driver.close()
+    assert failures == []
+    pool = world.placements()["race"]
+    assert message_counts(world.cluster.engines[pool]) == {"race": 40}
+    other = "b" if pool == "a" else "a"
+    assert message_counts(world.cluster.engines[other]) == {}
+
+
+def test_dead_letter_queue_is_placed_beside_its_source(world: World) -> None:
+    world.add_pool("a", 1)
+    world.add_pool("b", 1)
+    meta = {"_max_claim_count": 1, "_dead_letter_queue": "dead"}
+    world.pooled.queues.create(P, "src", meta)
+    assert world.placements()["dead"] == world.placements()["src"]
+    post(world.pooled, "src", 1)
+    claim_id, _ = world.pooled.claims.create(P, "src", ttl=60, grace=60)
+    assert claim_id is not None
+    world.pooled.claims.delete(P, "src", claim_id)
+    assert world.pooled.claims.create(P, "src", ttl=60, grace=60) == (None, [])
+    assert len(world.pooled.messages.list(P, "dead", echo=True).items) == 1
+    home = world.placements()["src"]
+    world.control.catalogue.insert(P, "far", "b" if home == "a" else "a")
+    with pytest.raises(errors.ValidationFailed):
+        world.pooled.queues.set_metadata(P, "src", {"_dead_letter_queue": "far"})
+    assert world.pooled.queues.get_metadata(P, "src") == meta
+
+
+def test_weighted_choice_skips_non_positive_weights() -> None:
+    pools = [
+        Pool("zero", "u0", 0),
+        Pool("three", "u1", 3),
+        Pool("neg", "u2", -1),
+        Pool("one", "u3", 1),
+    ]
+    rng = random.Random(7)
+    drawn = Counter(weighted_choice(pools, rng).name for _ in range(4000))  # type: ignore[union-attr]
+    assert set(drawn) == {"three", "one"}
+    # Binomial(4000, 0.75): sigma = 27.4; allow 4 sigma (fails with p < 1e-4).
+    assert abs(drawn["three"] - 3000) < 4 * 27.4
+    assert weighted_choice([Pool("zero", "u0", 0)], rng) is None
+    assert weighted_choice([], rng) is None
+
+
+def test_pooling_does_not_import_sqlalchemy() -> None:
+    code = (
+        "import sys, sqlqueue.storage.pooling; "
+        "bad = ('sqlalchemy', 'sqlqueue.storage.sql'); "
+        "assert not [m for m in sys.modules if m.startswith(bad)]"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_catalogue_table_holds_only_placed_queues(world: World) -> None:
+    world.add_pool("a", 1)
+    post(world.pooled, "one", 1)
+    with world.cluster.engines["control"].connect() as conn:
+        rows = conn.execute(sa.select(catalogue.c.project, catalogue.c.queue)).all()
+    assert [tuple(r) for r in rows] == [(P, "one")]
+
+
+# --- the storage contract suite, run through the pooled driver --------------
+
+
+@pytest.fixture
+def driver(world: World) -> DataDriver:
+    """The contract suite's driver: pooled over a PostgreSQL and a SQLite pool."""
+    world.add_pool("a", 1)
+    world.add_pool("c", 1)
+    return world.pooled
+
+
+for _module in (test_queues, test_messages, test_claims, test_stats):
+    for _name, _test in vars(_module).items():
+        if _name.startswith("test_") and callable(_test):
+            _suite = _module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+            globals()[f"test_pooled_{_suite}_{_name.removeprefix('test_')}"] = _test
