@@ -1,0 +1,101 @@
+"""The composition root: the one module that knows both storage.sql and transport."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+import falcon
+from sqlalchemy import exc
+from sqlalchemy.engine import Engine, make_url
+
+from sqlqueue.config import Settings
+from sqlqueue.domain.clock import Clock, system_clock
+from sqlqueue.errors import StorageUnavailable
+from sqlqueue.storage.base import DataDriver, StorageOptions
+from sqlqueue.storage.sql import migrate
+from sqlqueue.storage.sql.driver import SqlDataDriver
+from sqlqueue.storage.sql.engine import make_engine
+from sqlqueue.transport.wsgi import build_app
+
+logger = logging.getLogger(__name__)
+
+
+def storage_options(settings: Settings) -> StorageOptions:
+    """The storage defaults that follow from the API limits."""
+    return StorageOptions(default_message_ttl=settings.limits.default_message_ttl)
+
+
+def create_driver(settings: Settings, *, clock: Clock = system_clock) -> DataDriver:
+    """A data driver on ``settings.database_url`` (SQLite upgraded to the current schema)."""
+    engine = make_engine(settings.database_url)
+    if is_sqlite(settings.database_url):
+        _prepare(engine, sqlite=True)
+    return SqlDataDriver(engine, clock=clock, options=storage_options(settings))
+
+
+def is_sqlite(url: str) -> bool:
+    """Whether ``url`` names a SQLite database."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def describe(url: str) -> str:
+    """Where the database is, without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite database {parsed.database or ':memory:'}"
+    return f"database {parsed.render_as_string(hide_password=True)}"
+
+
+def prepare_database(settings: Settings) -> None:
+    """Bring a SQLite or empty database to the current schema; refuse a stale one.
+
+    :raises StorageUnavailable: a server database at another revision.
+    """
+    engine = make_engine(settings.database_url)
+    try:
+        _prepare(engine, sqlite=is_sqlite(settings.database_url))
+    except exc.OperationalError as ex:
+        where = describe(settings.database_url)
+        raise StorageUnavailable(f"Cannot reach the {where}: {ex.orig}") from ex
+    finally:
+        engine.dispose()
+
+
+def _prepare(engine: Engine, *, sqlite: bool) -> None:
+    current, head = migrate.current_revision(engine), migrate.head_revision()
+    if current == head:
+        return
+    if sqlite or current is None:
+        logger.info("upgrading the database schema from %s to %s", current or "empty", head)
+        migrate.upgrade(engine)
+        return
+    raise StorageUnavailable(
+        f"The database schema is at {current} but the code expects {head}: "
+        "run `sqlqueue db upgrade`."
+    )
+
+
+def signed_url_secret(settings: Settings) -> str:
+    """The configured secret, or a random one for this process (logged)."""
+    if settings.signed_url_secret:
+        return settings.signed_url_secret
+    logger.warning(
+        "no signed_url_secret configured: using a random one; "
+        "pre-signed URLs will not survive a restart"
+    )
+    return secrets.token_hex(32)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    driver: DataDriver | None = None,
+    clock: Clock | None = None,
+) -> falcon.App[Any, Any]:
+    """The WSGI app for ``settings`` (a SQLite database is upgraded on first start)."""
+    clock = clock or system_clock
+    if driver is None:
+        driver = create_driver(settings, clock=clock)
+    return build_app(driver, settings, secret=signed_url_secret(settings), clock=clock)

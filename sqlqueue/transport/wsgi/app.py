@@ -1,0 +1,42 @@
+"""Assemble the Falcon application: options, middleware, routes, error table."""
+
+from __future__ import annotations
+
+import falcon
+
+from sqlqueue.config import Settings
+from sqlqueue.domain.clock import Clock, system_clock
+from sqlqueue.storage.base import DataDriver
+from sqlqueue.transport.wsgi import errors
+from sqlqueue.transport.wsgi.context import Deps, Request
+from sqlqueue.transport.wsgi.middleware import AccessLog, Guard
+from sqlqueue.transport.wsgi.v2 import routes
+from sqlqueue.transport.wsgi.validation import Validator
+
+
+def build_app(
+    driver: DataDriver,
+    settings: Settings,
+    *,
+    secret: str,
+    clock: Clock = system_clock,
+) -> falcon.App[Request, falcon.Response]:
+    """A WSGI app serving the Zaqar v2 API over ``driver``.
+
+    ``secret`` signs pre-signed URLs; every process serving the same clients
+    must use the same one.
+    """
+    deps = Deps(driver, settings, clock, secret, Validator(settings.limits))
+    app: falcon.App[Request, falcon.Response] = falcon.App(
+        request_type=Request,
+        middleware=[AccessLog(), Guard(deps)],
+    )
+    # As Zaqar: `ids=a,b` splits on commas and blank values count as absent.
+    app.req_options.auto_parse_qs_csv = True
+    app.req_options.keep_blank_qs_values = False
+    app.req_options.strip_url_path_trailing_slash = False
+    app.resp_options.secure_cookies_by_default = False
+    errors.install(app)
+    for template, resource in routes(deps):
+        app.add_route(template, resource)
+    return app

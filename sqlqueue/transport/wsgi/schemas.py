@@ -1,0 +1,150 @@
+"""JSON schemas of request bodies, built from the configured limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlqueue.domain.limits import Limits
+
+Schema = dict[str, Any]
+
+INT32_MAX = 2**31 - 1
+SUBSCRIBER_MAX = 1024
+SHARE_PATHS = ("messages", "subscriptions", "claims")
+SHARE_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+PURGE_TYPES = ("messages", "subscriptions")
+BACKOFF_FUNCTIONS = ("linear", "arithmetic", "exponential", "geometric")
+
+
+def integer(low: int, high: int, *, nullable: bool = False) -> Schema:
+    """An integer in ``low..high`` (optionally null)."""
+    kind: Any = ["integer", "null"] if nullable else "integer"
+    return {"type": kind, "minimum": low, "maximum": high}
+
+
+def messages(limits: Limits) -> Schema:
+    """``{"messages": [{"body", "ttl"?, "delay"?}, ...]}``."""
+    item = {
+        "type": "object",
+        "required": ["body"],
+        "properties": {
+            "ttl": integer(limits.min_message_ttl, limits.max_message_ttl),
+            "delay": integer(0, limits.max_message_delay),
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["messages"],
+        "properties": {"messages": {"type": "array", "minItems": 1, "items": item}},
+    }
+
+
+def claim(limits: Limits) -> Schema:
+    """``{"ttl"?, "grace"?}``."""
+    return {
+        "type": "object",
+        "properties": {
+            "ttl": integer(limits.min_claim_ttl, limits.max_claim_ttl),
+            "grace": integer(limits.min_claim_grace, limits.max_claim_grace),
+        },
+    }
+
+
+def _retry_policy() -> Schema:
+    counts = (
+        "retries_with_no_delay",
+        "minimum_delay_retries",
+        "minimum_delay",
+        "maximum_delay",
+        "maximum_delay_retries",
+    )
+    props: dict[str, Schema] = {key: integer(0, INT32_MAX) for key in counts}
+    props["retry_backoff_function"] = {"enum": list(BACKOFF_FUNCTIONS)}
+    props["ignore_subscription_override"] = {"type": "boolean"}
+    return {"type": ["object", "null"], "properties": props}
+
+
+def metadata(limits: Limits) -> Schema:
+    """Queue metadata: any object; reserved ``_`` keys typed and ranged."""
+    ttl = integer(limits.min_message_ttl, limits.max_message_ttl, nullable=True)
+    queue_name = {
+        "type": ["string", "null"],
+        "maxLength": limits.max_queue_name_length,
+        "pattern": r"^[a-zA-Z0-9_\-.]+\Z",
+    }
+    props = {
+        "_default_message_ttl": ttl,
+        "_max_messages_post_size": integer(1, limits.max_messages_post_size, nullable=True),
+        "_default_message_delay": integer(0, limits.max_message_delay, nullable=True),
+        "_dead_letter_queue": queue_name,
+        "_dead_letter_queue_messages_ttl": ttl,
+        "_max_claim_count": integer(0, INT32_MAX, nullable=True),
+        "_enable_encrypt_messages": {"type": ["boolean", "null"]},
+        "_retry_policy": _retry_policy(),
+        "_flavor": {"type": ["string", "null"], "maxLength": 64},
+    }
+    return {"type": "object", "properties": props}
+
+
+def json_patch() -> Schema:
+    """A JSON-patch document restricted to add/replace/remove."""
+    op = {
+        "type": "object",
+        "required": ["op", "path"],
+        "properties": {
+            "op": {"enum": ["add", "replace", "remove"]},
+            "path": {"type": "string"},
+        },
+    }
+    return {"type": "array", "minItems": 1, "items": op}
+
+
+def subscription(limits: Limits, *, creating: bool) -> Schema:
+    """``{"subscriber", "ttl"?, "options"?}`` (subscriber required on create)."""
+    schema: Schema = {
+        "type": "object",
+        "minProperties": 1,
+        "properties": {
+            "subscriber": {"type": "string", "minLength": 1, "maxLength": SUBSCRIBER_MAX},
+            "ttl": integer(limits.min_subscription_ttl, INT32_MAX),
+            "options": {"type": "object"},
+        },
+    }
+    if creating:
+        schema["required"] = ["subscriber"]
+    return schema
+
+
+def confirm() -> Schema:
+    """``{"confirmed": bool}``."""
+    return {
+        "type": "object",
+        "required": ["confirmed"],
+        "properties": {"confirmed": {"type": "boolean"}},
+    }
+
+
+def share() -> Schema:
+    """``{"paths"?, "methods"?, "expires"?}`` and nothing else."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "paths": _unique_list(SHARE_PATHS),
+            "methods": _unique_list(SHARE_METHODS),
+            "expires": {"type": "string"},
+        },
+    }
+
+
+def purge() -> Schema:
+    """``{"resource_types"?: [...]}`` and nothing else."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"resource_types": _unique_list(PURGE_TYPES)},
+    }
+
+
+def _unique_list(choices: tuple[str, ...]) -> Schema:
+    return {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": list(choices)}}

@@ -1,0 +1,122 @@
+"""Response documents: the only place where the API's JSON shapes live."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlqueue.domain.limits import Limits
+from sqlqueue.domain.models import (
+    Claim,
+    Message,
+    MessageSummary,
+    QueueInfo,
+    QueueStats,
+    Subscription,
+)
+from sqlqueue.transport.wsgi.validation import reserved_defaults
+
+Document = dict[str, Any]
+PREFIX = "/v2"
+
+
+def queue_path(queue: str) -> str:
+    """The path of a queue."""
+    return f"{PREFIX}/queues/{queue}"
+
+
+def message_path(queue: str, message_id: str, claim_id: str | None = None) -> str:
+    """The href of a message, with its claim when claimed."""
+    path = f"{queue_path(queue)}/messages/{message_id}"
+    return f"{path}?claim_id={claim_id}" if claim_id else path
+
+
+def claim_path(queue: str, claim_id: str) -> str:
+    """The href of a claim."""
+    return f"{queue_path(queue)}/claims/{claim_id}"
+
+
+def message(queue: str, msg: Message) -> Document:
+    """A message as listed, fetched or claimed."""
+    return {
+        "id": msg.id,
+        "href": message_path(queue, msg.id, msg.claim_id),
+        "ttl": msg.ttl,
+        "age": msg.age,
+        "body": msg.body,
+    }
+
+
+def messages(queue: str, msgs: list[Message]) -> list[Document]:
+    """Messages as listed."""
+    return [message(queue, msg) for msg in msgs]
+
+
+def popped(msgs: list[Message]) -> Document:
+    """Popped messages: the storage documents, without hrefs (as Zaqar)."""
+    return {"messages": [msg.to_storage_dict() for msg in msgs]}
+
+
+def posted(queue: str, ids: list[str]) -> tuple[str, Document]:
+    """The Location header and body answering a POST of messages."""
+    location = f"{queue_path(queue)}/messages?ids={','.join(ids)}"
+    return location, {"resources": [message_path(queue, mid) for mid in ids]}
+
+
+def claim(queue: str, meta: Claim, msgs: list[Message]) -> Document:
+    """A claim with its messages."""
+    return {
+        "age": meta.age,
+        "ttl": meta.ttl,
+        "href": claim_path(queue, meta.id),
+        "messages": messages(queue, msgs),
+    }
+
+
+def metadata(stored: dict[str, Any], limits: Limits) -> Document:
+    """Queue metadata with reserved defaults for keys absent or falsy."""
+    shown = dict(stored)
+    for key, default in reserved_defaults(limits).items():
+        if not shown.get(key):
+            shown[key] = default
+    return shown
+
+
+def queue(info: QueueInfo, limits: Limits, detailed: bool) -> Document:
+    """One queue of a listing."""
+    doc: Document = {"name": info.name, "href": queue_path(info.name)}
+    if detailed:
+        doc["metadata"] = metadata(info.metadata or {}, limits)
+    return doc
+
+
+def stats(queue_name: str, found: QueueStats) -> Document:
+    """Queue statistics."""
+    counts: Document = {"free": found.free, "claimed": found.claimed, "total": found.total}
+    if found.total:
+        if found.oldest is not None:
+            counts["oldest"] = _edge(queue_name, found.oldest)
+        if found.newest is not None:
+            counts["newest"] = _edge(queue_name, found.newest)
+    return {"messages": counts}
+
+
+def _edge(queue_name: str, summary: MessageSummary) -> Document:
+    return {
+        "age": summary.age,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(summary.created)),
+        "href": message_path(queue_name, summary.id),
+    }
+
+
+def subscription(sub: Subscription) -> Document:
+    """One subscription."""
+    return {
+        "id": sub.id,
+        "source": sub.source,
+        "subscriber": sub.subscriber,
+        "ttl": sub.ttl,
+        "age": sub.age,
+        "options": sub.options,
+        "confirmed": sub.confirmed,
+    }

@@ -1,0 +1,185 @@
+"""Static documents: the version list, the JSON-home document and OpenAPI.
+
+Both the home document and the OpenAPI description come from one route
+table, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlqueue import __version__
+
+JSON = "application/json"
+PATCH = "application/openstack-messaging-v2.0-json-patch"
+Q = "/v2/queues/{queue_name}"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One resource: its relation name, path, query variables and methods."""
+
+    rel: str
+    path: str
+    query: tuple[str, ...]
+    methods: dict[str, tuple[str, str]]  # method -> (summary, success status)
+
+
+ROUTES = (
+    Route("ping", "/v2/ping", (), {"GET": ("Check the service", "204")}),
+    Route(
+        "queues",
+        "/v2/queues",
+        ("marker", "limit", "detailed", "name", "with_count"),
+        {"GET": ("List queues", "200")},
+    ),
+    Route(
+        "queue",
+        Q,
+        (),
+        {
+            "PUT": ("Create a queue", "201"),
+            "GET": ("Get queue metadata", "200"),
+            "PATCH": ("Update queue metadata (JSON patch)", "200"),
+            "DELETE": ("Delete a queue", "204"),
+        },
+    ),
+    Route("queue_stats", f"{Q}/stats", (), {"GET": ("Get queue statistics", "200")}),
+    Route("queue_purge", f"{Q}/purge", (), {"POST": ("Purge a queue", "204")}),
+    Route("queue_share", f"{Q}/share", (), {"POST": ("Create a pre-signed URL", "200")}),
+    Route(
+        "messages",
+        f"{Q}/messages",
+        ("marker", "limit", "echo", "include_claimed", "include_delayed", "ids", "pop"),
+        {
+            "POST": ("Post messages", "201"),
+            "GET": ("List messages, or get them by ids", "200"),
+            "DELETE": ("Delete messages by ids (204) or pop them (200)", "204"),
+        },
+    ),
+    Route(
+        "message",
+        f"{Q}/messages/{{message_id}}",
+        ("claim_id",),
+        {"GET": ("Get a message", "200"), "DELETE": ("Delete a message", "204")},
+    ),
+    Route("claims", f"{Q}/claims", ("limit",), {"POST": ("Claim messages", "201")}),
+    Route(
+        "claim",
+        f"{Q}/claims/{{claim_id}}",
+        (),
+        {
+            "GET": ("Get a claim", "200"),
+            "PATCH": ("Renew a claim", "204"),
+            "DELETE": ("Release a claim", "204"),
+        },
+    ),
+    Route(
+        "subscriptions",
+        f"{Q}/subscriptions",
+        ("marker", "limit"),
+        {"GET": ("List subscriptions", "200"), "POST": ("Subscribe", "201")},
+    ),
+    Route(
+        "subscription",
+        f"{Q}/subscriptions/{{subscription_id}}",
+        (),
+        {
+            "GET": ("Get a subscription", "200"),
+            "PATCH": ("Update a subscription", "204"),
+            "DELETE": ("Delete a subscription", "204"),
+        },
+    ),
+    Route(
+        "subscription_confirm",
+        f"{Q}/subscriptions/{{subscription_id}}/confirm",
+        (),
+        {"PUT": ("Confirm a subscription", "204")},
+    ),
+)
+
+VERSIONS: dict[str, Any] = {
+    "versions": [
+        {
+            "id": "2",
+            "status": "CURRENT",
+            "updated": "2014-9-24T04:06:47Z",
+            "media-types": [{"base": JSON, "type": "application/vnd.openstack.messaging-v2+json"}],
+            "links": [{"href": "/v2/", "rel": "self"}],
+        }
+    ]
+}
+
+
+def _path_vars(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+def _home_entry(route: Route) -> dict[str, Any]:
+    names = _path_vars(route.path) + list(route.query)
+    template = route.path + (f"{{?{','.join(route.query)}}}" if route.query else "")
+    formats: dict[str, Any] = {PATCH if route.rel == "queue" else JSON: {}}
+    return {
+        "href-template": template,
+        "href-vars": {name: f"param/{name}" for name in names},
+        "hints": {"allow": list(route.methods), "formats": formats},
+    }
+
+
+HOME: dict[str, Any] = {"resources": {f"rel/{r.rel}": _home_entry(r) for r in ROUTES}}
+
+
+def _parameters(route: Route) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _path_vars(route.path)
+    ]
+    found += [{"name": name, "in": "query", "schema": {"type": "string"}} for name in route.query]
+    found += [{"$ref": "#/components/parameters/ClientId"}]
+    found += [{"$ref": "#/components/parameters/ProjectId"}]
+    return found
+
+
+def _operation(route: Route, summary: str, status: str) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "parameters": _parameters(route),
+        "responses": {
+            status: {"description": "Success"},
+            "default": {"$ref": "#/components/responses/Error"},
+        },
+    }
+
+
+def openapi() -> dict[str, Any]:
+    """An OpenAPI 3.1 document of the v2 routes."""
+    paths = {
+        route.path: {
+            method.lower(): _operation(route, summary, status)
+            for method, (summary, status) in route.methods.items()
+        }
+        for route in ROUTES
+    }
+    header = {"in": "header", "required": True, "schema": {"type": "string"}}
+    error = {
+        "type": "object",
+        "properties": {"title": {"type": "string"}, "description": {"type": "string"}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "sqlqueue: the Zaqar v2 API", "version": __version__},
+        "paths": paths,
+        "components": {
+            "parameters": {
+                "ClientId": {"name": "Client-ID", **header},
+                "ProjectId": {"name": "X-Project-Id", **header},
+            },
+            "responses": {
+                "Error": {
+                    "description": "An error",
+                    "content": {JSON: {"schema": error}},
+                }
+            },
+        },
+    }

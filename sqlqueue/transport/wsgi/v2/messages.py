@@ -1,0 +1,122 @@
+"""Messages: post, list, get by ids, bulk delete, pop; one message get/delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from sqlqueue import errors
+from sqlqueue.transport.wsgi import body, params, serializers
+from sqlqueue.transport.wsgi.context import Request
+from sqlqueue.transport.wsgi.v2.base import Resource
+
+BAD_CLAIM = "The specified claim does not exist or has expired."
+
+
+class Collection(Resource):
+    """``/v2/queues/{queue_name}/messages``."""
+
+    def on_post(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
+        """Post a batch of messages, creating the queue if needed."""
+        project = req.context.project
+        body.check_size(req, self._limits.max_messages_post_size, "Message collection size")
+        body.check_size(req, self._queue_cap(project, queue_name), "Message collection size")
+        batch = self._validate.messages(body.read_json(req, self._limits.max_messages_post_size))
+        ids = self._driver.messages.post(project, queue_name, batch, req.context.client_id)
+        location, doc = serializers.posted(queue_name, ids)
+        resp.status = falcon.HTTP_201
+        resp.location = location
+        resp.media = doc
+
+    def on_get(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
+        """List messages, or get the ones named by ``ids``."""
+        ids = params.id_list(req, "ids", self._limits.max_messages_per_page)
+        if ids is not None:
+            self._get_many(req, resp, queue_name, ids)
+            return
+        limit = params.page_limit(req, self._limits.max_messages_per_page)
+        page = self._driver.messages.list(
+            req.context.project,
+            queue_name,
+            marker=req.get_param("marker"),
+            limit=limit,
+            echo=params.flag(req, "echo"),
+            client_id=req.context.client_id,
+            include_claimed=params.flag(req, "include_claimed"),
+            include_delayed=params.flag(req, "include_delayed"),
+        )
+        resp.media = {
+            "messages": serializers.messages(queue_name, page.items),
+            "links": params.next_links(req, page.next_marker if page.items else None, limit),
+        }
+
+    def on_delete(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
+        """Delete by ``ids`` (204) or pop ``pop`` unclaimed messages (200)."""
+        ids = params.id_list(req, "ids", self._limits.max_messages_per_page)
+        pop = req.get_param_as_int(
+            "pop", min_value=1, max_value=self._limits.max_messages_per_claim_or_pop
+        )
+        if (ids is None) == (pop is None):
+            raise errors.ValidationFailed("Exactly one of the ids and pop parameters is required.")
+        project = req.context.project
+        if pop is not None:
+            resp.media = serializers.popped(self._driver.messages.pop(project, queue_name, pop))
+            return
+        claim_ids = self._claim_ids(req)
+        self._driver.messages.bulk_delete(project, queue_name, ids or [], claim_ids)
+        resp.status = falcon.HTTP_204
+
+    def _get_many(self, req: Request, resp: falcon.Response, queue: str, ids: list[str]) -> None:
+        found = self._driver.messages.bulk_get(req.context.project, queue, ids)
+        if not found:
+            raise errors.MessageDoesNotExist("None of the messages exist.")
+        resp.media = {"messages": serializers.messages(queue, found)}
+
+    def _queue_cap(self, project: str, queue: str) -> int:
+        try:
+            meta: dict[str, Any] = self._driver.queues.get_metadata(project, queue)
+        except errors.QueueDoesNotExist:
+            return self._limits.max_messages_post_size
+        own = meta.get("_max_messages_post_size")
+        cap = self._limits.max_messages_post_size
+        return min(own, cap) if isinstance(own, int) and own > 0 else cap
+
+    def _claim_ids(self, req: Request) -> list[str] | None:
+        if not self._limits.message_delete_with_claim_id:
+            return None
+        claim_ids = params.id_list(req, "claim_ids", self._limits.max_messages_per_page)
+        if not claim_ids:
+            raise errors.ValidationFailed("claim_ids is required to delete messages by ids.")
+        return claim_ids
+
+
+class Item(Resource):
+    """``/v2/queues/{queue_name}/messages/{message_id}``."""
+
+    def on_get(self, req: Request, resp: falcon.Response, queue_name: str, message_id: str) -> None:
+        """One message (its href carries its claim id when claimed)."""
+        msg = self._driver.messages.get(req.context.project, queue_name, message_id)
+        resp.media = serializers.message(queue_name, msg)
+
+    def on_delete(
+        self, req: Request, resp: falcon.Response, queue_name: str, message_id: str
+    ) -> None:
+        """Delete a message, with the claim id if it is claimed (204 if missing)."""
+        project = req.context.project
+        claim_id = req.get_param("claim_id")
+        try:
+            self._driver.messages.delete(project, queue_name, message_id, claim_id)
+        except errors.ClaimDoesNotExist as ex:  # Zaqar: a bad claim id here is a 400
+            raise errors.ValidationFailed(BAD_CLAIM) from ex
+        except errors.MessageNotClaimedBy:
+            self._check_claim_exists(project, queue_name, claim_id)
+            raise
+        resp.status = falcon.HTTP_204
+
+    def _check_claim_exists(self, project: str, queue: str, claim_id: str | None) -> None:
+        """An unknown or expired claim id is a 400, another live claim's message a 403."""
+        try:
+            self._driver.claims.get(project, queue, claim_id or "")
+        except errors.ClaimDoesNotExist as ex:
+            raise errors.ValidationFailed(BAD_CLAIM) from ex

@@ -1,0 +1,98 @@
+"""Subscriptions: list, create, read, update, delete, confirm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from sqlqueue import errors
+from sqlqueue.transport.wsgi import body, params, serializers
+from sqlqueue.transport.wsgi.context import Request
+from sqlqueue.transport.wsgi.v2.base import Resource
+
+SUBSCRIPTION_BODY_MAX = 65535
+"""Options are stored as TEXT, which holds 64 KiB on MySQL."""
+
+
+class Collection(Resource):
+    """``/v2/queues/{queue_name}/subscriptions``."""
+
+    def on_get(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
+        """List a queue's subscriptions (``detailed`` is accepted and ignored)."""
+        limit = params.page_limit(req, self._limits.max_subscriptions_per_page)
+        page = self._driver.subscriptions.list(
+            req.context.project, queue_name, marker=req.get_param("marker"), limit=limit
+        )
+        resp.media = {
+            "subscriptions": [serializers.subscription(sub) for sub in page.items],
+            "links": params.next_links(req, page.next_marker if page.items else None, limit),
+        }
+
+    def on_post(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
+        """Subscribe (201); a duplicate gets the existing id unless it is confirmed (409)."""
+        document = body.read_json(req, SUBSCRIPTION_BODY_MAX)
+        subscriber, ttl, options = self._validate.subscription(document)
+        project = req.context.project
+        self._driver.queues.create(project, queue_name)
+        sub_id = self._subscribe(project, queue_name, subscriber, ttl, options)
+        resp.status = falcon.HTTP_201
+        resp.location = f"{serializers.queue_path(queue_name)}/subscriptions"
+        resp.media = {"subscription_id": sub_id}
+
+    def _subscribe(
+        self, project: str, queue: str, subscriber: str, ttl: int, options: dict[str, Any]
+    ) -> str:
+        subs = self._driver.subscriptions
+        for _ in range(2):  # a duplicate may vanish between create and find
+            new_id = subs.create(project, queue, subscriber, ttl, options)
+            if new_id is not None:
+                return new_id
+            found = subs.find(project, queue, subscriber)
+            if found is not None and found.confirmed:
+                break
+            if found is not None:
+                return found.id
+        raise errors.SubscriptionAlreadyExists("Such a confirmed subscription already exists.")
+
+
+class Item(Resource):
+    """``/v2/queues/{queue_name}/subscriptions/{subscription_id}``."""
+
+    def on_get(
+        self, req: Request, resp: falcon.Response, queue_name: str, subscription_id: str
+    ) -> None:
+        """One subscription."""
+        sub = self._driver.subscriptions.get(req.context.project, queue_name, subscription_id)
+        resp.media = serializers.subscription(sub)
+
+    def on_patch(
+        self, req: Request, resp: falcon.Response, queue_name: str, subscription_id: str
+    ) -> None:
+        """Change the subscriber, ttl or options (409 if the subscriber is taken)."""
+        changes = self._validate.subscription_update(body.read_json(req, SUBSCRIPTION_BODY_MAX))
+        self._driver.subscriptions.update(
+            req.context.project, queue_name, subscription_id, **changes
+        )
+        resp.status = falcon.HTTP_204
+
+    def on_delete(
+        self, req: Request, resp: falcon.Response, queue_name: str, subscription_id: str
+    ) -> None:
+        """Unsubscribe (204 even if unknown)."""
+        self._driver.subscriptions.delete(req.context.project, queue_name, subscription_id)
+        resp.status = falcon.HTTP_204
+
+
+class Confirm(Resource):
+    """``/v2/queues/{queue_name}/subscriptions/{subscription_id}/confirm``."""
+
+    def on_put(
+        self, req: Request, resp: falcon.Response, queue_name: str, subscription_id: str
+    ) -> None:
+        """Mark a subscription confirmed or not."""
+        confirmed = self._validate.confirm(body.read_json(req, SUBSCRIPTION_BODY_MAX))
+        self._driver.subscriptions.confirm(
+            req.context.project, queue_name, subscription_id, confirmed
+        )
+        resp.status = falcon.HTTP_204

@@ -1,0 +1,208 @@
+"""Request-body validation: JSON schemas plus the rules schemas cannot say.
+
+Every failure raises ``InvalidBody`` (400 "Invalid request body"), except
+JSON-patch operations on absent keys, which raise ``Conflict`` (409).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import best_match
+
+from sqlqueue import errors
+from sqlqueue.domain.limits import Limits
+from sqlqueue.domain.models import NewMessage
+from sqlqueue.transport.wsgi import schemas, signing
+from sqlqueue.transport.wsgi.errors import InvalidBody
+
+SUBSCRIBER_TYPES = ("http", "https", "mailto", "trust+http", "trust+https")
+_NO_SPACE = re.compile(r"[^\x00-\x20\x7f]+")
+_MESSAGE_MAX = 200
+
+
+def _is_integer(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+
+
+@dataclass(frozen=True)
+class PatchOp:
+    """One JSON-patch operation on a metadata key."""
+
+    op: str
+    key: str
+    value: Any = None
+
+
+def reserved_defaults(limits: Limits) -> dict[str, Any]:
+    """Reserved metadata shown for keys a queue leaves absent or falsy."""
+    return {
+        "_default_message_ttl": limits.default_message_ttl,
+        "_max_messages_post_size": limits.max_messages_post_size,
+        "_default_message_delay": limits.default_message_delay,
+        "_dead_letter_queue": None,
+        "_dead_letter_queue_messages_ttl": None,
+        "_max_claim_count": None,
+        "_enable_encrypt_messages": False,
+    }
+
+
+class Validator:
+    """Validators for each kind of body, compiled once for the given limits."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._reserved = frozenset(reserved_defaults(limits)) | {"_retry_policy", "_flavor"}
+        build = StrictValidator
+        self._messages = build(schemas.messages(limits))
+        self._claim = build(schemas.claim(limits))
+        self._metadata = build(schemas.metadata(limits))
+        self._patch = build(schemas.json_patch())
+        self._sub_create = build(schemas.subscription(limits, creating=True))
+        self._sub_update = build(schemas.subscription(limits, creating=False))
+        self._confirm = build(schemas.confirm())
+        self._share = build(schemas.share())
+        self._purge = build(schemas.purge())
+
+    def messages(self, document: Any) -> list[NewMessage]:
+        """The messages of a POST body."""
+        _check(self._messages, document)
+        return [
+            NewMessage(body=m["body"], ttl=m.get("ttl"), delay=m.get("delay"))
+            for m in document["messages"]
+        ]
+
+    def claim(self, document: Any) -> tuple[int, int]:
+        """``(ttl, grace)`` of a claim body (None means all defaults)."""
+        document = {} if document is None else document
+        _check(self._claim, document)
+        ttl = document.get("ttl", self._limits.default_claim_ttl)
+        grace = document.get("grace", self._limits.default_claim_grace)
+        return ttl, grace
+
+    def metadata(self, document: Any) -> dict[str, Any]:
+        """Queue metadata as PUT or as it results from a PATCH."""
+        document = {} if document is None else document
+        _check(self._metadata, document)
+        if document.get("_enable_encrypt_messages"):
+            raise InvalidBody("Message encryption (_enable_encrypt_messages) is not supported.")
+        size = len(json.dumps(document, ensure_ascii=False).encode("utf-8"))
+        if size > self._limits.max_queue_metadata:
+            raise InvalidBody(
+                f"Queue metadata is too large. Max size: {self._limits.max_queue_metadata}"
+            )
+        return dict(document)
+
+    def patch(self, document: Any) -> list[PatchOp]:
+        """The operations of a JSON-patch body."""
+        _check(self._patch, document)
+        ops = []
+        for item in document:
+            if item["op"] != "remove" and "value" not in item:
+                raise InvalidBody(f"Missing value for the '{item['op']}' operation.")
+            ops.append(PatchOp(item["op"], _metadata_key(item["path"]), item.get("value")))
+        return ops
+
+    def apply(self, stored: dict[str, Any], ops: list[PatchOp]) -> dict[str, Any]:
+        """The metadata after ``ops`` (validated). :raises Conflict: absent key."""
+        meta = dict(stored)
+        for op in ops:
+            known = op.key in meta or op.key in self._reserved
+            if op.op == "add" or (op.op == "replace" and known):
+                meta[op.key] = op.value
+            elif op.op == "remove" and known:
+                meta.pop(op.key, None)
+            else:
+                raise errors.Conflict(f"Cannot {op.op} '{op.key}': no such metadata key.")
+        return self.metadata(meta)
+
+    def subscription(self, document: Any) -> tuple[str, int, dict[str, Any]]:
+        """``(subscriber, ttl, options)`` of a subscription POST body."""
+        _check(self._sub_create, document)
+        subscriber = _subscriber(document["subscriber"])
+        ttl = document.get("ttl", self._limits.default_subscription_ttl)
+        return subscriber, ttl, document.get("options", {})
+
+    def subscription_update(self, document: Any) -> dict[str, Any]:
+        """The fields a subscription PATCH body changes."""
+        _check(self._sub_update, document)
+        changes = {k: document[k] for k in ("subscriber", "ttl", "options") if k in document}
+        if "subscriber" in changes:
+            changes["subscriber"] = _subscriber(changes["subscriber"])
+        return changes
+
+    def confirm(self, document: Any) -> bool:
+        """The ``confirmed`` flag of a confirmation body."""
+        _check(self._confirm, document)
+        return bool(document["confirmed"])
+
+    def purge(self, document: Any) -> set[str]:
+        """The resource types to purge (both when the body is empty)."""
+        document = {} if document is None else document
+        _check(self._purge, document)
+        return set(document.get("resource_types", schemas.PURGE_TYPES))
+
+    def share(
+        self, document: Any, queue_path: str, now: datetime
+    ) -> tuple[list[str], list[str], str]:
+        """``(paths, methods, expires)`` of a share body, sorted and checked."""
+        document = {} if document is None else document
+        _check(self._share, document)
+        paths = sorted(f"{queue_path}/{p}" for p in document.get("paths", ["messages"]))
+        methods = sorted(document.get("methods", ["GET"]))
+        expires = now + timedelta(days=1)
+        if "expires" in document:
+            try:
+                expires = signing.parse_expires(document["expires"])
+            except ValueError as ex:
+                raise InvalidBody("expires must be an ISO-8601 date and time.") from ex
+        if expires <= now:
+            raise InvalidBody("The expiration date must be in the future.")
+        return paths, methods, signing.format_expires(expires)
+
+
+def _check(validator: Any, document: Any) -> None:
+    error = best_match(validator.iter_errors(document))
+    if error is None:
+        return
+    where = "/".join(str(part) for part in error.absolute_path) or "body"
+    message = error.message
+    if len(message) > _MESSAGE_MAX:
+        message = message[:_MESSAGE_MAX] + "..."
+    raise InvalidBody(f"{where}: {message}")
+
+
+def _metadata_key(path: str) -> str:
+    parts = path.split("/")
+    if len(parts) != 3 or parts[0] or parts[1] != "metadata" or not parts[2]:
+        raise InvalidBody(f"Invalid JSON pointer for this resource: '{path[:100]}'")
+    return parts[2].replace("~1", "/").replace("~0", "~")
+
+
+def _subscriber(value: str) -> str:
+    if not _NO_SPACE.fullmatch(value):
+        raise InvalidBody("The subscriber may not contain spaces or control characters.")
+    try:
+        parts = urlsplit(value)
+    except ValueError as ex:
+        raise InvalidBody("The subscriber must be a URI.") from ex
+    if parts.scheme.lower() not in SUBSCRIBER_TYPES:
+        raise InvalidBody(f"The subscriber type must be one of {', '.join(SUBSCRIBER_TYPES)}.")
+    if parts.scheme.lower() == "mailto":
+        if "@" not in parts.path:
+            raise InvalidBody("A mailto subscriber needs an email address.")
+    elif not parts.netloc:
+        raise InvalidBody("An http(s) subscriber needs a host.")
+    return value
