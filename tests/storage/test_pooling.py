@@ -266,6 +266,19 @@ def test_unreachable_pool_fails_only_its_queues(world: World) -> None:
         walk(world.pooled, limit=10, detailed=True)
     assert not world.pooled.is_alive()
     world.pooled.gc()  # skips the pool that is down
+    assert not world.pooled.reachable(Pool("x", NOWHERE, 1))
+    assert world.pooled.reachable(Pool("b", world.cluster.urls["b"], 1))
+
+
+def test_gc_sweeps_every_pool(world: World) -> None:
+    world.add_pool("a", 1)
+    world.add_pool("c", 1)
+    for i in range(6):
+        post(world.pooled, f"g{i}", 2)
+    assert set(world.placements().values()) == {"a", "c"}
+    world.clock.advance(301)
+    assert world.pooled.gc() == 12
+    assert all(not message_counts(world.cluster.engines[n]) for n in ("a", "c"))
 
 
 def test_pool_that_goes_away(world: World) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
+from functools import partial
 
 from sqlqueue import errors
 from sqlqueue.domain.clock import Clock, system_clock
+from sqlqueue.domain.models import Pool
 from sqlqueue.storage.base import DataDriver, StorageOptions
 from sqlqueue.storage.pooling.controllers import (
     PooledClaimController,
@@ -62,19 +65,29 @@ class PooledDataDriver(DataDriver):
     def is_alive(self) -> bool:
         """Whether the catalogue, the default database and every pool answer."""
         try:
-            return all(driver.is_alive() for driver in self.router.drivers())
+            return all(get().is_alive() for get in self._drivers())
         except errors.StorageUnavailable:
             return False
 
     def gc(self) -> int:
         """Collect garbage in every database that answers; skip the others."""
         removed = 0
-        for driver in self.router.drivers():
+        for get in self._drivers():
             try:
-                removed += driver.gc()
+                removed += get().gc()
             except errors.StorageUnavailable as ex:
                 logger.warning("gc skipped an unavailable pool: %s", ex)
         return removed
+
+    def reachable(self, pool: Pool) -> bool:
+        """Whether ``pool`` can be opened and answers (check before registering it)."""
+        return self.router.reachable(pool)
+
+    def _drivers(self) -> list[Callable[[], DataDriver]]:
+        """Openers of the default driver and of every registered pool's driver."""
+        openers: list[Callable[[], DataDriver]] = [lambda: self.router.default]
+        openers += [partial(self.router.driver, pool.name) for pool in self.router.pools()]
+        return openers
 
     def invalidate(self) -> None:
         """Forget cached placements and pools (call after changing pools here)."""

@@ -185,9 +185,16 @@ class Router:
             known[1].close()
         return made
 
-    def drivers(self) -> list[DataDriver]:
-        """The default driver and the driver of every registered pool."""
-        return [self.default, *(self.driver(pool.name) for pool in self.pools())]
+    def reachable(self, pool: Pool) -> bool:
+        """Whether a data driver for ``pool`` can be opened and answers (not cached)."""
+        try:
+            driver = self._make(pool)
+        except errors.StorageUnavailable:
+            return False
+        try:
+            return driver.is_alive()
+        finally:
+            driver.close()
 
     def invalidate(self) -> None:
         """Drop cached lookups and the cached pool list."""

@@ -99,8 +99,10 @@ class SqlCatalogueController(CatalogueController):
 
         def work(conn: Connection) -> str:
             _require_pool(conn, pool)
-            insert_ignore(conn, catalogue, values)
-            found: str = conn.execute(current).scalar_one()
+            insert_ignore(conn, catalogue, values)  # MySQL: IGNORE also hides FK errors
+            found: str | None = conn.execute(current).scalar()
+            if found is None:
+                raise errors.PoolDoesNotExist(f"Pool {pool} does not exist")
             return found
 
         return self._run(work, pool)
