@@ -70,3 +70,12 @@ def test_long_names_and_projects(driver: DataDriver) -> None:
     post_ids = driver.messages.post(project, name, [], "c")
     assert post_ids == []
     assert [q.name for q in driver.queues.list(project).items] == [name]
+
+
+def test_names_are_case_sensitive_and_sort_bytewise(driver: DataDriver) -> None:
+    for name in ("foo", "Foo", "b-x", "b_x", "B.x"):
+        assert driver.queues.create(PROJECT, name) is True
+    driver.messages.post(PROJECT, "Foo", [], "c")
+    names = [q.name for q in driver.queues.list(PROJECT).items]
+    assert names == sorted(names) == ["B.x", "Foo", "b-x", "b_x", "foo"]
+    assert [q.name for q in driver.queues.list(PROJECT, marker="Foo").items] == names[2:]

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects import mysql, postgresql
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -44,14 +44,23 @@ Document = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 Millis = sa.BigInteger
 # MySQL: InnoDB (row locks, SKIP LOCKED) and full Unicode whatever the
 # server's default character set.
-MYSQL: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+# Identifiers compare and sort byte-wise everywhere (queue "Foo" is not
+# "foo"; listings page in the same order on every pool): MySQL's default
+# collation is case-insensitive, so tables use utf8mb4_bin.
+MYSQL: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
+# Queue names sort byte-wise on PostgreSQL too, whatever the database locale.
+QueueName = sa.String(64).with_variant(postgresql.VARCHAR(64, collation="C"), "postgresql")
 
 queues = sa.Table(
     "queues",
     metadata,
     sa.Column("id", Key, primary_key=True, autoincrement=True),
     sa.Column("project", sa.String(256), nullable=False),
-    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("name", QueueName, nullable=False),
     sa.Column("meta", Document, nullable=False),
     # The FIFO counter: the marker the next posted message gets. Bumped in
     # the posting transaction, so marker order is commit order.
@@ -131,7 +140,7 @@ catalogue = sa.Table(
     metadata,
     sa.Column("id", Key, primary_key=True, autoincrement=True),
     sa.Column("project", sa.String(256), nullable=False),
-    sa.Column("queue", sa.String(64), nullable=False),
+    sa.Column("queue", QueueName, nullable=False),
     sa.Column("pool", sa.String(64), sa.ForeignKey("pools.name"), nullable=False, index=True),
     sa.UniqueConstraint("project", "queue"),
     **MYSQL,
