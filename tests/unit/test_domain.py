@@ -15,7 +15,7 @@ def test_tokens_are_url_safe_and_recognised() -> None:
     assert not ids.is_token("bogus") and not ids.is_token(None) and not ids.is_token(token.upper())
 
 
-@pytest.mark.parametrize("raw", ["0", "-1", "abc", "1.0", "１２", "9" * 20, ""])
+@pytest.mark.parametrize("raw", ["0", "-1", "abc", "1.0", "\uff11\uff12", "9" * 20, ""])
 def test_malformed_message_ids(raw: str) -> None:
     assert ids.message_key(raw) is None
 
