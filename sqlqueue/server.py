@@ -53,20 +53,24 @@ class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
         return bootstrap.create_app(self._settings, driver=driver)
 
 
-def start_gc(driver: DataDriver, interval: float) -> threading.Thread | None:
-    """Run ``driver.gc()`` every ``interval`` seconds in a daemon thread."""
+def start_gc(
+    driver: DataDriver, interval: float, stop: threading.Event | None = None
+) -> threading.Thread | None:
+    """Run ``driver.gc()`` every ``interval`` seconds in a daemon thread until ``stop``."""
     if interval <= 0:
         return None
+    stopped = stop or threading.Event()
 
     def loop() -> None:
-        wait = threading.Event().wait
-        wait(random.uniform(0, interval))  # spread the workers out
+        if stopped.wait(random.uniform(0, interval)):  # spread the workers out
+            return
         while True:
             try:
                 driver.gc()
             except Exception:  # never fatal: the next round may succeed
                 logger.exception("garbage collection failed")
-            wait(interval)
+            if stopped.wait(interval):
+                return
 
     thread = threading.Thread(target=loop, name="sqlqueue-gc", daemon=True)
     thread.start()
