@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from sqlqueue.domain.clock import ManualClock
+from sqlqueue.domain.limits import Limits
 from tests.transport.conftest import Api
+
+
+def claim(api: Api, queue: str, limit: int = 10) -> tuple[str, list[dict[str, object]]]:
+    result = api.post(f"/v2/queues/{queue}/claims", params={"limit": limit}, json={})
+    assert result.status_code == 201, result.text
+    return result.headers["location"].rsplit("/", 1)[1], result.json["messages"]
 
 
 def test_claim_returns_messages_with_claim_hrefs(api: Api) -> None:
@@ -139,3 +146,56 @@ def test_claimed_messages_hidden_unless_asked(api: Api) -> None:
     listed = api.get("/v2/queues/jobs/messages", params=everything).json["messages"]
     assert len(listed) == 2
     assert "?claim_id=" in listed[0]["href"]
+
+
+def test_claimed_message_href_has_claim_id(api: Api) -> None:
+    (mid,) = api.post_messages("jobs", 1)
+    claim_id, _ = claim(api, "jobs")
+    href = api.get(f"/v2/queues/jobs/messages/{mid}").json["href"]
+    assert href == f"/v2/queues/jobs/messages/{mid}?claim_id={claim_id}"
+
+
+def test_delete_claimed_message(api: Api) -> None:
+    mid, other = api.post_messages("jobs", 1, 2)
+    claim_id, _msgs = claim(api, "jobs", limit=1)
+    path = f"/v2/queues/jobs/messages/{mid}"
+    refused = api.delete(path)
+    assert refused.status_code == 403
+    assert "claim" in refused.json["description"]
+    for bogus in ("123", "invalid", "f" * 32):
+        assert api.delete(path, params={"claim_id": bogus}).status_code == 400, bogus
+    assert (
+        api.delete(f"/v2/queues/jobs/messages/{other}", params={"claim_id": claim_id}).status_code
+        == 400
+    )
+    assert api.delete(path, params={"claim_id": claim_id}).status_code == 204
+    assert api.get(path).status_code == 404
+
+
+def test_delete_with_released_claim_is_400(api: Api) -> None:
+    (mid,) = api.post_messages("jobs", 1)
+    claim_id, _ = claim(api, "jobs")
+    api.delete(f"/v2/queues/jobs/claims/{claim_id}")
+    result = api.delete(f"/v2/queues/jobs/messages/{mid}", params={"claim_id": claim_id})
+    assert result.status_code == 400
+    assert "not currently claimed" in result.json["description"]
+
+
+def test_delete_with_another_live_claim_is_403(api: Api) -> None:
+    first, _second = api.post_messages("jobs", 1, 2)
+    _claim_a, _ = claim(api, "jobs", limit=1)
+    claim_b, _ = claim(api, "jobs", limit=1)
+    result = api.delete(f"/v2/queues/jobs/messages/{first}", params={"claim_id": claim_b})
+    assert result.status_code == 403
+
+
+@pytest.mark.parametrize("limits", [Limits(message_delete_with_claim_id=True)])
+def test_bulk_delete_with_claim_ids_mode(api: Api) -> None:
+    ids = api.post_messages("jobs", 1, 2, 3)
+    claim_id, _ = claim(api, "jobs", limit=2)
+    query = f"ids={ids[0]},{ids[2]}"
+    assert api.delete("/v2/queues/jobs/messages", query_string=query).status_code == 400
+    query += f"&claim_ids={claim_id}"
+    assert api.delete("/v2/queues/jobs/messages", query_string=query).status_code == 204
+    left = api.get("/v2/queues/jobs/messages", params={"echo": "true", "include_claimed": "1"})
+    assert [m["id"] for m in left.json["messages"]] == ids[1:]

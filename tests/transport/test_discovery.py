@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from sqlqueue.bootstrap import create_app
+from sqlqueue.config import Settings
+from sqlqueue.storage.sql.driver import SqlDataDriver
 from tests.transport.conftest import Api
 
 
@@ -70,3 +75,11 @@ def test_unsupported_method_is_405(api: Api) -> None:
     assert api.request("HEAD", "/v2/queues/q").status_code == 405
     assert api.post("/v2/queues/q").status_code == 405
     assert api.put("/v2/queues/q/stats").status_code == 405
+
+
+def test_health_only_in_admin_mode(api: Api, settings: Settings, driver: SqlDataDriver) -> None:
+    assert api.get("/v2/health").status_code == 404
+    admin = Api(create_app(replace(settings, admin_mode=True), driver=driver))
+    result = admin.get("/v2/health")
+    assert result.status_code == 200
+    assert result.json == {"storage_reachable": True}

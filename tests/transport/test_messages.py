@@ -220,13 +220,6 @@ def test_get_one(api: Api) -> None:
     assert api.get(f"/v2/queues/other/messages/{mid}").status_code == 404
 
 
-def test_claimed_message_href_has_claim_id(api: Api) -> None:
-    (mid,) = api.post_messages("jobs", 1)
-    claim_id, _ = claim(api, "jobs")
-    href = api.get(f"/v2/queues/jobs/messages/{mid}").json["href"]
-    assert href == f"/v2/queues/jobs/messages/{mid}?claim_id={claim_id}"
-
-
 def test_bulk_delete(api: Api) -> None:
     ids = api.post_messages("jobs", 1, 2, 3)
     claim(api, "jobs", limit=1)
@@ -266,40 +259,6 @@ def test_delete_one(api: Api) -> None:
     assert api.get(f"/v2/queues/jobs/messages/{mid}").status_code == 404
     assert api.delete(f"/v2/queues/jobs/messages/{mid}").status_code == 204
     assert api.delete("/v2/queues/none/messages/abc").status_code == 204
-
-
-def test_delete_claimed_message(api: Api) -> None:
-    mid, other = api.post_messages("jobs", 1, 2)
-    claim_id, _msgs = claim(api, "jobs", limit=1)
-    path = f"/v2/queues/jobs/messages/{mid}"
-    refused = api.delete(path)
-    assert refused.status_code == 403
-    assert "claim" in refused.json["description"]
-    for bogus in ("123", "invalid", "f" * 32):
-        assert api.delete(path, params={"claim_id": bogus}).status_code == 400, bogus
-    assert (
-        api.delete(f"/v2/queues/jobs/messages/{other}", params={"claim_id": claim_id}).status_code
-        == 400
-    )
-    assert api.delete(path, params={"claim_id": claim_id}).status_code == 204
-    assert api.get(path).status_code == 404
-
-
-def test_delete_with_released_claim_is_400(api: Api) -> None:
-    (mid,) = api.post_messages("jobs", 1)
-    claim_id, _ = claim(api, "jobs")
-    api.delete(f"/v2/queues/jobs/claims/{claim_id}")
-    result = api.delete(f"/v2/queues/jobs/messages/{mid}", params={"claim_id": claim_id})
-    assert result.status_code == 400
-    assert "not currently claimed" in result.json["description"]
-
-
-def test_delete_with_another_live_claim_is_403(api: Api) -> None:
-    first, _second = api.post_messages("jobs", 1, 2)
-    _claim_a, _ = claim(api, "jobs", limit=1)
-    claim_b, _ = claim(api, "jobs", limit=1)
-    result = api.delete(f"/v2/queues/jobs/messages/{first}", params={"claim_id": claim_b})
-    assert result.status_code == 403
 
 
 def test_unicode_bodies_round_trip_unescaped(api: Api) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import falcon.testing
 import pytest
 
 from tests.transport.conftest import Api
@@ -20,7 +21,7 @@ DEFAULTS = {
 }
 
 
-def patch(api: Api, queue: str, ops: object, **headers: str) -> object:
+def patch(api: Api, queue: str, ops: object, **headers: str) -> falcon.testing.Result:
     return api.patch(f"/v2/queues/{queue}", body=json.dumps(ops), headers=PATCH | headers)
 
 
@@ -240,7 +241,7 @@ def test_patch_missing_queue_is_404(api: Api) -> None:
     assert result.status_code == 404
 
 
-def test_stats(api: Api, clock: object) -> None:
+def test_stats(api: Api) -> None:
     assert api.get("/v2/queues/jobs/stats").json == {
         "messages": {"free": 0, "claimed": 0, "total": 0}
     }

@@ -152,6 +152,20 @@ def _operation(route: Route, summary: str, status: str) -> dict[str, Any]:
     }
 
 
+_HEADER = {"in": "header", "required": True, "schema": {"type": "string"}}
+_ERROR = {
+    "type": "object",
+    "properties": {"title": {"type": "string"}, "description": {"type": "string"}},
+}
+COMPONENTS: dict[str, Any] = {
+    "parameters": {
+        "ClientId": {"name": "Client-ID", **_HEADER},
+        "ProjectId": {"name": "X-Project-Id", **_HEADER},
+    },
+    "responses": {"Error": {"description": "An error", "content": {JSON: {"schema": _ERROR}}}},
+}
+
+
 def openapi() -> dict[str, Any]:
     """An OpenAPI 3.1 document of the v2 routes."""
     paths = {
@@ -161,25 +175,9 @@ def openapi() -> dict[str, Any]:
         }
         for route in ROUTES
     }
-    header = {"in": "header", "required": True, "schema": {"type": "string"}}
-    error = {
-        "type": "object",
-        "properties": {"title": {"type": "string"}, "description": {"type": "string"}},
-    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "sqlqueue: the Zaqar v2 API", "version": __version__},
         "paths": paths,
-        "components": {
-            "parameters": {
-                "ClientId": {"name": "Client-ID", **header},
-                "ProjectId": {"name": "X-Project-Id", **header},
-            },
-            "responses": {
-                "Error": {
-                    "description": "An error",
-                    "content": {JSON: {"schema": error}},
-                }
-            },
-        },
+        "components": COMPONENTS,
     }
