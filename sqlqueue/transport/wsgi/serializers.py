@@ -120,3 +120,44 @@ def subscription(sub: Subscription) -> Document:
         "options": sub.options,
         "confirmed": sub.confirmed,
     }
+
+
+def listing(key: str, items: list[Document], links: list[dict[str, str]]) -> Document:
+    """One page of a collection: its items and the ``next`` link, if any."""
+    return {key: items, "links": links}
+
+
+def queue_listing(
+    items: list[Document], links: list[dict[str, str]], count: int | None
+) -> Document:
+    """One page of queues; ``count`` only when asked for and non-zero."""
+    doc = listing("queues", items, links)
+    if count:
+        doc["count"] = count
+    return doc
+
+
+def message_set(queue: str, msgs: list[Message]) -> Document:
+    """Messages fetched by ids or just claimed (no paging links)."""
+    return {"messages": messages(queue, msgs)}
+
+
+def subscription_created(subscription_id: str) -> Document:
+    """The answer to a subscription POST."""
+    return {"subscription_id": subscription_id}
+
+
+def share(project: str, paths: list[str], methods: list[str], expires: str, sig: str) -> Document:
+    """A pre-signed URL's description and signature."""
+    return {
+        "project": project,
+        "paths": paths,
+        "methods": methods,
+        "expires": expires,
+        "signature": sig,
+    }
+
+
+def health(reachable: bool) -> Document:
+    """The admin health report."""
+    return {"storage_reachable": reachable}

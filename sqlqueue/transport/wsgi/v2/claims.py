@@ -27,7 +27,7 @@ class Collection(Resource):
             return
         resp.status = falcon.HTTP_201
         resp.location = serializers.claim_path(queue_name, claim_id)
-        resp.media = {"messages": serializers.messages(queue_name, msgs)}
+        resp.media = serializers.message_set(queue_name, msgs)
 
 
 class Item(Resource):

@@ -7,6 +7,7 @@ import json
 import falcon
 
 from sqlqueue import errors
+from sqlqueue.transport.wsgi import serializers
 from sqlqueue.transport.wsgi.context import Request
 from sqlqueue.transport.wsgi.v2 import documents
 from sqlqueue.transport.wsgi.v2.base import Resource
@@ -56,4 +57,4 @@ class Health(Resource):
 
     def on_get(self, req: Request, resp: falcon.Response) -> None:
         """Report storage reachability."""
-        resp.media = {"storage_reachable": self._driver.is_alive()}
+        resp.media = serializers.health(self._driver.is_alive())

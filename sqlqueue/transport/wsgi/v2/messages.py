@@ -46,10 +46,10 @@ class Collection(Resource):
             include_claimed=params.flag(req, "include_claimed"),
             include_delayed=params.flag(req, "include_delayed"),
         )
-        resp.media = {
-            "messages": serializers.messages(queue_name, page.items),
-            "links": params.next_links(req, page.next_marker if page.items else None, limit),
-        }
+        links = params.next_links(req, page.next_marker if page.items else None, limit)
+        resp.media = serializers.listing(
+            "messages", serializers.messages(queue_name, page.items), links
+        )
 
     def on_delete(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
         """Delete by ``ids`` (204) or pop ``pop`` unclaimed messages (200)."""
@@ -71,7 +71,7 @@ class Collection(Resource):
         found = self._driver.messages.bulk_get(req.context.project, queue, ids)
         if not found:
             raise errors.MessageDoesNotExist("None of the messages exist.")
-        resp.media = {"messages": serializers.messages(queue, found)}
+        resp.media = serializers.message_set(queue, found)
 
     def _queue_cap(self, project: str, queue: str) -> int:
         try:

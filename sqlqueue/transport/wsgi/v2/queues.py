@@ -33,13 +33,9 @@ class Collection(Resource):
             filters=_filters(req),
             with_count=with_count,
         )
-        doc: dict[str, Any] = {
-            "queues": [serializers.queue(q, self._limits, detailed) for q in page.items],
-            "links": params.next_links(req, page.next_marker if page.items else None, limit),
-        }
-        if with_count and page.count:
-            doc["count"] = page.count
-        resp.media = doc
+        items = [serializers.queue(q, self._limits, detailed) for q in page.items]
+        links = params.next_links(req, page.next_marker if page.items else None, limit)
+        resp.media = serializers.queue_listing(items, links, page.count if with_count else None)
 
 
 def _filters(req: Request) -> dict[str, Any]:

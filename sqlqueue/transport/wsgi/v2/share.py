@@ -23,10 +23,5 @@ class Share(Resource):
         path = serializers.queue_path(queue_name)
         paths, methods, expires = self._validate.share(document, path, now)
         project = req.context.project
-        resp.media = {
-            "project": project,
-            "paths": paths,
-            "methods": methods,
-            "expires": expires,
-            "signature": signing.signature(self._deps.secret, paths, methods, project, expires),
-        }
+        sig = signing.signature(self._deps.secret, paths, methods, project, expires)
+        resp.media = serializers.share(project, paths, methods, expires, sig)

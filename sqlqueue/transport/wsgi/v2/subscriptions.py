@@ -24,10 +24,9 @@ class Collection(Resource):
         page = self._driver.subscriptions.list(
             req.context.project, queue_name, marker=req.get_param("marker"), limit=limit
         )
-        resp.media = {
-            "subscriptions": [serializers.subscription(sub) for sub in page.items],
-            "links": params.next_links(req, page.next_marker if page.items else None, limit),
-        }
+        items = [serializers.subscription(sub) for sub in page.items]
+        links = params.next_links(req, page.next_marker if page.items else None, limit)
+        resp.media = serializers.listing("subscriptions", items, links)
 
     def on_post(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
         """Subscribe (201); a duplicate gets the existing id unless it is confirmed (409)."""
@@ -38,7 +37,7 @@ class Collection(Resource):
         sub_id = self._subscribe(project, queue_name, subscriber, ttl, options)
         resp.status = falcon.HTTP_201
         resp.location = f"{serializers.queue_path(queue_name)}/subscriptions"
-        resp.media = {"subscription_id": sub_id}
+        resp.media = serializers.subscription_created(sub_id)
 
     def _subscribe(
         self, project: str, queue: str, subscriber: str, ttl: int, options: dict[str, Any]
