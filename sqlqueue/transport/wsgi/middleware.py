@@ -102,7 +102,7 @@ class Guard:
 
     def _client_id(self, req: Request) -> str:
         value = req.get_header("Client-ID", required=True)
-        if self._limits.client_id_uuid_safe == "off":
+        if self._limits.client_id_uuid_safe != "strict":  # "off" (or Zaqar's "lax")
             upper = min(self._limits.max_length_client_id, CLIENT_ID_COLUMN)
             if not self._limits.min_length_client_id <= len(value) <= upper:
                 raise falcon.HTTPBadRequest(
