@@ -19,6 +19,12 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
+def new_ordered_token(now_ms: int) -> str:
+    """A random id whose order follows creation time (12 hex digits of
+    milliseconds, then 20 random ones), so listing by id lists by age."""
+    return f"{now_ms:012x}{uuid.uuid4().hex[:20]}"
+
+
 def is_token(value: str | None) -> bool:
     """Whether ``value`` is well-formed as a claim or subscription id."""
     return value is not None and bool(_TOKEN.match(value))

@@ -82,7 +82,7 @@ class SqlSubscriptionController(SubscriptionController):
         self, project: str, queue: str, subscriber: str, ttl: int, options: Metadata
     ) -> str | None:
         now = self._db.now_ms()
-        new_id = ids.new_token()
+        new_id = ids.new_ordered_token(now)
 
         def work(conn: Connection) -> str | None:
             taken = sa.select(subs.c.id).where(
@@ -135,7 +135,7 @@ class SqlSubscriptionController(SubscriptionController):
                     )
                 values["subscriber"] = subscriber
             if ttl is not None:
-                values.update(ttl=ttl, expires_at=row.created_at + ttl * 1000)
+                values.update(ttl=ttl, expires_at=now + ttl * 1000)
             if options is not None:
                 values["options"] = dumps(options)
             if values:
