@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 import falcon
@@ -12,9 +14,12 @@ from sqlalchemy.engine import Engine, make_url
 
 from sqlqueue.config import Settings
 from sqlqueue.domain.clock import Clock, system_clock
+from sqlqueue.domain.models import Pool
 from sqlqueue.errors import StorageUnavailable
 from sqlqueue.storage.base import DataDriver, StorageOptions
+from sqlqueue.storage.pooling import Admin, DriverFactory, PooledDataDriver
 from sqlqueue.storage.sql import migrate
+from sqlqueue.storage.sql.control import SqlControlDriver, SqlPoolDatabases, safe_url
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import make_engine
 from sqlqueue.transport.wsgi import build_app
@@ -35,6 +40,60 @@ def create_driver(settings: Settings, *, clock: Clock = system_clock) -> DataDri
     return SqlDataDriver(engine, clock=clock, options=storage_options(settings))
 
 
+@dataclass(frozen=True)
+class Storage:
+    """Everything a process serves queues with: the catalogue, the default pool, the pools.
+
+    The catalogue database (``settings.database_url``) is also the default
+    pool, so with no pool registered every queue lives there as before.
+    """
+
+    control: SqlControlDriver
+    default: SqlDataDriver
+    driver: PooledDataDriver
+    admin: Admin
+
+    def close(self) -> None:
+        """Close the pools' drivers and the catalogue database's engine."""
+        self.driver.close()
+        self.default.close()
+
+
+def pool_driver_factory(settings: Settings, clock: Clock) -> DriverFactory:
+    """Opens the data driver of a pool (``options.fifo = false``: a non-FIFO driver)."""
+    defaults = storage_options(settings)
+
+    def open_pool(pool: Pool) -> DataDriver:
+        options = dataclasses.replace(defaults, fifo=pool.options.get("fifo", True) is not False)
+        return SqlDataDriver.from_url(pool.uri, clock=clock, options=options)
+
+    return open_pool
+
+
+def create_storage(
+    settings: Settings, *, clock: Clock = system_clock, prepare: bool = True
+) -> Storage:
+    """The pooled storage on ``settings.database_url``.
+
+    A SQLite catalogue database is first upgraded to the current schema
+    (unless ``prepare`` is false, as when migrating by hand).
+    """
+    engine = make_engine(settings.database_url)
+    if prepare and is_sqlite(settings.database_url):
+        _prepare(engine, sqlite=True)
+    control = SqlControlDriver(engine, clock=clock)
+    default = SqlDataDriver(engine, clock=clock, options=storage_options(settings))
+    pooled = PooledDataDriver(
+        control,
+        pool_driver_factory(settings, clock),
+        default,
+        clock=clock,
+        cache_seconds=settings.catalogue_cache_seconds,
+        options=storage_options(settings),
+    )
+    return Storage(control, default, pooled, Admin(control, pooled, SqlPoolDatabases()))
+
+
 def is_sqlite(url: str) -> bool:
     """Whether ``url`` names a SQLite database."""
     return make_url(url).get_backend_name() == "sqlite"
@@ -45,7 +104,7 @@ def describe(url: str) -> str:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return f"SQLite database {parsed.database or ':memory:'}"
-    return f"database {parsed.render_as_string(hide_password=True)}"
+    return f"database {safe_url(url)}"
 
 
 def prepare_database(settings: Settings) -> None:
@@ -92,10 +151,18 @@ def create_app(
     settings: Settings,
     *,
     driver: DataDriver | None = None,
+    storage: Storage | None = None,
     clock: Clock | None = None,
 ) -> falcon.App[Any, Any]:
-    """The WSGI app for ``settings`` (a SQLite database is upgraded on first start)."""
+    """The WSGI app for ``settings`` (a SQLite database is upgraded on first start).
+
+    By default the app routes queues to their pools (``create_storage``);
+    given a bare ``driver`` it serves that driver alone, with no pools,
+    flavors or catalogue routes.
+    """
     clock = clock or system_clock
-    if driver is None:
-        driver = create_driver(settings, clock=clock)
-    return build_app(driver, settings, secret=signed_url_secret(settings), clock=clock)
+    secret = signed_url_secret(settings)
+    if driver is not None:
+        return build_app(driver, settings, secret=secret, clock=clock)
+    storage = storage or create_storage(settings, clock=clock)
+    return build_app(storage.driver, settings, secret=secret, clock=clock, admin=storage.admin)

@@ -47,10 +47,14 @@ class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
             self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
-        """Build this worker's driver, garbage collector and app (after the fork)."""
-        driver = bootstrap.create_driver(self._settings)
-        start_gc(driver, self._settings.gc_interval)
-        return bootstrap.create_app(self._settings, driver=driver)
+        """Build this worker's storage, garbage collector and app (after the fork).
+
+        Every worker, public or admin, routes queues to their pools through
+        the catalogue database they share.
+        """
+        storage = bootstrap.create_storage(self._settings)
+        start_gc(storage.driver, self._settings.gc_interval)
+        return bootstrap.create_app(self._settings, storage=storage)
 
 
 def start_gc(
@@ -91,7 +95,8 @@ def serve(settings: Settings) -> int:
     bootstrap.prepare_database(settings)
     print(f"sqlqueue: {bootstrap.describe(settings.database_url)}", flush=True)
     settings = _with_secret(settings)
-    print(f"sqlqueue: listening on http://{settings.host}:{settings.port}", flush=True)
+    api = " (admin API)" if settings.admin_mode else ""
+    print(f"sqlqueue: listening on http://{settings.host}:{settings.port}{api}", flush=True)
     try:
         Server(settings).run()
     except SystemExit as ex:

@@ -5,7 +5,9 @@ never SQLAlchemy or ``storage.sql``; the composition root hands it a control
 driver and a factory of per-pool data drivers.
 """
 
+from sqlqueue.storage.pooling.admin import Admin, FlavorView, Health, StoreHealth
 from sqlqueue.storage.pooling.driver import PooledDataDriver
+from sqlqueue.storage.pooling.pool_admin import AdminControl, PoolDatabases
 from sqlqueue.storage.pooling.routing import (
     ControlPlane,
     DriverFactory,
@@ -15,10 +17,16 @@ from sqlqueue.storage.pooling.routing import (
 )
 
 __all__ = [
+    "Admin",
+    "AdminControl",
     "ControlPlane",
     "DriverFactory",
+    "FlavorView",
+    "Health",
     "PlacingCatalogue",
+    "PoolDatabases",
     "PooledDataDriver",
     "Router",
+    "StoreHealth",
     "weighted_choice",
 ]

@@ -65,6 +65,11 @@ def weighted_choice(pools: Sequence[Pool], rng: random.Random) -> Pool | None:
     return live[bisect.bisect_right(bounds, rng.randrange(bounds[-1]))]
 
 
+def _same_database(known: Pool, pool: Pool) -> bool:
+    """Whether a driver made for ``known`` still serves ``pool``."""
+    return known.uri == pool.uri and known.options == pool.options
+
+
 class Router:
     """Maps (project, queue) to the data driver that holds the queue."""
 
@@ -89,7 +94,7 @@ class Router:
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
         self._pools: tuple[Pools, float] | None = None
-        self._drivers: dict[str, tuple[str, DataDriver]] = {}
+        self._drivers: dict[str, tuple[Pool, DataDriver]] = {}
 
     def lookup(self, project: str, queue: str) -> DataDriver:
         """The driver of a placed queue; the default driver for any other."""
@@ -173,14 +178,14 @@ class Router:
         return found
 
     def driver(self, name: str) -> DataDriver:
-        """The (cached) data driver of pool ``name``; rebuilt if its uri changed."""
+        """The (cached) data driver of pool ``name``; rebuilt if its uri or options changed."""
         pool = self._pool(name)
         with self._lock:
             known = self._drivers.get(name)
-            if known is not None and known[0] == pool.uri:
+            if known is not None and _same_database(known[0], pool):
                 return known[1]
             made = self._make(pool)
-            self._drivers[name] = (pool.uri, made)
+            self._drivers[name] = (pool, made)
         if known is not None:
             known[1].close()
         return made

@@ -43,11 +43,13 @@ _SQLITE = (Capability.FIFO, Capability.CLAIMS, Capability.DURABILITY, Capability
 _BACKENDS = {"postgresql": _SERVER, "mysql": _SERVER, "mariadb": _SERVER, "sqlite": _SQLITE}
 
 
-def pool_capabilities(uri: str) -> list[Capability]:
-    """The capabilities of a pool at ``uri``, from its backend.
+def pool_capabilities(uri: str, options: dict[str, Any] | None = None) -> list[Capability]:
+    """The capabilities of a pool at ``uri`` with ``options``, from its backend.
 
     SQLite serialises writers (no HIGH_THROUGHPUT) and an in-memory SQLite
-    database does not survive a restart (no DURABILITY either).
+    database does not survive a restart (no DURABILITY either). A pool
+    configured ``{"fifo": false}`` posts without the per-queue counter's
+    ordering (no FIFO).
 
     :raises ValidationFailed: the URI is malformed or names no SQL backend we run on.
     """
@@ -58,9 +60,12 @@ def pool_capabilities(uri: str) -> list[Capability]:
     found = _BACKENDS.get(url.get_backend_name())
     if found is None:
         raise errors.ValidationFailed(f"Unsupported pool URI scheme: {url.drivername}")
+    dropped: set[Capability] = set()
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
-        return [cap for cap in found if cap is not Capability.DURABILITY]
-    return list(found)
+        dropped.add(Capability.DURABILITY)
+    if (options or {}).get("fifo", True) is False:
+        dropped.add(Capability.FIFO)
+    return [cap for cap in found if cap not in dropped]
 
 
 def _to_pool(row: Row[Any]) -> Pool:
@@ -79,12 +84,12 @@ def _check_flavor_capabilities(conn: Connection, pool: Pool) -> None:
     """Pools of one flavor must offer the same capabilities."""
     if pool.flavor is None:
         return
-    mine = set(pool_capabilities(pool.uri))
-    stmt = sa.select(pools.c.name, pools.c.uri).where(
+    mine = set(pool_capabilities(pool.uri, pool.options))
+    stmt = sa.select(pools.c.name, pools.c.uri, pools.c.options).where(
         pools.c.flavor == pool.flavor, pools.c.name != pool.name
     )
     for other in conn.execute(stmt):
-        if set(pool_capabilities(other.uri)) != mine:
+        if set(pool_capabilities(other.uri, loads(other.options))) != mine:
             raise errors.ValidationFailed(
                 f"Pool {pool.name} has capabilities different from pool {other.name} "
                 f"of flavor {pool.flavor}"
@@ -112,7 +117,10 @@ def _check_unused(conn: Connection, pool: Row[Any]) -> None:
     """:raises PoolInUse: the pool holds queues or is the last pool of a live flavor."""
     holds = sa.select(catalogue.c.id).where(catalogue.c.pool == pool.name).limit(1)
     if conn.execute(holds).first() is not None:
-        raise errors.PoolInUse(f"Pool {pool.name} still holds queues")
+        raise errors.PoolInUse(
+            f"Pool {pool.name} still holds queues; delete them first "
+            "(GET /v2/catalogue lists where each queue lives)"
+        )
     if pool.flavor is None:
         return
     flavor_live = sa.select(flavors.c.id).where(flavors.c.name == pool.flavor).limit(1)
@@ -162,7 +170,8 @@ class SqlPoolController(PoolController):
 
     def capabilities(self, name: str) -> Capabilities:
         """The capabilities of pool ``name``. :raises PoolDoesNotExist:"""
-        return pool_capabilities(self.get(name).uri)
+        pool = self.get(name)
+        return pool_capabilities(pool.uri, pool.options)
 
     def update(self, name: str, **fields: Any) -> None:
         """Change some of ``uri``, ``weight``, ``flavor``, ``options``.

@@ -7,6 +7,7 @@ import falcon
 from sqlqueue.config import Settings
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.storage.base import DataDriver
+from sqlqueue.storage.pooling.admin import Admin
 from sqlqueue.transport.wsgi import errors
 from sqlqueue.transport.wsgi.context import Deps, Request
 from sqlqueue.transport.wsgi.middleware import AccessLog, Guard
@@ -20,13 +21,16 @@ def build_app(
     *,
     secret: str,
     clock: Clock = system_clock,
+    admin: Admin | None = None,
 ) -> falcon.App[Request, falcon.Response]:
     """A WSGI app serving the Zaqar v2 API over ``driver``.
 
     ``secret`` signs pre-signed URLs; every process serving the same clients
-    must use the same one.
+    must use the same one. ``admin`` is the control plane behind ``driver``;
+    its routes (pools, flavors, catalogue) are served only when
+    ``settings.admin_mode``.
     """
-    deps = Deps(driver, settings, clock, secret, Validator(settings.limits))
+    deps = Deps(driver, settings, clock, secret, Validator(settings.limits), admin)
     app: falcon.App[Request, falcon.Response] = falcon.App(
         request_type=Request,
         middleware=[AccessLog(), Guard(deps)],

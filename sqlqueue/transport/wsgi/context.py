@@ -10,6 +10,7 @@ from sqlqueue.config import Settings
 from sqlqueue.domain.clock import Clock
 from sqlqueue.domain.limits import Limits
 from sqlqueue.storage.base import DataDriver
+from sqlqueue.storage.pooling.admin import Admin
 from sqlqueue.transport.wsgi.validation import Validator
 
 
@@ -38,6 +39,8 @@ class Deps:
     clock: Clock
     secret: str
     validator: Validator
+    admin: Admin | None = None
+    """The control plane (pools, flavors, catalogue, health); None: a bare driver."""
 
     @property
     def limits(self) -> Limits:

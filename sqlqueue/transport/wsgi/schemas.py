@@ -148,3 +148,39 @@ def purge() -> Schema:
 
 def _unique_list(choices: tuple[str, ...]) -> Schema:
     return {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": list(choices)}}
+
+
+POOL_URI_MAX = 255
+POOL_WEIGHT_MAX = 2**32 - 1
+NAME_MAX = 64
+
+
+def pool(*, creating: bool) -> Schema:
+    """``{"uri", "weight", "flavor"?, "options"?}`` (uri and weight required on create)."""
+    schema: Schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "uri": {"type": "string", "minLength": 1, "maxLength": POOL_URI_MAX},
+            "weight": integer(0, POOL_WEIGHT_MAX),
+            "flavor": {"type": ["string", "null"], "maxLength": NAME_MAX},
+            "options": {"type": "object"},
+        },
+    }
+    if creating:
+        schema["required"] = ["uri", "weight"]
+    return schema
+
+
+def flavor() -> Schema:
+    """``{"pool_list": [names], "capabilities"?: {}}`` and nothing else."""
+    name = {"type": "string", "minLength": 1, "maxLength": NAME_MAX}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["pool_list"],
+        "properties": {
+            "pool_list": {"type": "array", "minItems": 1, "uniqueItems": True, "items": name},
+            "capabilities": {"type": "object"},
+        },
+    }

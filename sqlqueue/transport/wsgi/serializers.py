@@ -7,13 +7,16 @@ from typing import Any
 
 from sqlqueue.domain.limits import Limits
 from sqlqueue.domain.models import (
+    CatalogueEntry,
     Claim,
     Message,
     MessageSummary,
+    Pool,
     QueueInfo,
     QueueStats,
     Subscription,
 )
+from sqlqueue.storage.pooling.admin import FlavorView, Health, StoreHealth
 from sqlqueue.transport.wsgi.validation import reserved_defaults
 
 Document = dict[str, Any]
@@ -159,5 +162,67 @@ def share(project: str, paths: list[str], methods: list[str], expires: str, sig:
 
 
 def health(reachable: bool) -> Document:
-    """The admin health report."""
+    """The admin health report of a bare driver."""
     return {"storage_reachable": reachable}
+
+
+def _store_health(found: StoreHealth) -> Document:
+    doc: Document = {"storage_reachable": found.reachable}
+    if found.volume is not None:
+        volume = found.volume
+        doc["message_volume"] = {
+            "free": volume.free,
+            "claimed": volume.claimed,
+            "total": volume.total,
+        }
+    return doc
+
+
+def health_report(report: Health) -> Document:
+    """The detailed admin health report: catalogue, default database, each pool."""
+    return {
+        "catalog_reachable": report.catalogue_reachable,
+        **_store_health(report.default),
+        "pools": {name: _store_health(found) for name, found in report.pools.items()},
+    }
+
+
+def pool_path(name: str) -> str:
+    """The href of a pool."""
+    return f"{PREFIX}/pools/{name}"
+
+
+def pool(found: Pool, detailed: bool) -> Document:
+    """A pool; its options only when detailed."""
+    doc: Document = {
+        "href": pool_path(found.name),
+        "name": found.name,
+        "uri": found.uri,
+        "weight": found.weight,
+        "flavor": found.flavor,
+    }
+    if detailed:
+        doc["options"] = found.options
+    return doc
+
+
+def flavor_path(name: str) -> str:
+    """The href of a flavor."""
+    return f"{PREFIX}/flavors/{name}"
+
+
+def flavor(found: FlavorView, detailed: bool) -> Document:
+    """A flavor and its pools; its capabilities (names) when detailed."""
+    doc: Document = {
+        "href": flavor_path(found.name),
+        "name": found.name,
+        "pool_list": found.pool_list,
+    }
+    if detailed:
+        doc["capabilities"] = found.capabilities
+    return doc
+
+
+def catalogue_entry(entry: CatalogueEntry) -> Document:
+    """Where one queue lives."""
+    return {"project": entry.project, "queue": entry.queue, "pool": entry.pool}

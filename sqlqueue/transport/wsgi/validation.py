@@ -75,6 +75,9 @@ class Validator:
         self._confirm = build(schemas.confirm())
         self._share = build(schemas.share())
         self._purge = build(schemas.purge())
+        self._pool = build(schemas.pool(creating=True))
+        self._pool_patch = build(schemas.pool(creating=False))
+        self._flavor = build(schemas.flavor())
 
     def messages(self, document: Any) -> list[NewMessage]:
         """The messages of a POST body."""
@@ -153,6 +156,23 @@ class Validator:
         document = {} if document is None else document
         _check(self._purge, document)
         return set(document.get("resource_types", schemas.PURGE_TYPES))
+
+    def pool(self, document: Any) -> dict[str, Any]:
+        """The fields of a pool PUT body (``uri`` and ``weight`` required)."""
+        _check(self._pool, document)
+        return dict(document)
+
+    def pool_patch(self, document: Any) -> dict[str, Any]:
+        """The fields a pool PATCH body changes (at least one)."""
+        if isinstance(document, dict) and not document:
+            raise InvalidBody("One of uri, weight, flavor or options needs to be specified.")
+        _check(self._pool_patch, document)
+        return dict(document)
+
+    def flavor(self, document: Any) -> tuple[list[str], dict[str, Any] | None]:
+        """``(pool_list, capabilities)`` of a flavor PUT or PATCH body."""
+        _check(self._flavor, document)
+        return list(document["pool_list"]), document.get("capabilities")
 
     def share(
         self, document: Any, queue_path: str, now: datetime

@@ -5,17 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 from sqlqueue.transport.wsgi.context import Deps
-from sqlqueue.transport.wsgi.v2 import claims, discovery, messages, queues, share, subscriptions
+from sqlqueue.transport.wsgi.v2 import (
+    catalogue,
+    claims,
+    discovery,
+    flavors,
+    messages,
+    pools,
+    queues,
+    share,
+    subscriptions,
+)
 
 Q = "/v2/queues/{queue_name}"
 
 
 def routes(deps: Deps) -> list[tuple[str, Any]]:
     """Every (URI template, resource) pair of the public v2 API."""
+    admin_mode = deps.settings.admin_mode
     table: list[tuple[str, Any]] = [
         ("/", discovery.Versions()),
-        ("/v2/", discovery.HomeDocument()),
-        ("/v2/openapi.json", discovery.OpenApi()),
+        ("/v2/", discovery.HomeDocument(admin_mode)),
+        ("/v2/openapi.json", discovery.OpenApi(admin_mode)),
         ("/v2/ping", discovery.Ping(deps)),
         ("/v2/queues", queues.Collection(deps)),
         (Q, queues.Item(deps)),
@@ -30,6 +41,23 @@ def routes(deps: Deps) -> list[tuple[str, Any]]:
         (f"{Q}/subscriptions/{{subscription_id}}", subscriptions.Item(deps)),
         (f"{Q}/subscriptions/{{subscription_id}}/confirm", subscriptions.Confirm(deps)),
     ]
-    if deps.settings.admin_mode:
-        table.append(("/v2/health", discovery.Health(deps)))
+    if admin_mode:
+        table += admin_routes(deps)
     return table
+
+
+def admin_routes(deps: Deps) -> list[tuple[str, Any]]:
+    """The routes only the admin app serves: health, and the control plane if any."""
+    table: list[tuple[str, Any]] = [("/v2/health", discovery.Health(deps))]
+    admin = deps.admin
+    if admin is None:  # a bare driver: nothing to administer
+        return table
+    return [
+        *table,
+        ("/v2/pools", pools.Collection(deps, admin)),
+        ("/v2/pools/{pool_name}", pools.Item(deps, admin)),
+        ("/v2/flavors", flavors.Collection(deps, admin)),
+        ("/v2/flavors/{flavor_name}", flavors.Item(deps, admin)),
+        ("/v2/catalogue", catalogue.Collection(deps, admin)),
+        ("/v2/catalogue/{queue_name}", catalogue.Item(deps, admin)),
+    ]

@@ -1,8 +1,14 @@
-"""What every v2 resource shares: its injected dependencies."""
+"""What every v2 resource shares: its injected dependencies, and the admin check."""
 
 from __future__ import annotations
 
+import falcon
+
+from sqlqueue.config import Settings
+from sqlqueue.storage.pooling.admin import Admin
 from sqlqueue.transport.wsgi.context import Deps
+
+ADMIN_ROLE = "admin"
 
 
 class Resource:
@@ -13,3 +19,31 @@ class Resource:
         self._driver = deps.driver
         self._limits = deps.limits
         self._validate = deps.validator
+
+
+def require_admin(req: falcon.Request, settings: Settings) -> None:
+    """Refuse (403) a caller without the admin role.
+
+    sqlqueue has no authentication of its own ("noauth"), and clients such
+    as python-zaqarclient send no ``X-Roles``: with ``noauth_admin`` (the
+    default) every caller of the admin app is an admin; without it the
+    caller must send ``X-Roles: admin`` (as Zaqar's policy wants).
+    """
+    if settings.noauth_admin:
+        return
+    roles = {role.strip().lower() for role in (req.get_header("X-Roles") or "").split(",")}
+    if ADMIN_ROLE not in roles:
+        raise falcon.HTTPForbidden(
+            title="Forbidden", description="This operation needs the admin role (X-Roles: admin)."
+        )
+
+
+class AdminResource(Resource):
+    """A resource of the control plane (pools, flavors, catalogue)."""
+
+    def __init__(self, deps: Deps, admin: Admin) -> None:
+        super().__init__(deps)
+        self._admin = admin
+
+    def _authorize(self, req: falcon.Request) -> None:
+        require_admin(req, self._deps.settings)

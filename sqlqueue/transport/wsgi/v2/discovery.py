@@ -10,7 +10,7 @@ from sqlqueue import errors
 from sqlqueue.transport.wsgi import serializers
 from sqlqueue.transport.wsgi.context import Request
 from sqlqueue.transport.wsgi.v2 import documents
-from sqlqueue.transport.wsgi.v2.base import Resource
+from sqlqueue.transport.wsgi.v2.base import Resource, require_admin
 
 
 class Versions:
@@ -23,11 +23,14 @@ class Versions:
 
 
 class HomeDocument:
-    """``GET /v2/``: a JSON-home document of the API."""
+    """``GET /v2/``: a JSON-home document of the API (admin rels in admin mode)."""
+
+    def __init__(self, admin: bool = False) -> None:
+        self._data = json.dumps(documents.home(admin)).encode("utf-8")
 
     def on_get(self, req: Request, resp: falcon.Response) -> None:
         """The home document, cacheable for a day."""
-        resp.data = json.dumps(documents.HOME).encode("utf-8")
+        resp.data = self._data
         resp.content_type = "application/json-home"
         resp.cache_control = ["max-age=86400"]
 
@@ -35,17 +38,28 @@ class HomeDocument:
 class OpenApi:
     """``GET /v2/openapi.json``: an OpenAPI 3.1 description of the routes."""
 
+    def __init__(self, admin: bool = False) -> None:
+        self._admin = admin
+
     def on_get(self, req: Request, resp: falcon.Response) -> None:
         """The OpenAPI document."""
-        resp.media = documents.openapi()
+        resp.media = documents.openapi(self._admin)
 
 
 class Ping(Resource):
-    """``/v2/ping``: 204 while the storage answers, else 503."""
+    """``/v2/ping``: 204 while the storage answers, else 503.
+
+    With pools, "the storage" is the catalogue and default database that
+    every request needs; a pool that is down fails only its own queues (and
+    shows in ``/v2/health``), so it does not take the whole service out of
+    a load balancer.
+    """
 
     def on_get(self, req: Request, resp: falcon.Response) -> None:
         """Check the storage."""
-        if not self._driver.is_alive():
+        admin = self._deps.admin
+        alive = admin.alive() if admin is not None else self._driver.is_alive()
+        if not alive:
             raise errors.StorageUnavailable("The storage is not reachable.")
         resp.status = falcon.HTTP_204
 
@@ -53,8 +67,17 @@ class Ping(Resource):
 
 
 class Health(Resource):
-    """``GET /v2/health`` (admin mode only): whether the storage is reachable."""
+    """``GET /v2/health`` (admin mode only): the catalogue and every pool.
+
+    Each database answers one ``SELECT 1`` and one count of its live
+    messages; no test queue is created (unlike Zaqar's).
+    """
 
     def on_get(self, req: Request, resp: falcon.Response) -> None:
-        """Report storage reachability."""
-        resp.media = serializers.health(self._driver.is_alive())
+        """Report reachability and message volume."""
+        require_admin(req, self._deps.settings)
+        admin = self._deps.admin
+        if admin is None:
+            resp.media = serializers.health(self._driver.is_alive())
+            return
+        resp.media = serializers.health_report(admin.health())

@@ -99,6 +99,62 @@ ROUTES = (
     ),
 )
 
+ADMIN_ROUTES = (
+    Route("health", "/v2/health", (), {"GET": ("Health of every database", "200")}),
+    Route(
+        "pools",
+        "/v2/pools",
+        ("marker", "limit", "detailed"),
+        {"GET": ("List pools", "200")},
+    ),
+    Route(
+        "pool",
+        "/v2/pools/{pool_name}",
+        ("detailed",),
+        {
+            "PUT": ("Register a pool", "201"),
+            "GET": ("Get a pool", "200"),
+            "PATCH": ("Update a pool", "200"),
+            "DELETE": ("Remove a pool", "204"),
+        },
+    ),
+    Route(
+        "flavors",
+        "/v2/flavors",
+        ("marker", "limit", "detailed"),
+        {"GET": ("List flavors", "200")},
+    ),
+    Route(
+        "flavor",
+        "/v2/flavors/{flavor_name}",
+        (),
+        {
+            "PUT": ("Create a flavor", "201"),
+            "GET": ("Get a flavor", "200"),
+            "PATCH": ("Update a flavor's pools", "200"),
+            "DELETE": ("Delete a flavor", "204"),
+        },
+    ),
+    Route(
+        "catalogue",
+        "/v2/catalogue",
+        ("project", "marker", "limit"),
+        {"GET": ("List queue placements", "200")},
+    ),
+    Route(
+        "catalogue_entry",
+        "/v2/catalogue/{queue_name}",
+        (),
+        {"GET": ("Get a queue's pool", "200")},
+    ),
+)
+
+
+def routes(admin: bool) -> tuple[Route, ...]:
+    """The routes of the public app, or of the admin app."""
+    return (*ROUTES, *ADMIN_ROUTES) if admin else ROUTES
+
+
 VERSIONS: dict[str, Any] = {
     "versions": [
         {
@@ -127,7 +183,9 @@ def _home_entry(route: Route) -> dict[str, Any]:
     }
 
 
-HOME: dict[str, Any] = {"resources": {f"rel/{r.rel}": _home_entry(r) for r in ROUTES}}
+def home(admin: bool = False) -> dict[str, Any]:
+    """The JSON-home document of the public (or admin) app."""
+    return {"resources": {f"rel/{r.rel}": _home_entry(r) for r in routes(admin)}}
 
 
 def _parameters(route: Route) -> list[dict[str, Any]]:
@@ -166,14 +224,14 @@ COMPONENTS: dict[str, Any] = {
 }
 
 
-def openapi() -> dict[str, Any]:
-    """An OpenAPI 3.1 document of the v2 routes."""
+def openapi(admin: bool = False) -> dict[str, Any]:
+    """An OpenAPI 3.1 document of the v2 routes (of the admin app when ``admin``)."""
     paths = {
         route.path: {
             method.lower(): _operation(route, summary, status)
             for method, (summary, status) in route.methods.items()
         }
-        for route in ROUTES
+        for route in routes(admin)
     }
     return {
         "openapi": "3.1.0",

@@ -9,6 +9,7 @@ import falcon
 from sqlqueue import errors
 from sqlqueue.transport.wsgi import body, params, serializers
 from sqlqueue.transport.wsgi.context import Request
+from sqlqueue.transport.wsgi.errors import InvalidBody
 from sqlqueue.transport.wsgi.v2.base import Resource
 
 LIST_PARAMS = frozenset({"marker", "limit", "detailed", "name", "with_count"})
@@ -58,7 +59,11 @@ class Item(Resource):
         """Create a queue (201), or leave an existing one untouched (204)."""
         document = body.read_json(req, self._limits.max_queue_metadata, required=False)
         metadata = self._validate.metadata(document)
-        if self._driver.queues.create(req.context.project, queue_name, metadata):
+        try:
+            created = self._driver.queues.create(req.context.project, queue_name, metadata)
+        except errors.FlavorDoesNotExist as ex:  # the body names it: a bad request, not a 404
+            raise InvalidBody(f"_flavor: {ex}") from ex
+        if created:
             resp.status = falcon.HTTP_201
             resp.location = serializers.queue_path(queue_name)
         else:

@@ -1,0 +1,102 @@
+"""The control plane as operators use it: pools, flavors, the catalogue and health.
+
+One object, built by the composition root, serves both the admin HTTP API
+and the ``sqlqueue pool`` / ``sqlqueue db upgrade`` commands, so the two
+validate and act alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+from sqlqueue import errors
+from sqlqueue.domain.models import CatalogueEntry, Page, Pool, QueueStats
+from sqlqueue.storage.base import DataDriver
+from sqlqueue.storage.pooling.driver import PooledDataDriver
+from sqlqueue.storage.pooling.flavor_admin import FlavorAdmin, FlavorView
+from sqlqueue.storage.pooling.pool_admin import AdminControl, PoolAdmin, PoolDatabases
+
+__all__ = ["Admin", "FlavorView", "Health", "StoreHealth"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    """Whether one database answers, and its live messages when it does."""
+
+    reachable: bool
+    volume: QueueStats | None = None
+
+
+@dataclass(frozen=True)
+class Health:
+    """The catalogue, the default database and every registered pool."""
+
+    catalogue_reachable: bool
+    default: StoreHealth
+    pools: dict[str, StoreHealth] = field(default_factory=dict)
+
+
+class Admin:
+    """Pools, flavors, placements and health over one control plane and pooled driver."""
+
+    def __init__(
+        self, control: AdminControl, pooled: PooledDataDriver, databases: PoolDatabases
+    ) -> None:
+        self._control = control
+        self._pooled = pooled
+        self._databases = databases
+        self.pools = PoolAdmin(control, databases, pooled.invalidate)
+        self.flavors = FlavorAdmin(control, self.pools)
+
+    def alive(self) -> bool:
+        """Whether the catalogue and the default database answer (pools may not)."""
+        try:
+            return self._control.is_alive() and self._pooled.router.default.is_alive()
+        except errors.StorageUnavailable:
+            return False
+
+    def health(self) -> Health:
+        """Reachability and message volume of every database (one query each)."""
+        reachable = self._control.is_alive()
+        default = self._probe(lambda: self._pooled.router.default)
+        registered: list[Pool] = []
+        if reachable:
+            try:
+                registered = self.pools.all()
+            except errors.StorageUnavailable:
+                reachable = False
+        opener = self._pooled.router.driver
+        pools = {pool.name: self._probe(partial(opener, pool.name)) for pool in registered}
+        return Health(reachable, default, pools)
+
+    def catalogue(
+        self, project: str | None, *, marker: str | None = None, limit: int | None = None
+    ) -> Page[CatalogueEntry]:
+        """Placements of one project's queues (every project's when None)."""
+        return self._control.catalogue.list(project, marker=marker, limit=limit)
+
+    def placement(self, project: str, queue: str) -> CatalogueEntry:
+        """Where a queue lives. :raises QueueNotMapped: not on any pool."""
+        return self._control.catalogue.get(project, queue)
+
+    def upgrade_pool(self, pool: Pool, revision: str = "head") -> str | None:
+        """Migrate a pool's database; the revision it is at after.
+
+        :raises StorageUnavailable: the database cannot be reached.
+        """
+        return self._databases.upgrade(pool.uri, revision)
+
+    def _probe(self, opener: Callable[[], DataDriver]) -> StoreHealth:
+        try:
+            driver = opener()
+            if not driver.is_alive():
+                return StoreHealth(False)
+            return StoreHealth(True, self._databases.volume(driver))
+        except errors.StorageUnavailable as ex:
+            logger.warning("health: a database is unavailable: %s", ex)
+            return StoreHealth(False)

@@ -1,0 +1,34 @@
+"""The catalogue (admin): which pool holds each queue."""
+
+from __future__ import annotations
+
+import falcon
+
+from sqlqueue.transport.wsgi import params, serializers
+from sqlqueue.transport.wsgi.context import Request
+from sqlqueue.transport.wsgi.v2.base import AdminResource
+
+
+class Collection(AdminResource):
+    """``/v2/catalogue``: every placement, or one project's (``?project=``)."""
+
+    def on_get(self, req: Request, resp: falcon.Response) -> None:
+        """List placements by project and queue name."""
+        self._authorize(req)
+        limit = params.page_limit(req, self._limits.max_queues_per_page)
+        page = self._admin.catalogue(
+            req.get_param("project"), marker=req.get_param("marker"), limit=limit
+        )
+        items = [serializers.catalogue_entry(entry) for entry in page.items]
+        links = params.next_links(req, page.next_marker if page.items else None, limit)
+        resp.media = serializers.listing("catalogue", items, links)
+
+
+class Item(AdminResource):
+    """``/v2/catalogue/{queue_name}``: the pool of one of the caller's queues."""
+
+    def on_get(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
+        """Where the queue lives (404 when on no pool)."""
+        self._authorize(req)
+        entry = self._admin.placement(req.context.project, queue_name)
+        resp.media = serializers.catalogue_entry(entry)
