@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -71,12 +72,17 @@ def pool_driver_factory(settings: Settings, clock: Clock) -> DriverFactory:
 
 
 def create_storage(
-    settings: Settings, *, clock: Clock = system_clock, prepare: bool = True
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    prepare: bool = True,
+    rng: random.Random | None = None,
 ) -> Storage:
     """The pooled storage on ``settings.database_url``.
 
     A SQLite catalogue database is first upgraded to the current schema
-    (unless ``prepare`` is false, as when migrating by hand).
+    (unless ``prepare`` is false, as when migrating by hand). ``rng`` draws
+    placements (seed it in tests).
     """
     engine = make_engine(settings.database_url)
     if prepare and is_sqlite(settings.database_url):
@@ -89,6 +95,7 @@ def create_storage(
         default,
         clock=clock,
         cache_seconds=settings.catalogue_cache_seconds,
+        rng=rng,
         options=storage_options(settings),
     )
     return Storage(control, default, pooled, Admin(control, pooled, SqlPoolDatabases()))
