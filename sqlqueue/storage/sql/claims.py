@@ -10,6 +10,7 @@ take disjoint rows instead of waiting), and SQLite serialises writers with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from sqlqueue import errors
 from sqlqueue.domain import ids
 from sqlqueue.domain.models import Claim, Message
 from sqlqueue.storage.base import ClaimController, Metadata, StorageOptions
-from sqlqueue.storage.sql import rows
+from sqlqueue.storage.sql import rows, statements
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.messages import reserve_markers
 from sqlqueue.storage.sql.queues import find_queue
@@ -75,6 +76,61 @@ def dead_letter(
     return [r for r in found if r.claim_count < limit]
 
 
+@dataclass(frozen=True)
+class Lease:
+    """A claim being made: who, for how long, from when (ms)."""
+
+    id: str
+    ttl: int
+    grace: int
+    now: int
+
+    @property
+    def expires(self) -> int:
+        """When the claim ends (ms)."""
+        return self.now + self.ttl * 1000
+
+    def take_params(self, keys: list[int]) -> dict[str, Any]:
+        """Parameters of statements.TAKE for the rows ``keys``."""
+        return {
+            "p_keys": keys,
+            "p_now": self.now,
+            "p_claim": self.id,
+            "p_claim_expires": self.expires,
+            "p_extended_ttl": self.ttl + self.grace,
+            "p_extended_expires": self.expires + self.grace * 1000,
+        }
+
+    def row(self, queue_id: int) -> dict[str, Any]:
+        """The claims-table row of this claim."""
+        return {
+            "id": self.id,
+            "queue_id": queue_id,
+            "ttl": self.ttl,
+            "grace": self.grace,
+            "created_at": self.now,
+            "expires_at": self.expires,
+        }
+
+
+def take(
+    conn: Connection, project: str, queue_id: int, meta: Metadata, lease: Lease, limit: int
+) -> list[Message]:
+    """Claim up to ``limit`` free messages of a queue, oldest first."""
+    delayed = bool(meta.get("_default_message_delay"))
+    pick = statements.CANDIDATES_UNDELAYED if delayed else statements.CANDIDATES
+    found = conn.execute(pick, {"p_queue": queue_id, "p_now": lease.now, "p_limit": limit}).all()
+    keys = [r.id for r in dead_letter(conn, project, meta, found, lease.now)]
+    if not keys:
+        return []
+    if conn.dialect.update_returning:
+        taken = conn.execute(statements.TAKE_RETURNING, lease.take_params(keys)).all()
+        return sorted((rows.to_message(r, lease.now) for r in taken), key=lambda m: m.marker)
+    if conn.execute(statements.TAKE, lease.take_params(keys)).rowcount == 0:
+        return []
+    return claimed_messages(conn, lease.id, lease.now)
+
+
 class SqlClaimController(ClaimController):
     """Claim controller over one database."""
 
@@ -94,46 +150,17 @@ class SqlClaimController(ClaimController):
         limit = limit or self._options.default_claim_limit
         now = self._db.now_ms()
         claim_id = ids.new_token()
-        expires = now + ttl * 1000
+        lease = Lease(claim_id, ttl, grace, now)
 
         def work(conn: Connection) -> tuple[str | None, list[Message]]:
             row = find_queue(conn, project, queue)
             if row is None:
                 return None, []
-            meta = loads(row.meta)
-            query = (
-                sa.select(messages.c.id, messages.c.claim_count)
-                .where(*rows.available(row.id, now, meta))
-                .order_by(messages.c.marker)
-                .limit(limit)
-            )
-            found = conn.execute(self._db.select_for_update(query)).all()
-            keys = [r.id for r in dead_letter(conn, project, meta, found, now)]
-            if not keys:
+            taken = take(conn, project, row.id, loads(row.meta), lease, limit)
+            if not taken:
                 return None, []
-            take = (
-                sa.update(messages)
-                .where(messages.c.id.in_(keys), messages.c.claim_expires <= now)
-                .values(
-                    claim_id=claim_id,
-                    claim_expires=expires,
-                    claim_count=messages.c.claim_count + 1,
-                )
-            )
-            if conn.execute(take).rowcount == 0:
-                return None, []
-            conn.execute(
-                sa.insert(claims).values(
-                    id=claim_id,
-                    queue_id=row.id,
-                    ttl=ttl,
-                    grace=grace,
-                    created_at=now,
-                    expires_at=expires,
-                )
-            )
-            extend_lifetimes(conn, claim_id, expires, ttl, grace)
-            return claim_id, claimed_messages(conn, claim_id, now)
+            conn.execute(statements.INSERT_CLAIM, lease.row(row.id))
+            return claim_id, taken
 
         return self._db.run(work)
 

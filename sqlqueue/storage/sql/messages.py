@@ -12,10 +12,10 @@ from sqlqueue import errors
 from sqlqueue.domain import ids
 from sqlqueue.domain.models import Message, NewMessage, Page
 from sqlqueue.storage.base import MessageController, Messages, Metadata, StorageOptions
-from sqlqueue.storage.sql import rows
+from sqlqueue.storage.sql import rows, statements
 from sqlqueue.storage.sql.database import Database, dumps, loads
 from sqlqueue.storage.sql.queues import create_queue, find_queue
-from sqlqueue.storage.sql.tables import messages, queues
+from sqlqueue.storage.sql.tables import messages
 
 
 def reserve_markers(
@@ -38,22 +38,15 @@ def reserve_markers(
 def _bump(
     conn: Connection, project: str, name: str, count: int, now: int
 ) -> tuple[int, Metadata, int] | None:
-    where = (queues.c.project == project, queues.c.name == name)
+    params = {"p_project": project, "p_name": name, "p_now": now}
     if conn.dialect.update_returning:
-        stmt = (
-            sa.update(queues)
-            .where(*where)
-            .values(next_marker=queues.c.next_marker + count, updated_at=now)
-            .returning(queues.c.id, queues.c.meta, queues.c.next_marker)
-        )
-        row = conn.execute(stmt).first()
+        row = conn.execute(statements.BUMP_RETURNING, {**params, "p_count": count}).first()
         return None if row is None else (row.id, loads(row.meta), row.next_marker - count)
-    query = sa.select(queues.c.id, queues.c.meta, queues.c.next_marker).where(*where)
-    row = conn.execute(query.with_for_update()).first()
+    row = conn.execute(statements.LOCK_COUNTER, params).first()
     if row is None:
         return None
-    bump = sa.update(queues).where(queues.c.id == row.id)
-    conn.execute(bump.values(next_marker=row.next_marker + count, updated_at=now))
+    bump = {"p_id": row.id, "p_next": row.next_marker + count, "p_now": now}
+    conn.execute(statements.SET_COUNTER, bump)
     return row.id, loads(row.meta), row.next_marker
 
 
@@ -93,11 +86,11 @@ def new_rows(
 
 def insert_rows(conn: Connection, values: list[dict[str, Any]]) -> list[str]:
     """Insert message rows; their public ids in input (marker) order."""
-    dialect = conn.dialect
-    if dialect.insert_executemany_returning_sort_by_parameter_order:
-        stmt = sa.insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
-        return [ids.message_id(row.id) for row in conn.execute(stmt, values)]
-    conn.execute(sa.insert(messages), values)
+    if conn.dialect.insert_executemany_returning:
+        # PERF: unsorted RETURNING lets SQLAlchemy send one multi-row INSERT.
+        found = conn.execute(statements.INSERT_RETURNING, values).all()
+        return [ids.message_id(row.id) for row in sorted(found, key=lambda row: row.marker)]
+    conn.execute(statements.INSERT, values)
     first, last = values[0]["marker"], values[-1]["marker"]
     query = (
         sa.select(messages.c.id)
@@ -275,27 +268,32 @@ def _keys(message_ids: Sequence[str]) -> list[int]:
 def _delete_one(
     conn: Connection, project: str, queue: str, key: int, claim_id: str | None, now: int
 ) -> None:
-    """Delete one message under the claim rules, in one conditional statement."""
+    """Delete one message under the claim rules; one statement when allowed."""
+    params = {"p_project": project, "p_name": queue, "p_key": key, "p_now": now}
+    if claim_id is None:
+        deleted = conn.execute(statements.DELETE_UNCLAIMED, params).rowcount
+    else:
+        deleted = conn.execute(statements.DELETE_CLAIMED, {**params, "p_claim": claim_id}).rowcount
+    if not deleted:
+        _refuse(conn, project, queue, key, claim_id, now)
+
+
+def _refuse(
+    conn: Connection, project: str, queue: str, key: int, claim_id: str | None, now: int
+) -> None:
+    """Say why a message could not be deleted (silent if it is gone)."""
     row = find_queue(conn, project, queue)
     if row is None:
         return
-    target = (messages.c.id == key, messages.c.queue_id == row.id)
-    if claim_id is None:
-        guard = messages.c.claim_expires <= now
-    else:
-        guard = sa.and_(messages.c.claim_id == claim_id, messages.c.claim_expires > now)
-    if conn.execute(sa.delete(messages).where(*target, guard)).rowcount:
-        return
     state = conn.execute(
-        sa.select(messages.c.claim_id, messages.c.claim_expires, messages.c.expires_at).where(
-            *target
+        sa.select(messages.c.claim_expires, messages.c.expires_at).where(
+            messages.c.id == key, messages.c.queue_id == row.id
         )
     ).first()
     if state is None or state.expires_at <= now:
         return
-    claimed = state.claim_expires > now
     if claim_id is None:
         raise errors.MessageIsClaimed(f"Message {key} is claimed")
-    if not claimed:
+    if state.claim_expires <= now:
         raise errors.MessageNotClaimed(f"Message {key} is not claimed")
     raise errors.MessageNotClaimedBy(f"Message {key} is claimed by another claim")

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlqueue import errors
 from sqlqueue.domain.models import MessageSummary, Page, QueueInfo, QueueStats
 from sqlqueue.storage.base import Metadata, QueueController, StorageOptions
+from sqlqueue.storage.sql import statements
 from sqlqueue.storage.sql.database import Database, dumps, loads
 from sqlqueue.storage.sql.tables import claims, messages, queues
 
@@ -34,10 +35,7 @@ def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> 
 
 def find_queue(conn: Connection, project: str, name: str) -> Row[Any] | None:
     """The (id, meta) row of a queue, or None."""
-    stmt = sa.select(queues.c.id, queues.c.meta).where(
-        queues.c.project == project, queues.c.name == name
-    )
-    return conn.execute(stmt).first()
+    return conn.execute(statements.FIND_QUEUE, {"p_project": project, "p_name": name}).first()
 
 
 def queue_metadata(row: Row[Any]) -> Metadata:

@@ -9,19 +9,11 @@ from sqlalchemy.engine import Row
 
 from sqlqueue.domain.models import Message
 from sqlqueue.storage.base import Metadata
+from sqlqueue.storage.sql import statements
 from sqlqueue.storage.sql.database import loads
 from sqlqueue.storage.sql.tables import messages
 
-COLUMNS = (
-    messages.c.id,
-    messages.c.marker,
-    messages.c.body,
-    messages.c.ttl,
-    messages.c.created_at,
-    messages.c.claim_id,
-    messages.c.claim_expires,
-    messages.c.claim_count,
-)
+COLUMNS = statements.READ_COLUMNS
 
 
 def to_message(row: Row[Any], now: int) -> Message:

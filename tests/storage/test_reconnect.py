@@ -1,0 +1,38 @@
+"""A server that drops its connections: the next request reconnects by itself."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from sqlqueue.domain.models import NewMessage
+from sqlqueue.storage.sql import engine as engine_module
+from sqlqueue.storage.sql import migrate
+from sqlqueue.storage.sql.driver import SqlDataDriver
+from sqlqueue.storage.sql.engine import make_engine
+from tests.conftest import ServerUrls
+from tests.storage.helpers import CLIENT, PROJECT, QUEUE
+
+KILL = sa.text(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
+@pytest.mark.postgresql
+def test_idle_dead_connections_are_replaced(
+    server_urls: ServerUrls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.0)
+    engine = make_engine(server_urls.url("postgresql", "reconnect"))
+    migrate.upgrade(engine)
+    driver = SqlDataDriver(engine)
+    driver.messages.post(PROJECT, QUEUE, [NewMessage(1)], CLIENT)
+    killer = make_engine(server_urls.url("postgresql", "reconnect"))
+    with killer.connect() as admin:
+        admin.execute(KILL)
+        admin.commit()
+    killer.dispose()
+    driver.messages.post(PROJECT, QUEUE, [NewMessage(2)], CLIENT)
+    assert [m.body for m in driver.messages.list(PROJECT, QUEUE, echo=True).items] == [1, 2]
+    engine.dispose()
