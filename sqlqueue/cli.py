@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     _pool_parser(sub)
-    sub.add_parser("gc", help="delete expired messages, claims and subscriptions once")
+    sub.add_parser("gc", help="delete expired messages, claims and subscriptions once (all pools)")
     return parser
 
 
@@ -200,13 +200,14 @@ def _print_pools(found: Sequence[Any], catalogue: str) -> None:
 
 
 def _gc(settings: Settings) -> int:
-    from sqlqueue.storage.sql.driver import SqlDataDriver
+    """Collect expired rows in the catalogue database and every pool that answers."""
+    from sqlqueue import bootstrap
 
-    driver = SqlDataDriver.from_url(settings.database_url)
+    storage = bootstrap.create_storage(settings, prepare=False)
     try:
-        print(f"removed {driver.gc()} expired rows")
+        print(f"removed {storage.driver.gc()} expired rows")
     finally:
-        driver.close()
+        storage.close()
     return 0
 
 

@@ -114,6 +114,8 @@ def test_db_upgrade_migrates_the_catalogue_and_every_pool(
     storage.admin.pools.delete("gone")
     storage.close()
     assert sqlqueue(catalogue, "db", "upgrade").returncode == 0
+    swept = sqlqueue(catalogue, "gc")  # the catalogue database and both pools
+    assert swept.returncode == 0 and "removed 0 expired rows" in swept.stdout
 
 
 def test_serve_admin_defaults_to_the_admin_port() -> None:

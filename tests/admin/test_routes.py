@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -151,3 +153,19 @@ def test_without_noauth_admin_callers_need_the_admin_role(tmp_path: Path) -> Non
 
 def test_noauth_admin_lets_any_caller_in(admin: Api) -> None:
     assert admin.get("/v2/pools", headers={"X-Roles": None}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        ("sqlqueue.transport.wsgi", ("sqlalchemy", "sqlqueue.storage.sql")),
+        ("sqlqueue.storage.pooling.admin", ("sqlalchemy", "sqlqueue.storage.sql", "falcon")),
+    ],
+)
+def test_layering(module: str, forbidden: tuple[str, ...]) -> None:
+    code = (
+        f"import sys, {module}; "
+        f"found = [m for m in sys.modules if m.startswith({forbidden!r})]; "
+        "assert not found, found"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -233,8 +233,14 @@ class Router:
             raise errors.StorageUnavailable(f"Pool {pool.name} cannot be opened") from ex
 
     def _candidates(self, registered: Pools, project: str, flavor: str | None) -> Pools:
+        """The pools a queue of ``flavor`` may be placed on.
+
+        A queue with no flavor goes to the pools in no flavor (so that, say,
+        a non-FIFO flavor's pools only ever hold queues that asked for it),
+        or to any pool when every pool is in a flavor.
+        """
         if flavor is None:
-            return registered
+            return [pool for pool in registered if pool.flavor is None] or registered
         self.control.flavors.get(project, flavor)  # raises FlavorDoesNotExist
         return [pool for pool in registered if pool.flavor == flavor]
 
