@@ -138,3 +138,16 @@ def test_unknown_flavor_on_queue_create_is_400(pools: Site) -> None:
         assert result.status_code == 400
         assert "silver" in result.json["description"]
         assert api.get("/v2/queues").json["queues"] == []
+
+
+def test_the_last_pool_of_a_flavor_stays(pools: Site, admin: Api) -> None:
+    admin.put("/v2/flavors/gold", json={"pool_list": ["a"]})
+    result = admin.delete("/v2/pools/a")
+    assert result.status_code == 403
+    assert "last pool of flavor gold" in result.json["description"]
+    mismatch = admin.patch("/v2/pools/fast", json={"flavor": "gold"})
+    assert mismatch.status_code == 400
+    assert "capabilities different" in mismatch.json["description"]
+    assert admin.patch("/v2/pools/b", json={"flavor": "gold"}).status_code == 200
+    assert admin.delete("/v2/pools/a").status_code == 204
+    assert admin.get("/v2/flavors/gold").json["pool_list"] == ["b"]
