@@ -32,7 +32,7 @@ def test_markers() -> None:
 
 def test_settings_sources(tmp_path: pytest.TempPathFactory) -> None:
     path = tmp_path / "conf.toml"  # type: ignore[operator]
-    path.write_text('port = 9999\nworkers = 3\n[limits]\nmax_messages_per_page = 7\n')
+    path.write_text("port = 9999\nworkers = 3\n[limits]\nmax_messages_per_page = 7\n")
     settings = Settings.load(
         {"SQLQUEUE_WORKERS": "5", "SQLQUEUE_ADMIN_MODE": "yes"},
         config_file=str(path),
