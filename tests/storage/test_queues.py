@@ -33,6 +33,7 @@ def test_list_filters_and_count(driver: DataDriver) -> None:
     assert page.count == 2
     assert driver.queues.list(PROJECT, with_count=True).count == 3
     assert driver.queues.list(PROJECT, name="%").items == []
+    assert driver.queues.list(PROJECT, name="LPH").items == []
 
 
 def test_queue_lifecycle(driver: DataDriver) -> None:

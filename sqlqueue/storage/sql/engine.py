@@ -96,6 +96,8 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Queue-name filters match case-sensitively, as on the servers.
+        cursor.execute("PRAGMA case_sensitive_like=ON")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
