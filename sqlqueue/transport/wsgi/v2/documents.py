@@ -1,7 +1,10 @@
 """Static documents: the version list, the JSON-home document and OpenAPI.
 
 Both the home document and the OpenAPI description come from one route
-table, so they cannot disagree.
+table, so they cannot disagree. Each operation of the table names its
+success statuses with the schema of their bodies, the errors it can give
+beyond the common ones, and the schema of its request body; the schemas
+and the OpenAPI builder live in ``openapi`` and ``openapi_schemas``.
 """
 
 from __future__ import annotations
@@ -9,143 +12,264 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlqueue import __version__
+from sqlqueue.domain.limits import Limits
+from sqlqueue.transport.wsgi.v2 import openapi as spec
 
 JSON = "application/json"
 PATCH = "application/openstack-messaging-v2.0-json-patch"
 Q = "/v2/queues/{queue_name}"
+NO_BODY = None
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation: its summary, answers, request body and policy.
+
+    ``ok`` maps each success status to the schema name of its body (None:
+    no body). ``errors`` are the statuses it gives beyond those every
+    operation can give (400, 404, 406; 503 on routes over the storage;
+    403 when ``admin``, i.e. it needs the admin role).
+    """
+
+    summary: str
+    ok: dict[str, str | None]
+    errors: tuple[str, ...] = ()
+    body: str | None = None
+    body_required: bool = True
+    admin: bool = False
 
 
 @dataclass(frozen=True)
 class Route:
-    """One resource: its relation name, path, query variables and methods."""
+    """One resource: its relation name, path, query variables and operations.
+
+    ``storage``: its operations read the storage (503 when it is down).
+    ``headers``: it needs the Client-ID and X-Project-Id headers.
+    """
 
     rel: str
     path: str
     query: tuple[str, ...]
-    methods: dict[str, tuple[str, str]]  # method -> (summary, success status)
+    methods: dict[str, Op]
+    storage: bool = True
+    headers: bool = True
 
+
+def _get(summary: str, schema: str, *errors: str, admin: bool = False) -> Op:
+    return Op(summary, {"200": schema}, errors, admin=admin)
+
+
+def _done(summary: str, *errors: str, admin: bool = False) -> Op:
+    return Op(summary, {"204": NO_BODY}, errors, admin=admin)
+
+
+DISCOVERY = (
+    Route(
+        "versions",
+        "/",
+        (),
+        {"GET": Op("List the API versions", {"300": "Versions"})},
+        storage=False,
+        headers=False,
+    ),
+    Route("home", "/v2/", (), {"GET": _get("The JSON-home document", "Home")}, storage=False),
+    Route(
+        "openapi",
+        "/v2/openapi.json",
+        (),
+        {"GET": _get("This OpenAPI document", "OpenApi")},
+        storage=False,
+        headers=False,
+    ),
+)
+"""Served by every app, described by OpenAPI only (not by the home document)."""
 
 ROUTES = (
-    Route("ping", "/v2/ping", (), {"GET": ("Check the service", "204")}),
+    Route(
+        "ping",
+        "/v2/ping",
+        (),
+        {"GET": _done("Check the service"), "HEAD": _done("Check the service")},
+    ),
     Route(
         "queues",
         "/v2/queues",
         ("marker", "limit", "detailed", "name", "with_count"),
-        {"GET": ("List queues", "200")},
+        {"GET": _get("List queues (other query parameters filter on metadata)", "QueueList")},
     ),
     Route(
         "queue",
         Q,
         (),
         {
-            "PUT": ("Create a queue", "201"),
-            "GET": ("Get queue metadata", "200"),
-            "PATCH": ("Update queue metadata (JSON patch)", "200"),
-            "DELETE": ("Delete a queue", "204"),
+            "PUT": Op(
+                "Create a queue (204, metadata unchanged, if it exists)",
+                {"201": NO_BODY, "204": NO_BODY},
+                body="QueueMetadataRequest",
+                body_required=False,
+            ),
+            "GET": _get("Get queue metadata (defaults only for a missing queue)", "QueueMetadata"),
+            "PATCH": Op(
+                "Update queue metadata (JSON patch)",
+                {"200": "QueueMetadata"},
+                ("409", "415"),
+                body="QueueMetadataPatch",
+            ),
+            "DELETE": _done("Delete a queue"),
         },
     ),
-    Route("queue_stats", f"{Q}/stats", (), {"GET": ("Get queue statistics", "200")}),
-    Route("queue_purge", f"{Q}/purge", (), {"POST": ("Purge a queue", "204")}),
-    Route("queue_share", f"{Q}/share", (), {"POST": ("Create a pre-signed URL", "200")}),
+    Route("queue_stats", f"{Q}/stats", (), {"GET": _get("Get queue statistics", "QueueStats")}),
+    Route(
+        "queue_purge",
+        f"{Q}/purge",
+        (),
+        {"POST": Op("Purge a queue", {"204": NO_BODY}, body="PurgeRequest", body_required=False)},
+    ),
+    Route(
+        "queue_share",
+        f"{Q}/share",
+        (),
+        {
+            "POST": Op(
+                "Create a pre-signed URL",
+                {"200": "Share"},
+                body="ShareRequest",
+                body_required=False,
+            )
+        },
+        storage=False,
+    ),
     Route(
         "messages",
         f"{Q}/messages",
         ("marker", "limit", "echo", "include_claimed", "include_delayed", "ids", "pop"),
         {
-            "POST": ("Post messages", "201"),
-            "GET": ("List messages, or get them by ids", "200"),
-            "DELETE": ("Delete messages by ids (204) or pop them (200)", "204"),
+            "POST": Op("Post messages", {"201": "Posted"}, body="NewMessages"),
+            "GET": _get("List messages, or get them by ids", "MessagesRead"),
+            "DELETE": Op(
+                "Delete messages by ids (204) or pop them (200)",
+                {"200": "Popped", "204": NO_BODY},
+            ),
         },
     ),
     Route(
         "message",
         f"{Q}/messages/{{message_id}}",
         ("claim_id",),
-        {"GET": ("Get a message", "200"), "DELETE": ("Delete a message", "204")},
+        {
+            "GET": _get("Get a message", "Message"),
+            "DELETE": _done("Delete a message", "403"),
+        },
     ),
-    Route("claims", f"{Q}/claims", ("limit",), {"POST": ("Claim messages", "201")}),
+    Route(
+        "claims",
+        f"{Q}/claims",
+        ("limit",),
+        {
+            "POST": Op(
+                "Claim messages (204 when none is free)",
+                {"201": "ClaimedMessages", "204": NO_BODY},
+                body="ClaimRequest",
+                body_required=False,
+            )
+        },
+    ),
     Route(
         "claim",
         f"{Q}/claims/{{claim_id}}",
         (),
         {
-            "GET": ("Get a claim", "200"),
-            "PATCH": ("Renew a claim", "204"),
-            "DELETE": ("Release a claim", "204"),
+            "GET": _get("Get a claim", "Claim"),
+            "PATCH": Op("Renew a claim", {"204": NO_BODY}, body="ClaimRequest"),
+            "DELETE": _done("Release a claim"),
         },
     ),
     Route(
         "subscriptions",
         f"{Q}/subscriptions",
         ("marker", "limit"),
-        {"GET": ("List subscriptions", "200"), "POST": ("Subscribe", "201")},
+        {
+            "GET": _get("List subscriptions", "SubscriptionList"),
+            "POST": Op(
+                "Subscribe", {"201": "SubscriptionCreated"}, ("409",), body="NewSubscription"
+            ),
+        },
     ),
     Route(
         "subscription",
         f"{Q}/subscriptions/{{subscription_id}}",
         (),
         {
-            "GET": ("Get a subscription", "200"),
-            "PATCH": ("Update a subscription", "204"),
-            "DELETE": ("Delete a subscription", "204"),
+            "GET": _get("Get a subscription", "Subscription"),
+            "PATCH": Op(
+                "Update a subscription", {"204": NO_BODY}, ("409",), body="SubscriptionUpdate"
+            ),
+            "DELETE": _done("Delete a subscription"),
         },
     ),
     Route(
         "subscription_confirm",
         f"{Q}/subscriptions/{{subscription_id}}/confirm",
         (),
-        {"PUT": ("Confirm a subscription", "204")},
+        {"PUT": Op("Confirm a subscription", {"204": NO_BODY}, body="Confirmation")},
     ),
 )
 
 ADMIN_ROUTES = (
-    Route("health", "/v2/health", (), {"GET": ("Health of every database", "200")}),
+    Route(
+        "health",
+        "/v2/health",
+        (),
+        {"GET": _get("Health of every database", "Health", admin=True)},
+        storage=False,
+    ),
     Route(
         "pools",
         "/v2/pools",
         ("marker", "limit", "detailed"),
-        {"GET": ("List pools", "200")},
+        {"GET": _get("List pools", "PoolList", admin=True)},
     ),
     Route(
         "pool",
         "/v2/pools/{pool_name}",
         ("detailed",),
         {
-            "PUT": ("Register a pool", "201"),
-            "GET": ("Get a pool", "200"),
-            "PATCH": ("Update a pool", "200"),
-            "DELETE": ("Remove a pool", "204"),
+            "PUT": Op("Register a pool", {"201": NO_BODY}, ("409",), body="NewPool", admin=True),
+            "GET": _get("Get a pool", "Pool", admin=True),
+            "PATCH": Op("Update a pool", {"200": "Pool"}, ("409",), body="PoolUpdate", admin=True),
+            "DELETE": _done("Remove a pool (403 while in use)", admin=True),
         },
     ),
     Route(
         "flavors",
         "/v2/flavors",
         ("marker", "limit", "detailed"),
-        {"GET": ("List flavors", "200")},
+        {"GET": _get("List flavors", "FlavorList")},
     ),
     Route(
         "flavor",
         "/v2/flavors/{flavor_name}",
         (),
         {
-            "PUT": ("Create a flavor", "201"),
-            "GET": ("Get a flavor", "200"),
-            "PATCH": ("Update a flavor's pools", "200"),
-            "DELETE": ("Delete a flavor", "204"),
+            "PUT": Op("Create a flavor", {"201": NO_BODY}, body="FlavorRequest", admin=True),
+            "GET": _get("Get a flavor", "Flavor"),
+            "PATCH": Op(
+                "Update a flavor's pools", {"200": "Flavor"}, body="FlavorRequest", admin=True
+            ),
+            "DELETE": _done("Delete a flavor", admin=True),
         },
     ),
     Route(
         "catalogue",
         "/v2/catalogue",
         ("project", "marker", "limit"),
-        {"GET": ("List queue placements", "200")},
+        {"GET": _get("List queue placements", "CatalogueList", admin=True)},
     ),
     Route(
         "catalogue_entry",
         "/v2/catalogue/{queue_name}",
         (),
-        {"GET": ("Get a queue's pool", "200")},
+        {"GET": _get("Get a queue's pool", "CatalogueEntry", admin=True)},
     ),
 )
 
@@ -168,12 +292,8 @@ VERSIONS: dict[str, Any] = {
 }
 
 
-def _path_vars(path: str) -> list[str]:
-    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
-
-
 def _home_entry(route: Route) -> dict[str, Any]:
-    names = _path_vars(route.path) + list(route.query)
+    names = spec.path_vars(route.path) + list(route.query)
     template = route.path + (f"{{?{','.join(route.query)}}}" if route.query else "")
     formats: dict[str, Any] = {PATCH if route.rel == "queue" else JSON: {}}
     return {
@@ -188,54 +308,9 @@ def home(admin: bool = False) -> dict[str, Any]:
     return {"resources": {f"rel/{r.rel}": _home_entry(r) for r in routes(admin)}}
 
 
-def _parameters(route: Route) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in _path_vars(route.path)
-    ]
-    found += [{"name": name, "in": "query", "schema": {"type": "string"}} for name in route.query]
-    found += [{"$ref": "#/components/parameters/ClientId"}]
-    found += [{"$ref": "#/components/parameters/ProjectId"}]
-    return found
+def openapi(admin: bool = False, limits: Limits | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the public (or admin) app.
 
-
-def _operation(route: Route, summary: str, status: str) -> dict[str, Any]:
-    return {
-        "summary": summary,
-        "parameters": _parameters(route),
-        "responses": {
-            status: {"description": "Success"},
-            "default": {"$ref": "#/components/responses/Error"},
-        },
-    }
-
-
-_HEADER = {"in": "header", "required": True, "schema": {"type": "string"}}
-_ERROR = {
-    "type": "object",
-    "properties": {"title": {"type": "string"}, "description": {"type": "string"}},
-}
-COMPONENTS: dict[str, Any] = {
-    "parameters": {
-        "ClientId": {"name": "Client-ID", **_HEADER},
-        "ProjectId": {"name": "X-Project-Id", **_HEADER},
-    },
-    "responses": {"Error": {"description": "An error", "content": {JSON: {"schema": _ERROR}}}},
-}
-
-
-def openapi(admin: bool = False) -> dict[str, Any]:
-    """An OpenAPI 3.1 document of the v2 routes (of the admin app when ``admin``)."""
-    paths = {
-        route.path: {
-            method.lower(): _operation(route, summary, status)
-            for method, (summary, status) in route.methods.items()
-        }
-        for route in routes(admin)
-    }
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "sqlqueue: the Zaqar v2 API", "version": __version__},
-        "paths": paths,
-        "components": COMPONENTS,
-    }
+    Request-body schemas follow ``limits`` (Zaqar's defaults when None).
+    """
+    return spec.document((*DISCOVERY, *routes(admin)), limits or Limits())
