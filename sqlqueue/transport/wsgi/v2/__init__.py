@@ -23,10 +23,11 @@ Q = "/v2/queues/{queue_name}"
 def routes(deps: Deps) -> list[tuple[str, Any]]:
     """Every (URI template, resource) pair of the public v2 API."""
     admin_mode = deps.settings.admin_mode
+    control = deps.admin is not None
     table: list[tuple[str, Any]] = [
         ("/", discovery.Versions()),
-        ("/v2/", discovery.HomeDocument(admin_mode)),
-        ("/v2/openapi.json", discovery.OpenApi(admin_mode)),
+        ("/v2/", discovery.HomeDocument(admin_mode, control)),
+        ("/v2/openapi.json", discovery.OpenApi(admin_mode, deps.limits, control)),
         ("/v2/ping", discovery.Ping(deps)),
         ("/v2/queues", queues.Collection(deps)),
         (Q, queues.Item(deps)),

@@ -7,6 +7,7 @@ import json
 import falcon
 
 from sqlqueue import errors
+from sqlqueue.domain.limits import Limits
 from sqlqueue.transport.wsgi import serializers
 from sqlqueue.transport.wsgi.context import Request
 from sqlqueue.transport.wsgi.v2 import documents
@@ -25,8 +26,8 @@ class Versions:
 class HomeDocument:
     """``GET /v2/``: a JSON-home document of the API (admin rels in admin mode)."""
 
-    def __init__(self, admin: bool = False) -> None:
-        self._data = json.dumps(documents.home(admin)).encode("utf-8")
+    def __init__(self, admin: bool = False, control: bool = True) -> None:
+        self._data = json.dumps(documents.home(admin, control)).encode("utf-8")
 
     def on_get(self, req: Request, resp: falcon.Response) -> None:
         """The home document, cacheable for a day."""
@@ -38,12 +39,12 @@ class HomeDocument:
 class OpenApi:
     """``GET /v2/openapi.json``: an OpenAPI 3.1 description of the routes."""
 
-    def __init__(self, admin: bool = False) -> None:
-        self._admin = admin
+    def __init__(self, admin: bool = False, limits: Limits | None = None, control: bool = True):
+        self._doc = documents.openapi(admin, limits, control)
 
     def on_get(self, req: Request, resp: falcon.Response) -> None:
-        """The OpenAPI document."""
-        resp.media = documents.openapi(self._admin)
+        """The OpenAPI document (describing the configured limits)."""
+        resp.media = self._doc
 
 
 class Ping(Resource):

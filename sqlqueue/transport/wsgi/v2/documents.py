@@ -274,9 +274,16 @@ ADMIN_ROUTES = (
 )
 
 
-def routes(admin: bool) -> tuple[Route, ...]:
-    """The routes of the public app, or of the admin app."""
-    return (*ROUTES, *ADMIN_ROUTES) if admin else ROUTES
+def routes(admin: bool, control: bool = True) -> tuple[Route, ...]:
+    """The routes of the public app, or of the admin app.
+
+    ``control`` False: an admin app with no control plane (a bare driver),
+    which serves health only.
+    """
+    if not admin:
+        return ROUTES
+    extra = ADMIN_ROUTES if control else tuple(r for r in ADMIN_ROUTES if r.rel == "health")
+    return (*ROUTES, *extra)
 
 
 VERSIONS: dict[str, Any] = {
@@ -303,14 +310,16 @@ def _home_entry(route: Route) -> dict[str, Any]:
     }
 
 
-def home(admin: bool = False) -> dict[str, Any]:
+def home(admin: bool = False, control: bool = True) -> dict[str, Any]:
     """The JSON-home document of the public (or admin) app."""
-    return {"resources": {f"rel/{r.rel}": _home_entry(r) for r in routes(admin)}}
+    return {"resources": {f"rel/{r.rel}": _home_entry(r) for r in routes(admin, control)}}
 
 
-def openapi(admin: bool = False, limits: Limits | None = None) -> dict[str, Any]:
+def openapi(
+    admin: bool = False, limits: Limits | None = None, control: bool = True
+) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the public (or admin) app.
 
     Request-body schemas follow ``limits`` (Zaqar's defaults when None).
     """
-    return spec.document((*DISCOVERY, *routes(admin)), limits or Limits())
+    return spec.document((*DISCOVERY, *routes(admin, control)), limits or Limits())
