@@ -2,9 +2,9 @@
 
 For each backend (SQLite file, PostgreSQL, MySQL/MariaDB) a fresh database is
 created and migrated with sqlqueue's Alembic migrations, then three workloads
-run through ``SqlDataDriver`` and through a *floor*: the same logical
-statements, in the same transactions, written by hand against the raw driver
-(sqlite3 / psycopg2 / pymysql) with no SQLAlchemy in the loop:
+run through ``SqlDataDriver`` and through a *floor*: the same statements, in
+the same transactions, written by hand against the raw driver (sqlite3 /
+psycopg2 / pymysql) with no SQLAlchemy in the loop:
 
 1. ``post x1``: post one message per call (one transaction each);
 2. ``post x10``: post batches of ten;
@@ -16,6 +16,11 @@ an empty messages table (sides alternate which goes first), and every run is
 checked: the consumer must receive every posted message exactly once, in
 posting (FIFO) order, leaving the queue empty. The table reports the best of
 the rounds for each side.
+
+Before timing, each backend runs one transaction of each kind through both
+sides while counting the statements sent to the driver (a SQLAlchemy
+``before_cursor_execute`` listener on the sqlqueue side, a counting cursor on
+the floor side) and stops if the two sides do not issue the same statements.
 
 Usage::
 
@@ -61,6 +66,7 @@ CLAIM_LIMIT = 10
 BATCH = 10
 DEFAULT_TTL = 3600
 PAYLOAD = "x" * 64
+READ_COLUMNS = "id, marker, body, ttl, created_at, claim_id, claim_expires, claim_count"
 
 DEFAULT_URLS = {
     "postgresql": os.environ.get(
@@ -132,12 +138,21 @@ class ClaimedRow:
 class FloorSide:
     """The same statements written by hand against the raw DB-API connection.
 
-    Mirrors sqlqueue's transactions statement for statement (queue lookup,
-    counter bump, SKIP LOCKED claim, lifetime extension, read-back, guarded
-    delete) so that the ratio measures the library, not the query plan. The
-    one deliberate difference: a batch is one multi-row ``INSERT ... VALUES``
-    returning ``(id, marker)`` (sorted by marker in Python), which is how one
-    would write it by hand on every backend.
+    Mirrors sqlqueue's transactions statement for statement, so that the
+    ratio measures the library, not the query plan (``check_statements``
+    enforces it):
+
+    * post: the counter bump that also finds the queue (``UPDATE queues ...
+      RETURNING id, meta, next_marker``; ``SELECT ... FOR UPDATE`` + ``UPDATE``
+      without UPDATE RETURNING), then one multi-row ``INSERT ... RETURNING id,
+      marker`` sorted by marker in Python (without executemany RETURNING: the
+      INSERT, then a read-back by marker range);
+    * claim: queue lookup; candidates ``SELECT id, claim_count ... ORDER BY
+      marker LIMIT n FOR UPDATE SKIP LOCKED``; one ``UPDATE`` that claims the
+      rows and extends shorter lifetimes with ``CASE``, ``RETURNING`` the
+      reader's columns (without UPDATE RETURNING: a read-back SELECT); the
+      claims-row INSERT;
+    * delete with a claim: one ``DELETE`` resolving the queue in a subquery.
     """
 
     name = "floor"
@@ -150,6 +165,7 @@ class FloorSide:
         self.insert_returning = insert_returning
         self.lock = "" if self.sqlite else " FOR UPDATE SKIP LOCKED"
         self._inserts: dict[int, str] = {}
+        self._takes: dict[int, str] = {}
 
     # -- helpers
 
@@ -214,6 +230,22 @@ class FloorSide:
             sql = self._inserts[count] = self._sql(sql)
         return sql
 
+    def _take_sql(self, count: int) -> str:
+        sql = self._takes.get(count)
+        if sql is None:
+            # ttl before expires_at before claim_expires: MySQL assigns left to right.
+            sql = (
+                "UPDATE messages SET"
+                " ttl = CASE WHEN expires_at < %s THEN %s ELSE ttl END,"
+                " expires_at = CASE WHEN expires_at < %s THEN %s ELSE expires_at END,"
+                " claim_id = %s, claim_expires = %s, claim_count = claim_count + 1"
+                f" WHERE id IN ({', '.join(['%s'] * count)}) AND claim_expires <= %s"
+            )
+            if self.update_returning:
+                sql += " RETURNING " + READ_COLUMNS
+            sql = self._takes[count] = self._sql(sql)
+        return sql
+
     # -- operations
 
     def post(self, queue: str, bodies: Sequence[Any]) -> list[str]:
@@ -260,16 +292,23 @@ class FloorSide:
             keys = [key for key, _count in cur.fetchall()]
             if not keys:
                 return None, []
-            marks = ", ".join(["%s"] * len(keys))
-            cur.execute(
-                self._sql(
-                    "UPDATE messages SET claim_id = %s, claim_expires = %s,"
-                    f" claim_count = claim_count + 1 WHERE id IN ({marks})"
-                    " AND claim_expires <= %s"
-                ),
-                (claim_id, expires, *keys, now),
-            )
-            if cur.rowcount == 0:
+            extended = (CLAIM_TTL + CLAIM_GRACE, expires + CLAIM_GRACE * 1000)
+            params = (expires, extended[0], expires, extended[1], claim_id, expires, *keys, now)
+            cur.execute(self._take_sql(len(keys)), params)
+            if self.update_returning:
+                taken = sorted(cur.fetchall(), key=lambda row: row[1])
+            else:
+                if cur.rowcount == 0:
+                    return None, []
+                cur.execute(
+                    self._sql(
+                        f"SELECT {READ_COLUMNS} FROM messages WHERE claim_id = %s"
+                        " AND claim_expires > %s AND expires_at > %s ORDER BY marker"
+                    ),
+                    (claim_id, now, now),
+                )
+                taken = cur.fetchall()
+            if not taken:
                 return None, []
             cur.execute(
                 self._sql(
@@ -277,21 +316,6 @@ class FloorSide:
                     " VALUES (%s, %s, %s, %s, %s, %s)"
                 ),
                 (claim_id, qid, CLAIM_TTL, CLAIM_GRACE, now, expires),
-            )
-            cur.execute(
-                self._sql(
-                    "UPDATE messages SET ttl = %s, expires_at = %s"
-                    " WHERE claim_id = %s AND expires_at < %s"
-                ),
-                (CLAIM_TTL + CLAIM_GRACE, expires + CLAIM_GRACE * 1000, claim_id, expires),
-            )
-            cur.execute(
-                self._sql(
-                    "SELECT id, marker, body, ttl, created_at, claim_id, claim_expires,"
-                    " claim_count FROM messages WHERE claim_id = %s AND claim_expires > %s"
-                    " AND expires_at > %s ORDER BY marker"
-                ),
-                (claim_id, now, now),
             )
             held = [
                 ClaimedRow(
@@ -303,7 +327,7 @@ class FloorSide:
                     cid if cexp > now else None,
                     count,
                 )
-                for key, marker, body, ttl, created, cid, cexp, count in cur.fetchall()
+                for key, marker, body, ttl, created, cid, cexp, count in taken
             ]
             return claim_id, held
 
@@ -315,20 +339,114 @@ class FloorSide:
         key = int(message_id)
 
         def work(cur: Any) -> None:
-            found = self._find_queue(cur, queue)
-            if found is None:
-                return
             cur.execute(
                 self._sql(
-                    "DELETE FROM messages WHERE id = %s AND queue_id = %s"
+                    "DELETE FROM messages WHERE id = %s AND queue_id ="
+                    " (SELECT id FROM queues WHERE project = %s AND name = %s)"
                     " AND claim_id = %s AND claim_expires > %s"
                 ),
-                (key, found[0], claim_id, now),
+                (key, PROJECT, queue, claim_id, now),
             )
             if cur.rowcount != 1:
                 raise AssertionError(f"floor: message {message_id} not deleted")
 
         self._tx(work)
+
+
+# ---------------------------------------------------------------- statement check
+
+
+class CountingCursor:
+    """A DB-API cursor that records every statement it is asked to execute."""
+
+    def __init__(self, cursor: Any, log: list[str]) -> None:
+        self._cursor = cursor
+        self._log = log
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        self._log.append(sql)
+        if params is None:
+            return self._cursor.execute(sql)
+        return self._cursor.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+class CountingConnection:
+    """A DB-API connection whose cursors record their statements."""
+
+    def __init__(self, conn: Any, log: list[str]) -> None:
+        self._conn = conn
+        self._log = log
+
+    def cursor(self) -> CountingCursor:
+        return CountingCursor(self._conn.cursor(), self._log)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def statement_shape(sql: str) -> str:
+    """The kind of a statement: its verb, plus RETURNING / FOR UPDATE / subquery."""
+    text = " ".join(sql.split()).upper()
+    shape = text.split(" ", 1)[0]
+    if " RETURNING " in text:
+        shape += "+RETURNING"
+    if " FOR UPDATE" in text:
+        shape += "+FOR UPDATE"
+    if "(SELECT " in text:
+        shape += "+SUBQUERY"
+    return shape
+
+
+def _one_of_each(side: Side, queue: str, log: list[str]) -> dict[str, list[str]]:
+    """One transaction of each kind through ``side``; the statements each sent."""
+    seen: dict[str, list[str]] = {}
+
+    def record(op: str, step: Callable[[], T]) -> T:
+        log.clear()
+        result = step()
+        seen[op] = [statement_shape(sql) for sql in log]
+        return result
+
+    record("post x1", lambda: side.post(queue, _bodies(0, 1)))
+    record("post x10", lambda: side.post(queue, _bodies(1, BATCH)))
+    claim_id, found = record("claim", lambda: side.claim(queue, CLAIM_LIMIT))
+    if claim_id is None or len(found) != CLAIM_LIMIT:
+        raise AssertionError(f"{side.name}: the check claim took {len(found)} messages")
+    record("delete", lambda: side.delete(queue, found[0][0], claim_id))
+    return seen
+
+
+def check_statements(backend: Backend) -> str:
+    """Stop unless both sides send the same statements per transaction; a summary line."""
+    ours: list[str] = []
+
+    def on_execute(*args: Any) -> None:
+        ours.append(args[2])  # (conn, cursor, statement, parameters, context, executemany)
+
+    driver = SqlDataDriver(backend.engine)
+    for queue in ("check-sqlqueue", "check-floor"):
+        driver.queues.create(PROJECT, queue)
+    sa.event.listen(backend.engine, "before_cursor_execute", on_execute)
+    try:
+        mine = _one_of_each(SqlqueueSide(driver), "check-sqlqueue", ours)
+    finally:
+        sa.event.remove(backend.engine, "before_cursor_execute", on_execute)
+    theirs: list[str] = []
+    counted = CountingConnection(backend.raw, theirs)
+    floor = FloorSide(counted, backend.name, insert_returning=backend.insert_returning)
+    hand = _one_of_each(floor, "check-floor", theirs)
+    with backend.engine.begin() as conn:  # leave the messages table empty again
+        conn.exec_driver_sql("DELETE FROM messages")
+    if mine != hand:
+        detail = "; ".join(
+            f"{op}: sqlqueue {mine[op]} vs floor {hand[op]}" for op in mine if mine[op] != hand[op]
+        )
+        raise AssertionError(f"{backend.name}: the floor does not mirror sqlqueue: {detail}")
+    counts = ", ".join(f"{op} {len(mine[op])}={len(hand[op])}" for op in mine)
+    return f"statements per transaction, sqlqueue=floor: {counts} (same kinds, same order)"
 
 
 # ------------------------------------------------------------------------ backends
@@ -418,7 +536,8 @@ def _server_raw(backend: str, url: URL) -> Any:
 def _migrated(url: str) -> tuple[Engine, bool]:
     engine = make_engine(url)
     migrate.upgrade(engine)
-    returning = bool(engine.dialect.insert_executemany_returning_sort_by_parameter_order)
+    # What sqlqueue's insert_rows asks: True on SQLite, PostgreSQL and MariaDB >= 10.5.
+    returning = bool(engine.dialect.insert_executemany_returning)
     return engine, returning
 
 
@@ -428,8 +547,8 @@ def open_backend(name: str, server_urls: dict[str, str], db_name: str) -> Iterat
     if name == "sqlite":
         tmp = tempfile.TemporaryDirectory(prefix="sqlqueue-bench-")
         path = str(Path(tmp.name) / f"{db_name}.db")
-        engine, _ = _migrated(f"sqlite:///{path}")
-        backend = Backend(name, engine, _sqlite_raw(path), insert_returning=True)
+        engine, returning = _migrated(f"sqlite:///{path}")
+        backend = Backend(name, engine, _sqlite_raw(path), insert_returning=returning)
         backend.cleanup += [tmp.cleanup, engine.dispose, backend.raw.close]
     else:
         url = make_url(server_urls[name])
@@ -564,7 +683,8 @@ class Best:
 def bench_backend(
     backend: Backend, count: int, rounds: int, profiler: cProfile.Profile | None
 ) -> Best:
-    """Warm up, then ``rounds`` interleaved rounds of both sides."""
+    """Check the statements, warm up, then ``rounds`` interleaved rounds of both sides."""
+    print(f"  {backend.name} {check_statements(backend)}", flush=True)
     sides: list[Side] = [
         SqlqueueSide(SqlDataDriver(backend.engine)),
         FloorSide(backend.raw, backend.name, insert_returning=backend.insert_returning),
@@ -621,7 +741,7 @@ def print_table(results: dict[str, Best]) -> None:
 # Where a profiled function's own time goes: first matching (path part, label).
 AREAS = (
     ("/sqlalchemy/sql/", "SQLAlchemy: statement building, cache keys, compiling"),
-    ("/sqlalchemy/pool/", "SQLAlchemy: pool checkout/return (pre-ping, reset)"),
+    ("/sqlalchemy/pool/", "SQLAlchemy: pool checkout/return"),
     ("/sqlalchemy/event/", "SQLAlchemy: event dispatch"),
     ("/sqlalchemy/", "SQLAlchemy: execution, transactions, results"),
     ("/pymysql/", "pymysql (pure-Python driver)"),
