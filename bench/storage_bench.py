@@ -429,11 +429,18 @@ def check_statements(backend: Backend) -> str:
     driver = SqlDataDriver(backend.engine)
     for queue in ("check-sqlqueue", "check-floor"):
         driver.queues.create(PROJECT, queue)
+    def on_begin(conn: Any) -> None:
+        # sqlqueue's SQLite engine sends BEGIN IMMEDIATE straight to sqlite3.
+        if backend.name == "sqlite":
+            ours.append("BEGIN")
+
     sa.event.listen(backend.engine, "before_cursor_execute", on_execute)
+    sa.event.listen(backend.engine, "begin", on_begin)
     try:
         mine = _one_of_each(SqlqueueSide(driver), "check-sqlqueue", ours)
     finally:
         sa.event.remove(backend.engine, "before_cursor_execute", on_execute)
+        sa.event.remove(backend.engine, "begin", on_begin)
     theirs: list[str] = []
     counted = CountingConnection(backend.raw, theirs)
     floor = FloorSide(counted, backend.name, insert_returning=backend.insert_returning)
