@@ -23,7 +23,6 @@ from sqlqueue.storage.sql.catalogue import SqlCatalogueController
 from sqlqueue.storage.sql.database import Database
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import make_engine
-from sqlqueue.storage.sql.errors import wrap_db_errors
 from sqlqueue.storage.sql.flavors import SqlFlavorController
 from sqlqueue.storage.sql.pools import Capability, SqlPoolController, pool_capabilities
 from sqlqueue.storage.sql.tables import messages
@@ -79,12 +78,7 @@ class SqlControlDriver:
 
     def is_alive(self) -> bool:
         """Whether the catalogue database answers."""
-        try:
-            with wrap_db_errors(), self.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-        except Exception:  # any failure means "not alive"
-            return False
-        return True
+        return self.db.is_alive()
 
     def close(self) -> None:
         """Release connections."""

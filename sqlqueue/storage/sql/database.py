@@ -58,6 +58,15 @@ class Database:
             with conn.begin():
                 return work(conn)
 
+    def is_alive(self) -> bool:
+        """Whether the database answers a trivial query."""
+        try:
+            with wrap_db_errors(), self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception:  # any failure means "not alive"
+            return False
+        return True
+
     def select_for_update(self, stmt: sa.Select[Any]) -> sa.Select[Any]:
         """Lock the selected rows, skipping rows other transactions hold."""
         if self.skip_locked:

@@ -12,7 +12,6 @@ from sqlqueue.storage.base import DataDriver, StorageOptions
 from sqlqueue.storage.sql.claims import SqlClaimController
 from sqlqueue.storage.sql.database import Database
 from sqlqueue.storage.sql.engine import make_engine
-from sqlqueue.storage.sql.errors import wrap_db_errors
 from sqlqueue.storage.sql.messages import SqlMessageController
 from sqlqueue.storage.sql.queues import SqlQueueController
 from sqlqueue.storage.sql.subscriptions import SqlSubscriptionController
@@ -49,12 +48,7 @@ class SqlDataDriver(DataDriver):
         return self.db.engine
 
     def is_alive(self) -> bool:
-        try:
-            with wrap_db_errors(), self.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-        except Exception:  # any failure means "not alive"
-            return False
-        return True
+        return self.db.is_alive()
 
     def gc(self) -> int:
         """Delete expired rows in small batches; safe from many workers at once."""
