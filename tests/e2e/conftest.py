@@ -79,12 +79,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
 
 
-def start(database_url: str, log: Path, backend: str = "", **env_extra: str) -> Server:
+def start(
+    database_url: str, log: Path, backend: str = "", workers: int = 1, **env_extra: str
+) -> Server:
     """Start ``sqlqueue serve`` on a free port and wait until it answers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SQLQUEUE_")}
     env.update(env_extra)
-    args = ["serve", "--port", str(port), "--database-url", database_url, "--workers", "1"]
+    args = ["serve", "--port", str(port), "--database-url", database_url]
+    args += ["--workers", str(workers)]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*command(), *args], stdout=out, stderr=subprocess.STDOUT, env=env
