@@ -153,3 +153,13 @@ def test_projects_are_isolated(driver: DataDriver) -> None:
     driver.messages.bulk_delete("intruder", QUEUE, ids)
     driver.messages.delete("intruder", QUEUE, ids[0])
     assert len(driver.messages.bulk_get(PROJECT, QUEUE, ids)) == 2
+
+
+def test_bodies_round_trip_exactly(driver: DataDriver) -> None:
+    bodies = [
+        {"emoji": "😀🚀", "nul": "a\u0000b", "rtl": "שלום", "nested": [{"x": [1.5, None, True]}]},
+        "x" * 200_000,
+        {"big": 2**62, "neg": -(2**62), "float": 1e-300},
+    ]
+    ids = driver.messages.post(PROJECT, QUEUE, [NewMessage(b) for b in bodies], CLIENT)
+    assert [m.body for m in driver.messages.bulk_get(PROJECT, QUEUE, ids)] == bodies
