@@ -95,11 +95,21 @@ class MessageController(abc.ABC):
 
     @abc.abstractmethod
     def post(
-        self, project: str, queue: str, messages: Sequence[NewMessage], client_id: str
+        self,
+        project: str,
+        queue: str,
+        messages: Sequence[NewMessage],
+        client_id: str,
+        *,
+        size: int = 0,
     ) -> list[str]:
         """Post a batch all-or-nothing, creating the queue if needed.
 
-        Returns the new ids in input order.
+        Returns the new ids in input order. ``size`` is the request's size in
+        bytes, checked against the queue's ``_max_messages_post_size`` in the
+        same transaction that reads the queue.
+
+        :raises ValidationFailed: ``size`` is over the queue's limit.
         """
 
     @abc.abstractmethod

@@ -163,3 +163,12 @@ def test_bodies_round_trip_exactly(driver: DataDriver) -> None:
     ]
     ids = driver.messages.post(PROJECT, QUEUE, [NewMessage(b) for b in bodies], CLIENT)
     assert [m.body for m in driver.messages.bulk_get(PROJECT, QUEUE, ids)] == bodies
+
+
+def test_post_size_is_checked_against_the_queue(driver: DataDriver) -> None:
+    driver.queues.create(PROJECT, QUEUE, {"_max_messages_post_size": 100})
+    with pytest.raises(errors.ValidationFailed):
+        driver.messages.post(PROJECT, QUEUE, [NewMessage("x")], CLIENT, size=101)
+    assert driver.messages.list(PROJECT, QUEUE, echo=True).items == []
+    assert len(driver.messages.post(PROJECT, QUEUE, [NewMessage("x")], CLIENT, size=100)) == 1
+    assert driver.messages.first(PROJECT, QUEUE).marker == 1, "the refused post left no gap"

@@ -101,10 +101,16 @@ class PooledMessageController(_Routed, MessageController):
     """Messages in the pool of their queue."""
 
     def post(
-        self, project: str, queue: str, messages: Sequence[NewMessage], client_id: str
+        self,
+        project: str,
+        queue: str,
+        messages: Sequence[NewMessage],
+        client_id: str,
+        *,
+        size: int = 0,
     ) -> list[str]:
         where = self._router.place(project, queue)
-        return where.messages.post(project, queue, messages, client_id)
+        return where.messages.post(project, queue, messages, client_id, size=size)
 
     def list(
         self,

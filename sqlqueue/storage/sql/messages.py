@@ -50,6 +50,15 @@ def _bump(
     return row.id, loads(row.meta), row.next_marker
 
 
+def check_post_size(meta: Metadata, size: int) -> None:
+    """Refuse a post larger than the queue's ``_max_messages_post_size``."""
+    cap = meta.get("_max_messages_post_size")
+    if isinstance(cap, int) and not isinstance(cap, bool) and 0 < cap < size:
+        raise errors.ValidationFailed(
+            f"Message collection size is too large. Max size for this queue: {cap}"
+        )
+
+
 def new_rows(
     queue_id: int,
     first: int,
@@ -109,17 +118,23 @@ class SqlMessageController(MessageController):
         self._options = options
 
     def post(
-        self, project: str, queue: str, messages: Sequence[NewMessage], client_id: str
+        self,
+        project: str,
+        queue: str,
+        messages: Sequence[NewMessage],
+        client_id: str,
+        *,
+        size: int = 0,
     ) -> list[str]:
         if not messages:
             return []
         now = self._db.now_ms()
         default_ttl = self._options.default_message_ttl
-
         count = len(messages)
 
         def insert(conn: Connection, reserved: tuple[int, Metadata, int]) -> list[str]:
             queue_id, meta, first = reserved
+            check_post_size(meta, size)
             values = new_rows(queue_id, first, messages, meta, client_id, now, default_ttl)
             return insert_rows(conn, values)
 
