@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8888, admin 8889)")
     serve.add_argument("--workers", type=int, help="worker processes (default 2)")
+    serve.add_argument("--threads", type=int, help="threads per worker (default 2)")
     serve.add_argument("--admin", action="store_true", help="serve the admin API too")
     serve.add_argument("--database-url", dest="serve_database_url", help=argparse.SUPPRESS)
 
@@ -92,6 +93,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         workers=getattr(args, "workers", None),
+        threads=getattr(args, "threads", None),
         admin_mode=True if getattr(args, "admin", False) else None,
     )
     if args.command == "serve" and settings.admin_mode and args.port is None:

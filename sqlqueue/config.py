@@ -36,6 +36,9 @@ class Settings:
     port: int = 8888
     admin_port: int = 8889
     workers: int = 2
+    threads: int = 2
+    """Threads per worker: more hide a distant database's latency, fewer cost
+    less CPU per request on a local one (bench/http_bench.py)."""
     admin_mode: bool = False
     noauth_admin: bool = True
     signed_url_secret: str = ""

@@ -22,7 +22,6 @@ from sqlqueue.storage.base import DataDriver
 
 logger = logging.getLogger(__name__)
 
-THREADS_PER_WORKER = 4
 LOG_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 
 
@@ -39,7 +38,7 @@ class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
         self.cfg.set("bind", f"{settings.host}:{settings.port}")
         self.cfg.set("workers", settings.workers)
         self.cfg.set("worker_class", "gthread")
-        self.cfg.set("threads", THREADS_PER_WORKER)
+        self.cfg.set("threads", settings.threads)
         self.cfg.set("graceful_timeout", 10)
         self.cfg.set("loglevel", settings.log_level.lower())
         self.cfg.set("proc_name", "sqlqueue")
