@@ -350,7 +350,17 @@ class FloorSide:
             if cur.rowcount != 1:
                 raise AssertionError(f"floor: message {message_id} not deleted")
 
-        self._tx(work)
+        if self.backend != "postgresql":
+            self._tx(work)
+            return
+        # As sqlqueue (Database.run_alone): one statement, in autocommit.
+        self.conn.autocommit = True
+        cur = self.conn.cursor()
+        try:
+            work(cur)
+        finally:
+            cur.close()
+            self.conn.autocommit = False
 
 
 # ---------------------------------------------------------------- statement check
@@ -382,6 +392,14 @@ class CountingConnection:
 
     def cursor(self) -> CountingCursor:
         return CountingCursor(self._conn.cursor(), self._log)
+
+    @property
+    def autocommit(self) -> bool:
+        return bool(self._conn.autocommit)
+
+    @autocommit.setter
+    def autocommit(self, value: bool) -> None:
+        self._conn.autocommit = value
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
@@ -429,17 +447,20 @@ def check_statements(backend: Backend) -> str:
     driver = SqlDataDriver(backend.engine)
     for queue in ("check-sqlqueue", "check-floor"):
         driver.queues.create(PROJECT, queue)
+
     def on_begin(conn: Any) -> None:
         # sqlqueue's SQLite engine sends BEGIN IMMEDIATE straight to sqlite3.
         if backend.name == "sqlite":
             ours.append("BEGIN")
 
-    sa.event.listen(backend.engine, "before_cursor_execute", on_execute)
+    # Every engine: sqlqueue runs one-statement units on a second, autocommit
+    # engine on PostgreSQL (Database.run_alone).
+    sa.event.listen(Engine, "before_cursor_execute", on_execute)
     sa.event.listen(backend.engine, "begin", on_begin)
     try:
         mine = _one_of_each(SqlqueueSide(driver), "check-sqlqueue", ours)
     finally:
-        sa.event.remove(backend.engine, "before_cursor_execute", on_execute)
+        sa.event.remove(Engine, "before_cursor_execute", on_execute)
         sa.event.remove(backend.engine, "begin", on_begin)
     theirs: list[str] = []
     counted = CountingConnection(backend.raw, theirs)

@@ -79,4 +79,4 @@ class SqlDataDriver(DataDriver):
         return len(keys)
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.db.dispose()

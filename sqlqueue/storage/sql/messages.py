@@ -210,7 +210,7 @@ class SqlMessageController(MessageController):
         if key is None:
             return
         now = self._db.now_ms()
-        self._db.run(lambda conn: _delete_one(conn, project, queue, key, claim_id, now))
+        self._db.run_alone(lambda conn: _delete_one(conn, project, queue, key, claim_id, now))
 
     def bulk_delete(
         self,
