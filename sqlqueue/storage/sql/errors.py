@@ -30,11 +30,6 @@ def is_retryable(ex: exc.DBAPIError) -> bool:
     return "database is locked" in str(orig)
 
 
-def is_unique_violation(ex: exc.DBAPIError) -> bool:
-    """Whether ``ex`` reports a duplicate key."""
-    return isinstance(ex, exc.IntegrityError)
-
-
 @contextmanager
 def wrap_db_errors() -> Iterator[None]:
     """Turn connection and operational failures into StorageUnavailable."""
