@@ -172,3 +172,13 @@ def test_post_size_is_checked_against_the_queue(driver: DataDriver) -> None:
     assert driver.messages.list(PROJECT, QUEUE, echo=True).items == []
     assert len(driver.messages.post(PROJECT, QUEUE, [NewMessage("x")], CLIENT, size=100)) == 1
     assert driver.messages.first(PROJECT, QUEUE).marker == 1, "the refused post left no gap"
+
+
+def test_large_batch_keeps_input_order(driver: DataDriver) -> None:
+    bodies = list(range(1201))  # more rows than one INSERT statement carries
+    ids = driver.messages.post(PROJECT, QUEUE, [NewMessage(b) for b in bodies], CLIENT)
+    assert len(set(ids)) == 1201
+    found = {m.id: m for m in driver.messages.bulk_get(PROJECT, QUEUE, ids[:20] + ids[-20:])}
+    assert [found[i].body for i in ids[:20] + ids[-20:]] == bodies[:20] + bodies[-20:]
+    assert [found[i].marker for i in ids[:20]] == list(range(1, 21))
+    assert driver.messages.first(PROJECT, QUEUE, sort=-1).id == ids[-1]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from sqlqueue import errors
 from sqlqueue.domain import ids
@@ -96,8 +96,12 @@ def new_rows(
 def insert_rows(conn: Connection, values: list[dict[str, Any]]) -> list[str]:
     """Insert message rows; their public ids in input (marker) order."""
     if conn.dialect.insert_executemany_returning:
-        # PERF: unsorted RETURNING lets SQLAlchemy send one multi-row INSERT.
-        found = conn.execute(statements.INSERT_RETURNING, values).all()
+        found: list[Row[Any]] = []
+        for start in range(0, len(values), statements.ROWS_PER_INSERT):
+            chunk = values[start : start + statements.ROWS_PER_INSERT]
+            sql = statements.insert_returning_sql(conn.dialect.paramstyle, len(chunk))
+            flat = tuple(row[name] for row in chunk for name in statements.INSERT_COLUMNS)
+            found += conn.exec_driver_sql(sql, flat).all()
         return [ids.message_id(row.id) for row in sorted(found, key=lambda row: row.marker)]
     conn.execute(statements.INSERT, values)
     first, last = values[0]["marker"], values[-1]["marker"]
