@@ -22,6 +22,7 @@ import requests
 
 from tests.conftest import ServerUrls
 from tests.e2e.conftest import Server, start, stop
+from tests.threads import run_threads
 
 pytestmark = pytest.mark.slow
 
@@ -62,28 +63,6 @@ def session() -> requests.Session:
     return client
 
 
-def run_all(targets: list[Callable[[], None]]) -> None:
-    """Run the targets at once; re-raise the first failure."""
-    failures: list[BaseException] = []
-    barrier = threading.Barrier(len(targets))
-
-    def wrap(target: Callable[[], None]) -> None:
-        try:
-            barrier.wait()
-            target()
-        except BaseException as ex:  # reported below
-            failures.append(ex)
-
-    threads = [threading.Thread(target=wrap, args=(t,)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=240)
-    if failures:
-        raise failures[0]
-    assert not any(t.is_alive() for t in threads), "a client hung"
-
-
 def producer(base: str, number: int, posted: dict[str, Any]) -> Callable[[], None]:
     """Posts PER_PRODUCER messages in batches of 1 to 3; remembers id -> body."""
 
@@ -105,7 +84,7 @@ def producers_then(done: threading.Event, targets: list[Callable[[], None]]) -> 
     """Run all producers, then set ``done``."""
 
     def run() -> None:
-        run_all(targets)
+        run_threads(targets)
         done.set()
 
     return run
@@ -132,7 +111,7 @@ def test_exactly_once_across_worker_processes(busy_server: Server) -> None:
                 assert gone.status_code == 204, gone.text
 
     producers = [producer(f"{queue}/messages", n, posted) for n in range(PRODUCERS)]
-    run_all([producers_then(done, producers)] + [consumer] * CONSUMERS)
+    run_threads([producers_then(done, producers)] + [consumer] * CONSUMERS)
     counts = Counter(mid for mid, _ in handed)
     assert len(posted) == PRODUCERS * PER_PRODUCER
     assert [mid for mid, n in counts.items() if n > 1] == [], "handed to two live claims"
@@ -164,7 +143,7 @@ def test_observer_pages_every_message_in_order(busy_server: Server) -> None:
                 time.sleep(0.01)
 
     producers = [producer(f"{queue}/messages", n, posted) for n in range(PRODUCERS)]
-    run_all([producers_then(done, producers), observer])
+    run_threads([producers_then(done, producers), observer])
     assert Counter(mid for mid, _ in seen) == Counter(list(posted)), "skipped or repeated"
     for number in range(PRODUCERS):
         own = [body["seq"] for _, body in seen if body["p"] == number]

@@ -24,37 +24,13 @@ from sqlalchemy.engine import Engine
 from sqlqueue.domain.models import Message, NewMessage
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from tests.storage.helpers import PROJECT, QUEUE
+from tests.threads import run_threads
 
 pytestmark = pytest.mark.slow
 
 PRODUCERS = 8
 CONSUMERS = 8
 PER_PRODUCER = 40
-
-
-def run_threads(targets: list[Callable[[], None]]) -> None:
-    """Start all targets at once; re-raise the first failure."""
-    failures: list[BaseException] = []
-    barrier = threading.Barrier(len(targets))
-
-    def wrap(target: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                barrier.wait()
-                target()
-            except BaseException as ex:  # reported below
-                failures.append(ex)
-
-        return run
-
-    threads = [threading.Thread(target=wrap(t)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    if failures:
-        raise failures[0]
-    assert not any(t.is_alive() for t in threads), "a worker hung"
 
 
 def producer(driver: SqlDataDriver, number: int, posted: dict[str, Any]) -> Callable[[], None]:

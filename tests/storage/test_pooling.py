@@ -8,10 +8,10 @@ deterministic.
 
 from __future__ import annotations
 
+import functools
 import random
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ from sqlqueue.storage.sql.engine import make_engine
 from sqlqueue.storage.sql.tables import catalogue, messages, queues
 from tests.conftest import ServerUrls, empty_tables
 from tests.storage import test_claims, test_messages, test_queues, test_stats
+from tests.threads import run_threads
 
 pytestmark = pytest.mark.postgresql
 
@@ -341,22 +342,11 @@ def test_concurrent_first_posts_agree_on_one_pool(world: World) -> None:
     world.add_pool("a", 1)
     world.add_pool("b", 1)
     drivers = [make_pooled(world, seed) for seed in range(8)]
-    failures: list[BaseException] = []
-
-    def producer(driver: DataDriver) -> None:
-        try:
-            post(driver, "race", 5)
-        except BaseException as ex:  # reported below
-            failures.append(ex)
-
-    threads = [threading.Thread(target=producer, args=(d,)) for d in drivers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    for driver in drivers:
-        driver.close()
-    assert failures == []
+    try:
+        run_threads([functools.partial(post, driver, "race", 5) for driver in drivers], 30)
+    finally:
+        for driver in drivers:
+            driver.close()
     pool = world.placements()["race"]
     assert message_counts(world.cluster.engines[pool]) == {"race": 40}
     other = "b" if pool == "a" else "a"
