@@ -14,11 +14,12 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Engine, make_url
 
 from sqlqueue.config import Settings
+from sqlqueue.control.admin import Admin
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.domain.models import Pool
 from sqlqueue.errors import StorageUnavailable
-from sqlqueue.storage.base import DataDriver, StorageOptions
-from sqlqueue.storage.pooling import Admin, DriverFactory, PooledDataDriver
+from sqlqueue.storage.base import DataDriver, SingleStore, StorageOptions
+from sqlqueue.storage.pooling import DriverFactory, PooledStore
 from sqlqueue.storage.sql import migrate
 from sqlqueue.storage.sql.control import SqlControlDriver, SqlPoolDatabases, safe_url
 from sqlqueue.storage.sql.driver import SqlDataDriver
@@ -51,12 +52,12 @@ class Storage:
 
     control: SqlControlDriver
     default: SqlDataDriver
-    driver: PooledDataDriver
+    store: PooledStore
     admin: Admin
 
     def close(self) -> None:
         """Close the pools' drivers and the catalogue database's engine."""
-        self.driver.close()
+        self.store.close()
         self.default.close()
 
 
@@ -89,7 +90,7 @@ def create_storage(
         _prepare(engine, sqlite=True)
     control = SqlControlDriver(engine, clock=clock)
     default = SqlDataDriver(engine, clock=clock, options=storage_options(settings))
-    pooled = PooledDataDriver(
+    pooled = PooledStore(
         control,
         pool_driver_factory(settings, clock),
         default,
@@ -170,6 +171,6 @@ def create_app(
     clock = clock or system_clock
     secret = signed_url_secret(settings)
     if driver is not None:
-        return build_app(driver, settings, secret=secret, clock=clock)
+        return build_app(SingleStore(driver), settings, secret=secret, clock=clock)
     storage = storage or create_storage(settings, clock=clock)
-    return build_app(storage.driver, settings, secret=secret, clock=clock, admin=storage.admin)
+    return build_app(storage.store, settings, secret=secret, clock=clock, admin=storage.admin)

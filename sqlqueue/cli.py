@@ -207,7 +207,7 @@ def _gc(settings: Settings) -> int:
 
     storage = bootstrap.create_storage(settings, prepare=False)
     try:
-        print(f"removed {storage.driver.gc()} expired rows")
+        print(f"removed {storage.store.gc()} expired rows")
     finally:
         storage.close()
     return 0

@@ -18,7 +18,7 @@ from gunicorn.app.base import BaseApplication
 
 from sqlqueue import bootstrap
 from sqlqueue.config import Settings
-from sqlqueue.storage.base import DataDriver
+from sqlqueue.storage.base import QueueStore
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +52,14 @@ class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
         the catalogue database they share.
         """
         storage = bootstrap.create_storage(self._settings)
-        start_gc(storage.driver, self._settings.gc_interval)
+        start_gc(storage.store, self._settings.gc_interval)
         return bootstrap.create_app(self._settings, storage=storage)
 
 
 def start_gc(
-    driver: DataDriver, interval: float, stop: threading.Event | None = None
+    store: QueueStore, interval: float, stop: threading.Event | None = None
 ) -> threading.Thread | None:
-    """Run ``driver.gc()`` every ``interval`` seconds in a daemon thread until ``stop``."""
+    """Run ``store.gc()`` every ``interval`` seconds in a daemon thread until ``stop``."""
     if interval <= 0:
         return None
     stopped = stop or threading.Event()
@@ -69,7 +69,7 @@ def start_gc(
             return
         while True:
             try:
-                driver.gc()
+                store.gc()
             except Exception:  # never fatal: the next round may succeed
                 logger.exception("garbage collection failed")
             if stopped.wait(interval):

@@ -131,3 +131,30 @@ class CatalogueEntry:
     project: str
     queue: str
     pool: str
+
+
+@dataclass(frozen=True)
+class FlavorView:
+    """A flavor as the admin API shows it: its pools and their shared capabilities."""
+
+    name: str
+    project: str
+    pool_list: list[str]
+    capabilities: list[str]
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    """Whether one database answers, and its live messages when it does."""
+
+    reachable: bool
+    volume: QueueStats | None = None
+
+
+@dataclass(frozen=True)
+class Health:
+    """The catalogue, the default database and every registered pool."""
+
+    catalogue_reachable: bool
+    default: StoreHealth
+    pools: dict[str, StoreHealth] = field(default_factory=dict)

@@ -1,18 +1,24 @@
-"""The storage contract: one abstract controller per resource.
+"""The storage contract: one abstract controller per resource, and the queue store.
 
-A controller serves exactly one database. Routing a queue to the database
-(pool) that holds it is a layer above (``storage/pooling.py``) that
-implements the same contract. Every method takes the project first; ``""``
-is the explicit "no project" value.
+A controller serves exactly one database; a ``DataDriver`` bundles one
+database's controllers. A ``QueueStore`` says which data driver holds each
+queue: ``SingleStore`` when there is one database, the pooled store
+(``storage/pooling``) when queues are spread over pools. Callers resolve a
+queue's driver once (``store.at`` or ``store.placing``) and then call the
+contract directly, so a queue-scoped call is declared here, implemented in
+``storage/sql`` and called by the transport, and pooling never repeats it.
+Every method takes the project first; ``""`` is the explicit "no project" value.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlqueue import errors
 from sqlqueue.domain.models import (
     CatalogueEntry,
     Claim,
@@ -25,6 +31,8 @@ from sqlqueue.domain.models import (
     QueueStats,
     Subscription,
 )
+
+logger = logging.getLogger(__name__)
 
 Metadata = dict[str, Any]
 Messages = list[Message]
@@ -338,3 +346,127 @@ class DataDriver(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections."""
+
+
+DriverOpener = Callable[[], DataDriver]
+"""Returns one database's data driver (opening it may raise StorageUnavailable)."""
+
+
+class QueueStore(abc.ABC):
+    """Which data driver holds each queue; placement is the only thing it adds.
+
+    Queue-scoped calls go to ``at(project, queue).<controller>.<call>``;
+    calls that may create the queue (queue create, message post, subscribe)
+    first get their driver from ``placing``. Only what depends on placement
+    is implemented by a store: deleting a queue, listing queues across
+    databases, and housekeeping over every database.
+    """
+
+    @abc.abstractmethod
+    def at(self, project: str, queue: str) -> DataDriver:
+        """The driver holding ``queue``; for a missing queue, one that answers as missing.
+
+        :raises StorageUnavailable: the queue's pool cannot be opened.
+        """
+
+    @abc.abstractmethod
+    def placing(self, project: str, queue: str, metadata: Metadata | None = None) -> DataDriver:
+        """The driver to create or reconfigure ``queue`` in, placing it first if needed.
+
+        ``metadata`` is the queue's (new) metadata: its ``_flavor`` chooses the
+        pools a new queue may go to, and its ``_dead_letter_queue`` is placed
+        beside the queue (claims move dead letters within one database).
+
+        :raises FlavorDoesNotExist: :raises NoPoolFound: no pool fits.
+        :raises ValidationFailed: the dead-letter queue lives in another pool.
+        """
+
+    @abc.abstractmethod
+    def delete_queue(self, project: str, name: str) -> None:
+        """Delete the queue with its messages, claims and subscriptions (silent if missing)."""
+
+    @abc.abstractmethod
+    def list_queues(
+        self,
+        project: str,
+        *,
+        marker: str | None = None,
+        limit: int | None = None,
+        detailed: bool = False,
+        name: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        with_count: bool = False,
+    ) -> Page[QueueInfo]:
+        """Queues of every database, by name (``QueueController.list``'s arguments)."""
+
+    @abc.abstractmethod
+    def databases(self) -> list[DriverOpener]:
+        """Openers of every database's driver (for housekeeping: gc, health, delivery)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release what the store opened."""
+
+    def create_queue(self, project: str, name: str, metadata: Metadata | None = None) -> bool:
+        """Create the queue where it is placed; True if created (see ``QueueController``)."""
+        return self.placing(project, name, metadata).queues.create(project, name, metadata)
+
+    def is_alive(self) -> bool:
+        """Whether every database answers."""
+        try:
+            return all(opener().is_alive() for opener in self.databases())
+        except errors.StorageUnavailable:
+            return False
+
+    def gc(self) -> int:
+        """Collect expired rows in every database that answers; skip the others."""
+        removed = 0
+        for opener in self.databases():
+            try:
+                removed += opener().gc()
+            except errors.StorageUnavailable as ex:
+                logger.warning("gc skipped an unavailable database: %s", ex)
+        return removed
+
+
+class SingleStore(QueueStore):
+    """Every queue in one database (no pools)."""
+
+    def __init__(self, driver: DataDriver) -> None:
+        self.driver = driver
+
+    def at(self, project: str, queue: str) -> DataDriver:
+        return self.driver
+
+    def placing(self, project: str, queue: str, metadata: Metadata | None = None) -> DataDriver:
+        return self.driver
+
+    def delete_queue(self, project: str, name: str) -> None:
+        self.driver.queues.delete(project, name)
+
+    def list_queues(
+        self,
+        project: str,
+        *,
+        marker: str | None = None,
+        limit: int | None = None,
+        detailed: bool = False,
+        name: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        with_count: bool = False,
+    ) -> Page[QueueInfo]:
+        return self.driver.queues.list(
+            project,
+            marker=marker,
+            limit=limit,
+            detailed=detailed,
+            name=name,
+            filters=filters,
+            with_count=with_count,
+        )
+
+    def databases(self) -> list[DriverOpener]:
+        return [lambda: self.driver]
+
+    def close(self) -> None:
+        self.driver.close()

@@ -44,10 +44,10 @@ def test_non_fifo_pools_make_a_non_fifo_flavor(pools: Site, admin: Api) -> None:
     assert admin.put("/v2/flavors/quick", json={"pool_list": ["fast"]}).status_code == 201
     assert admin.get("/v2/flavors/quick").json["capabilities"] == ["CLAIMS", "DURABILITY", "AOD"]
     assert admin.put("/v2/queues/burst", json={"_flavor": "quick"}).status_code == 201
-    driver = pools.storages[0].driver.router.driver("fast")
+    driver = pools.storages[0].store.router.driver("fast")
     assert isinstance(driver, SqlDataDriver)
     assert driver.options.fifo is False
-    assert pools.storages[0].driver.router.driver("a").options.fifo is True  # type: ignore[attr-defined]
+    assert pools.storages[0].store.router.driver("a").options.fifo is True  # type: ignore[attr-defined]
     admin.post_messages("burst", 1, 2, 3)
     listed = admin.get("/v2/queues/burst/messages", params={"echo": "true"}).json
     assert sorted(m["body"] for m in listed["messages"]) == [1, 2, 3]

@@ -159,7 +159,7 @@ def test_noauth_admin_lets_any_caller_in(admin: Api) -> None:
     ("module", "forbidden"),
     [
         ("sqlqueue.transport.wsgi", ("sqlalchemy", "sqlqueue.storage.sql")),
-        ("sqlqueue.storage.pooling.admin", ("sqlalchemy", "sqlqueue.storage.sql", "falcon")),
+        ("sqlqueue.control.admin", ("sqlalchemy", "sqlqueue.storage.sql", "falcon")),
     ],
 )
 def test_layering(module: str, forbidden: tuple[str, ...]) -> None:

@@ -1,4 +1,4 @@
-"""The pooled data driver over real databases.
+"""The pooled queue store over real databases.
 
 Pools: ``a`` and ``b`` are two PostgreSQL databases, ``c`` a SQLite file;
 the catalogue (and the default pool) is one more SQLite file. Every test
@@ -13,8 +13,9 @@ import random
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -23,8 +24,8 @@ from sqlalchemy.engine import Engine
 from sqlqueue import errors
 from sqlqueue.domain.clock import ManualClock
 from sqlqueue.domain.models import Flavor, NewMessage, Pool
-from sqlqueue.storage.base import DataDriver
-from sqlqueue.storage.pooling import PooledDataDriver, weighted_choice
+from sqlqueue.storage.base import DataDriver, QueueStore
+from sqlqueue.storage.pooling import PooledStore, weighted_choice
 from sqlqueue.storage.sql import migrate
 from sqlqueue.storage.sql.control import SqlControlDriver
 from sqlqueue.storage.sql.driver import SqlDataDriver
@@ -57,7 +58,7 @@ class World:
     cluster: Cluster
     control: SqlControlDriver
     default: SqlDataDriver
-    pooled: PooledDataDriver
+    pooled: PooledStore
     clock: ManualClock
     opened: list[DataDriver] = field(default_factory=list)
 
@@ -86,13 +87,13 @@ def cluster(server_urls: ServerUrls) -> Iterator[Cluster]:
         engine.dispose()
 
 
-def make_pooled(world: World, seed: int = 1234) -> PooledDataDriver:
+def make_pooled(world: World, seed: int = 1234) -> PooledStore:
     def factory(pool: Pool) -> DataDriver:
         driver = SqlDataDriver.from_url(pool.uri, clock=world.clock)
         world.opened.append(driver)
         return driver
 
-    return PooledDataDriver(
+    return PooledStore(
         world.control,
         factory,
         world.default,
@@ -132,9 +133,9 @@ def queue_names(engine: Engine) -> set[str]:
         return set(conn.execute(sa.select(queues.c.name)).scalars())
 
 
-def post(driver: DataDriver, queue: str, count: int) -> list[str]:
+def post(store: PooledStore, queue: str, count: int) -> list[str]:
     batch = [NewMessage({"q": queue, "n": i}, ttl=300) for i in range(count)]
-    return driver.messages.post(P, queue, batch, CLIENT)
+    return store.placing(P, queue).messages.post(P, queue, batch, CLIENT)
 
 
 def test_placement_follows_weights(world: World) -> None:
@@ -142,7 +143,7 @@ def test_placement_follows_weights(world: World) -> None:
     for name, weight in weights.items():
         world.add_pool(name, weight)
     for i in range(200):
-        assert world.pooled.queues.create(P, f"q{i:03}", {"i": i})
+        assert world.pooled.create_queue(P, f"q{i:03}", {"i": i})
     placed = Counter(world.placements().values())
     assert sum(placed.values()) == 200
     expected = {name: 200 * w / sum(weights.values()) for name, w in weights.items()}
@@ -169,7 +170,7 @@ def test_messages_live_only_in_their_pool(world: World) -> None:
         assert counts == {q: len(ids) for q, ids in posted.items() if placements[q] == name}
     assert message_counts(world.cluster.engines["control"]) == {}
     for queue, ids in posted.items():
-        listed = world.pooled.messages.list(P, queue, echo=True, limit=10).items
+        listed = world.pooled.at(P, queue).messages.list(P, queue, echo=True, limit=10).items
         assert [m.id for m in listed] == ids
         assert all(m.body["q"] == queue for m in listed)
 
@@ -179,14 +180,14 @@ def test_claims_and_deletes_route_to_the_pool(world: World) -> None:
     world.add_pool("c", 1)
     for queue in ("x", "y"):
         post(world.pooled, queue, 3)
-    claim_id, claimed = world.pooled.claims.create(P, "x", ttl=60, grace=60, limit=2)
+    claim_id, claimed = world.pooled.at(P, "x").claims.create(P, "x", ttl=60, grace=60, limit=2)
     assert claim_id is not None and len(claimed) == 2
-    assert world.pooled.claims.get(P, "x", claim_id)[0].id == claim_id
-    world.pooled.messages.delete(P, "x", claimed[0].id, claim_id)
-    assert world.pooled.queues.stats(P, "x").total == 2
-    assert world.pooled.queues.stats(P, "y").total == 3
-    world.pooled.queues.delete(P, "x")
-    assert not world.pooled.queues.exists(P, "x")
+    assert world.pooled.at(P, "x").claims.get(P, "x", claim_id)[0].id == claim_id
+    world.pooled.at(P, "x").messages.delete(P, "x", claimed[0].id, claim_id)
+    assert world.pooled.at(P, "x").queues.stats(P, "x").total == 2
+    assert world.pooled.at(P, "y").queues.stats(P, "y").total == 3
+    world.pooled.delete_queue(P, "x")
+    assert not world.pooled.at(P, "x").queues.exists(P, "x")
     assert "x" not in world.placements()
     for name in ("a", "c"):
         assert "x" not in queue_names(world.cluster.engines[name])
@@ -198,28 +199,28 @@ def test_listing_pages_over_all_pools_once(world: World) -> None:
         world.add_pool(name, 1)
     names = [f"l{i:02}" for i in range(47)]
     for i, queue in enumerate(names):
-        world.pooled.queues.create(P, queue, {"i": i, "even": i % 2 == 0})
-    world.pooled.queues.create("other", "l00", {})
+        world.pooled.create_queue(P, queue, {"i": i, "even": i % 2 == 0})
+    world.pooled.create_queue("other", "l00", {})
     everything = sorted([*names, "legacy"])
     assert walk(world.pooled, limit=6) == everything
     assert walk(world.pooled, limit=20, detailed=True) == everything
-    detailed = world.pooled.queues.list(P, marker="l09", limit=2, detailed=True)
+    detailed = world.pooled.list_queues(P, marker="l09", limit=2, detailed=True)
     assert [(q.name, q.metadata) for q in detailed.items] == [
         ("l10", {"i": 10, "even": True}),
         ("l11", {"i": 11, "even": False}),
     ]
-    evens = world.pooled.queues.list(P, filters={"even": True}, limit=100, with_count=True)
+    evens = world.pooled.list_queues(P, filters={"even": True}, limit=100, with_count=True)
     assert [q.name for q in evens.items] == names[::2]
     assert evens.count == 24
-    assert [q.name for q in world.pooled.queues.list(P, name="gac").items] == ["legacy"]
-    assert world.pooled.queues.list(P, with_count=True).count == 48
+    assert [q.name for q in world.pooled.list_queues(P, name="gac").items] == ["legacy"]
+    assert world.pooled.list_queues(P, with_count=True).count == 48
 
 
-def walk(driver: DataDriver, *, limit: int, detailed: bool = False) -> list[str]:
+def walk(store: QueueStore, *, limit: int, detailed: bool = False) -> list[str]:
     seen: list[str] = []
     marker = None
     while True:
-        page = driver.queues.list(P, marker=marker, limit=limit, detailed=detailed)
+        page = store.list_queues(P, marker=marker, limit=limit, detailed=detailed)
         if not page.items:
             return seen
         assert all((q.metadata is not None) == detailed for q in page.items)
@@ -233,20 +234,20 @@ def test_flavor_restricts_placement(world: World) -> None:
     world.add_pool("c", 5)
     world.control.flavors.create(Flavor("gold", P))
     for i in range(20):
-        world.pooled.queues.create(P, f"g{i:02}", {"_flavor": "gold"})
-        world.pooled.queues.create(P, f"n{i:02}", {})
+        world.pooled.create_queue(P, f"g{i:02}", {"_flavor": "gold"})
+        world.pooled.create_queue(P, f"n{i:02}", {})
     placed = world.placements()
     assert {placed[f"g{i:02}"] for i in range(20)} == {"a", "b"}
     assert "c" in {placed[f"n{i:02}"] for i in range(20)}
     with pytest.raises(errors.FlavorDoesNotExist):
-        world.pooled.queues.create(P, "bad", {"_flavor": "silver"})
+        world.pooled.create_queue(P, "bad", {"_flavor": "silver"})
     with pytest.raises(errors.FlavorDoesNotExist):  # flavors are per project
-        world.pooled.queues.create("other", "g00", {"_flavor": "gold"})
+        world.pooled.create_queue("other", "g00", {"_flavor": "gold"})
     world.control.pools.update("a", weight=0)
     world.control.pools.update("b", weight=0)
     world.pooled.invalidate()
     with pytest.raises(errors.NoPoolFound):
-        world.pooled.queues.create(P, "late", {"_flavor": "gold"})
+        world.pooled.create_queue(P, "late", {"_flavor": "gold"})
     assert "bad" not in placed and "late" not in world.placements()
 
 
@@ -258,10 +259,10 @@ def test_unreachable_pool_fails_only_its_queues(world: World) -> None:
     with pytest.raises(errors.StorageUnavailable):
         post(world.pooled, "lost", 1)
     with pytest.raises(errors.StorageUnavailable):
-        world.pooled.messages.list(P, "lost")
+        world.pooled.at(P, "lost").messages.list(P, "lost")
     with pytest.raises(errors.StorageUnavailable):
-        world.pooled.queues.get_metadata(P, "lost")
-    assert world.pooled.queues.stats(P, "fine").total == 2
+        world.pooled.at(P, "lost").queues.get_metadata(P, "lost")
+    assert world.pooled.at(P, "fine").queues.stats(P, "fine").total == 2
     assert walk(world.pooled, limit=10) == ["fine", "lost"]  # names: catalogue only
     with pytest.raises(errors.StorageUnavailable):
         walk(world.pooled, limit=10, detailed=True)
@@ -294,13 +295,13 @@ def test_pool_that_goes_away(world: World) -> None:
     for queue, pool in placed.items():
         if pool == "c":
             with pytest.raises(errors.StorageUnavailable):
-                world.pooled.queues.stats(P, queue)
+                world.pooled.at(P, queue).queues.stats(P, queue)
         else:
-            assert world.pooled.queues.stats(P, queue).total == 1
+            assert world.pooled.at(P, queue).queues.stats(P, queue).total == 1
 
 
 def test_no_pool_means_the_default_pool(world: World) -> None:
-    assert world.pooled.queues.create(P, "plain", {"k": 1})
+    assert world.pooled.create_queue(P, "plain", {"k": 1})
     post(world.pooled, "plain", 2)
     post(world.pooled, "lazy", 1)
     assert message_counts(world.cluster.engines["control"]) == {"plain": 2, "lazy": 1}
@@ -317,12 +318,16 @@ def test_no_pool_means_the_default_pool(world: World) -> None:
 
 def test_subscription_create_places_its_queue(world: World) -> None:
     world.add_pool("b", 1)
-    sub = world.pooled.subscriptions.create(P, "s", "http://example.com/hook", 3600, {})
+    where = world.pooled.placing(P, "s")
+    sub = where.subscriptions.create(P, "s", "http://example.com/hook", 3600, {})
     assert sub is not None
     assert world.placements() == {"s": "b"}
     post(world.pooled, "s", 1)
     assert message_counts(world.cluster.engines["b"]) == {"s": 1}
-    assert world.pooled.subscriptions.get(P, "s", sub).subscriber == "http://example.com/hook"
+    assert (
+        world.pooled.at(P, "s").subscriptions.get(P, "s", sub).subscriber
+        == "http://example.com/hook"
+    )
 
 
 def test_cached_placement_is_stale_for_a_bounded_time(world: World) -> None:
@@ -333,9 +338,9 @@ def test_cached_placement_is_stale_for_a_bounded_time(world: World) -> None:
     elsewhere = "b" if home == "a" else "a"
     world.control.catalogue.update(P, "q", elsewhere)  # e.g. another process re-placed it
     world.clock.advance(CACHE - 1)
-    assert world.pooled.queues.stats(P, "q").total == 1  # still the cached pool
+    assert world.pooled.at(P, "q").queues.stats(P, "q").total == 1  # still the cached pool
     world.clock.advance(2)
-    assert world.pooled.queues.stats(P, "q").total == 0  # now the new pool
+    assert world.pooled.at(P, "q").queues.stats(P, "q").total == 0  # now the new pool
 
 
 def test_concurrent_first_posts_agree_on_one_pool(world: World) -> None:
@@ -357,19 +362,19 @@ def test_dead_letter_queue_is_placed_beside_its_source(world: World) -> None:
     world.add_pool("a", 1)
     world.add_pool("b", 1)
     meta = {"_max_claim_count": 1, "_dead_letter_queue": "dead"}
-    world.pooled.queues.create(P, "src", meta)
+    world.pooled.create_queue(P, "src", meta)
     assert world.placements()["dead"] == world.placements()["src"]
     post(world.pooled, "src", 1)
-    claim_id, _ = world.pooled.claims.create(P, "src", ttl=60, grace=60)
+    claim_id, _ = world.pooled.at(P, "src").claims.create(P, "src", ttl=60, grace=60)
     assert claim_id is not None
-    world.pooled.claims.delete(P, "src", claim_id)
-    assert world.pooled.claims.create(P, "src", ttl=60, grace=60) == (None, [])
-    assert len(world.pooled.messages.list(P, "dead", echo=True).items) == 1
+    world.pooled.at(P, "src").claims.delete(P, "src", claim_id)
+    assert world.pooled.at(P, "src").claims.create(P, "src", ttl=60, grace=60) == (None, [])
+    assert len(world.pooled.at(P, "dead").messages.list(P, "dead", echo=True).items) == 1
     home = world.placements()["src"]
     world.control.catalogue.insert(P, "far", "b" if home == "a" else "a")
     with pytest.raises(errors.ValidationFailed):
-        world.pooled.queues.set_metadata(P, "src", {"_dead_letter_queue": "far"})
-    assert world.pooled.queues.get_metadata(P, "src") == meta
+        world.pooled.placing(P, "src", {"_dead_letter_queue": "far"})
+    assert world.pooled.at(P, "src").queues.get_metadata(P, "src") == meta
 
 
 def test_weighted_choice_skips_non_positive_weights() -> None:
@@ -405,15 +410,56 @@ def test_catalogue_table_holds_only_placed_queues(world: World) -> None:
     assert [tuple(r) for r in rows] == [(P, "one")]
 
 
-# --- the storage contract suite, run through the pooled driver --------------
+# --- the storage contract suite, run through the pooled store ---------------
+
+
+class _Routed:
+    """A controller-shaped view: each call resolved through the store, as callers do."""
+
+    def __init__(self, store: QueueStore, name: str, placing: frozenset[str] = frozenset()):
+        self._store, self._name, self._placing = store, name, placing
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        def call(project: str, queue: str, *args: Any, **kwargs: Any) -> Any:
+            resolve = self._store.placing if method in self._placing else self._store.at
+            controller = getattr(resolve(project, queue), self._name)
+            return getattr(controller, method)(project, queue, *args, **kwargs)
+
+        return call
+
+
+class _Queues(_Routed):
+    def create(self, project: str, name: str, metadata: Any = None) -> bool:
+        return self._store.create_queue(project, name, metadata)
+
+    def delete(self, project: str, name: str) -> None:
+        self._store.delete_queue(project, name)
+
+    def list(self, project: str, **kwargs: Any) -> Any:
+        return self._store.list_queues(project, **kwargs)
+
+    def set_metadata(self, project: str, name: str, metadata: Any) -> None:
+        where = self._store.placing(project, name, metadata)
+        where.queues.set_metadata(project, name, metadata)
+
+
+class StoreDriver:
+    """The DataDriver contract over a store, for the contract suite (tests only)."""
+
+    def __init__(self, store: QueueStore) -> None:
+        self.queues = _Queues(store, "queues")
+        self.messages = _Routed(store, "messages", frozenset({"post"}))
+        self.claims = _Routed(store, "claims")
+        self.subscriptions = _Routed(store, "subscriptions", frozenset({"create"}))
+        self.is_alive, self.gc = store.is_alive, store.gc
 
 
 @pytest.fixture
-def driver(world: World) -> DataDriver:
+def driver(world: World) -> StoreDriver:
     """The contract suite's driver: pooled over a PostgreSQL and a SQLite pool."""
     world.add_pool("a", 1)
     world.add_pool("c", 1)
-    return world.pooled
+    return StoreDriver(world.pooled)
 
 
 for _module in (test_queues, test_messages, test_claims, test_stats):

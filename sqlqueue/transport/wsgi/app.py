@@ -5,9 +5,9 @@ from __future__ import annotations
 import falcon
 
 from sqlqueue.config import Settings
+from sqlqueue.control.base import ControlPlaneService
 from sqlqueue.domain.clock import Clock, system_clock
-from sqlqueue.storage.base import DataDriver
-from sqlqueue.storage.pooling.admin import Admin
+from sqlqueue.storage.base import QueueStore
 from sqlqueue.transport.wsgi import errors
 from sqlqueue.transport.wsgi.context import Deps, Request
 from sqlqueue.transport.wsgi.middleware import AccessLog, Guard
@@ -16,21 +16,21 @@ from sqlqueue.transport.wsgi.validation import Validator
 
 
 def build_app(
-    driver: DataDriver,
+    store: QueueStore,
     settings: Settings,
     *,
     secret: str,
     clock: Clock = system_clock,
-    admin: Admin | None = None,
+    admin: ControlPlaneService | None = None,
 ) -> falcon.App[Request, falcon.Response]:
-    """A WSGI app serving the Zaqar v2 API over ``driver``.
+    """A WSGI app serving the Zaqar v2 API over ``store``.
 
     ``secret`` signs pre-signed URLs; every process serving the same clients
-    must use the same one. ``admin`` is the control plane behind ``driver``;
+    must use the same one. ``admin`` is the control plane behind ``store``;
     its routes (pools, flavors, catalogue) are served only when
     ``settings.admin_mode``.
     """
-    deps = Deps(driver, settings, clock, secret, Validator(settings.limits), admin)
+    deps = Deps(store, settings, clock, secret, Validator(settings.limits), admin)
     app: falcon.App[Request, falcon.Response] = falcon.App(
         request_type=Request,
         middleware=[AccessLog(), Guard(deps)],

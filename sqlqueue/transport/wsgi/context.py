@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import falcon
 
 from sqlqueue.config import Settings
+from sqlqueue.control.base import ControlPlaneService
 from sqlqueue.domain.clock import Clock
 from sqlqueue.domain.limits import Limits
-from sqlqueue.storage.base import DataDriver
-from sqlqueue.storage.pooling.admin import Admin
+from sqlqueue.storage.base import QueueStore
 from sqlqueue.transport.wsgi.validation import Validator
 
 
@@ -34,12 +34,13 @@ class Request(falcon.Request):
 class Deps:
     """The collaborators of every resource, injected once at build time."""
 
-    driver: DataDriver
+    store: QueueStore
+    """Resolves each queue to the data driver holding it."""
     settings: Settings
     clock: Clock
     secret: str
     validator: Validator
-    admin: Admin | None = None
+    admin: ControlPlaneService | None = None
     """The control plane (pools, flavors, catalogue, health); None: a bare driver."""
 
     @property

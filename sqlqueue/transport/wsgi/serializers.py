@@ -9,14 +9,16 @@ from sqlqueue.domain.limits import Limits
 from sqlqueue.domain.models import (
     CatalogueEntry,
     Claim,
+    FlavorView,
+    Health,
     Message,
     MessageSummary,
     Pool,
     QueueInfo,
     QueueStats,
+    StoreHealth,
     Subscription,
 )
-from sqlqueue.storage.pooling.admin import FlavorView, Health, StoreHealth
 from sqlqueue.transport.wsgi.validation import reserved_defaults
 
 Document = dict[str, Any]

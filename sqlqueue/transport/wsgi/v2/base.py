@@ -5,18 +5,18 @@ from __future__ import annotations
 import falcon
 
 from sqlqueue.config import Settings
-from sqlqueue.storage.pooling.admin import Admin
+from sqlqueue.control.base import ControlPlaneService
 from sqlqueue.transport.wsgi.context import Deps
 
 ADMIN_ROLE = "admin"
 
 
 class Resource:
-    """A resource holding the driver, limits and validator it was built with."""
+    """A resource holding the store, limits and validator it was built with."""
 
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
-        self._driver = deps.driver
+        self._store = deps.store
         self._limits = deps.limits
         self._validate = deps.validator
 
@@ -41,7 +41,7 @@ def require_admin(req: falcon.Request, settings: Settings) -> None:
 class AdminResource(Resource):
     """A resource of the control plane (pools, flavors, catalogue)."""
 
-    def __init__(self, deps: Deps, admin: Admin) -> None:
+    def __init__(self, deps: Deps, admin: ControlPlaneService) -> None:
         super().__init__(deps)
         self._admin = admin
 

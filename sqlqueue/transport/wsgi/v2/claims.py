@@ -19,8 +19,9 @@ class Collection(Resource):
         limit = params.page_limit(req, self._limits.max_messages_per_claim_or_pop)
         document = body.read_json(req, CLAIM_BODY_MAX, required=False)
         ttl, grace = self._validate.claim(document)
-        claim_id, msgs = self._driver.claims.create(
-            req.context.project, queue_name, ttl=ttl, grace=grace, limit=limit
+        project = req.context.project
+        claim_id, msgs = self._store.at(project, queue_name).claims.create(
+            project, queue_name, ttl=ttl, grace=grace, limit=limit
         )
         if claim_id is None or not msgs:
             resp.status = falcon.HTTP_204
@@ -35,18 +36,24 @@ class Item(Resource):
 
     def on_get(self, req: Request, resp: falcon.Response, queue_name: str, claim_id: str) -> None:
         """A live claim with its messages."""
-        meta, msgs = self._driver.claims.get(req.context.project, queue_name, claim_id)
+        meta, msgs = self._store.at(req.context.project, queue_name).claims.get(
+            req.context.project, queue_name, claim_id
+        )
         resp.media = serializers.claim(queue_name, meta, msgs)
 
     def on_patch(self, req: Request, resp: falcon.Response, queue_name: str, claim_id: str) -> None:
         """Renew a claim (missing ttl/grace take the defaults)."""
         ttl, grace = self._validate.claim(body.read_json(req, CLAIM_BODY_MAX))
-        self._driver.claims.update(req.context.project, queue_name, claim_id, ttl=ttl, grace=grace)
+        self._store.at(req.context.project, queue_name).claims.update(
+            req.context.project, queue_name, claim_id, ttl=ttl, grace=grace
+        )
         resp.status = falcon.HTTP_204
 
     def on_delete(
         self, req: Request, resp: falcon.Response, queue_name: str, claim_id: str
     ) -> None:
         """Release a claim's messages (204 even if unknown)."""
-        self._driver.claims.delete(req.context.project, queue_name, claim_id)
+        self._store.at(req.context.project, queue_name).claims.delete(
+            req.context.project, queue_name, claim_id
+        )
         resp.status = falcon.HTTP_204

@@ -59,7 +59,7 @@ class Ping(Resource):
     def on_get(self, req: Request, resp: falcon.Response) -> None:
         """Check the storage."""
         admin = self._deps.admin
-        alive = admin.alive() if admin is not None else self._driver.is_alive()
+        alive = admin.alive() if admin is not None else self._store.is_alive()
         if not alive:
             raise errors.StorageUnavailable("The storage is not reachable.")
         resp.status = falcon.HTTP_204
@@ -79,6 +79,6 @@ class Health(Resource):
         require_admin(req, self._deps.settings)
         admin = self._deps.admin
         if admin is None:
-            resp.media = serializers.health(self._driver.is_alive())
+            resp.media = serializers.health(self._store.is_alive())
             return
         resp.media = serializers.health_report(admin.health())

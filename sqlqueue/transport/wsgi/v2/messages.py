@@ -23,7 +23,7 @@ class Collection(Resource):
         # The queue's own _max_messages_post_size is checked by the storage, in
         # the transaction that reads the queue anyway (no extra round trip).
         size = body.declared_length(req)
-        ids = self._driver.messages.post(
+        ids = self._store.placing(project, queue_name).messages.post(
             project, queue_name, batch, req.context.client_id, size=size
         )
         location, doc = serializers.posted(queue_name, ids)
@@ -38,8 +38,9 @@ class Collection(Resource):
             self._get_many(req, resp, queue_name, ids)
             return
         limit = params.page_limit(req, self._limits.max_messages_per_page)
-        page = self._driver.messages.list(
-            req.context.project,
+        project = req.context.project
+        page = self._store.at(project, queue_name).messages.list(
+            project,
             queue_name,
             marker=req.get_param("marker"),
             limit=limit,
@@ -63,14 +64,20 @@ class Collection(Resource):
             raise errors.ValidationFailed("Exactly one of the ids and pop parameters is required.")
         project = req.context.project
         if pop is not None:
-            resp.media = serializers.popped(self._driver.messages.pop(project, queue_name, pop))
+            resp.media = serializers.popped(
+                self._store.at(project, queue_name).messages.pop(project, queue_name, pop)
+            )
             return
         claim_ids = self._claim_ids(req)
-        self._driver.messages.bulk_delete(project, queue_name, ids or [], claim_ids)
+        self._store.at(project, queue_name).messages.bulk_delete(
+            project, queue_name, ids or [], claim_ids
+        )
         resp.status = falcon.HTTP_204
 
     def _get_many(self, req: Request, resp: falcon.Response, queue: str, ids: list[str]) -> None:
-        found = self._driver.messages.bulk_get(req.context.project, queue, ids)
+        found = self._store.at(req.context.project, queue).messages.bulk_get(
+            req.context.project, queue, ids
+        )
         if not found:
             raise errors.MessageDoesNotExist("None of the messages exist.")
         resp.media = serializers.message_set(queue, found)
@@ -89,7 +96,9 @@ class Item(Resource):
 
     def on_get(self, req: Request, resp: falcon.Response, queue_name: str, message_id: str) -> None:
         """One message (its href carries its claim id when claimed)."""
-        msg = self._driver.messages.get(req.context.project, queue_name, message_id)
+        msg = self._store.at(req.context.project, queue_name).messages.get(
+            req.context.project, queue_name, message_id
+        )
         resp.media = serializers.message(queue_name, msg)
 
     def on_delete(
@@ -99,7 +108,9 @@ class Item(Resource):
         project = req.context.project
         claim_id = req.get_param("claim_id")
         try:
-            self._driver.messages.delete(project, queue_name, message_id, claim_id)
+            self._store.at(project, queue_name).messages.delete(
+                project, queue_name, message_id, claim_id
+            )
         except errors.ClaimDoesNotExist as ex:  # Zaqar: a bad claim id here is a 400
             raise errors.ValidationFailed(BAD_CLAIM) from ex
         except errors.MessageNotClaimedBy:
@@ -110,6 +121,6 @@ class Item(Resource):
     def _check_claim_exists(self, project: str, queue: str, claim_id: str | None) -> None:
         """An unknown or expired claim id is a 400, another live claim's message a 403."""
         try:
-            self._driver.claims.get(project, queue, claim_id or "")
+            self._store.at(project, queue).claims.get(project, queue, claim_id or "")
         except errors.ClaimDoesNotExist as ex:
             raise errors.ValidationFailed(BAD_CLAIM) from ex

@@ -12,15 +12,13 @@ validator enforces (``transport.wsgi.schemas``), built from the limits.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlqueue import __version__
 from sqlqueue.domain.limits import Limits
 from sqlqueue.transport.wsgi import schemas
 from sqlqueue.transport.wsgi.v2.openapi_schemas import NAME, Schema, ref, response_schemas
-
-if TYPE_CHECKING:
-    from sqlqueue.transport.wsgi.v2.documents import Op, Route
+from sqlqueue.transport.wsgi.v2.operations import Op, Route
 
 Document = dict[str, Any]
 

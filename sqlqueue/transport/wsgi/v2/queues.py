@@ -25,7 +25,7 @@ class Collection(Resource):
         limit = params.page_limit(req, self._limits.max_queues_per_page)
         detailed = params.flag(req, "detailed")
         with_count = params.flag(req, "with_count")
-        page = self._driver.queues.list(
+        page = self._store.list_queues(
             req.context.project,
             marker=req.get_param("marker"),
             limit=limit,
@@ -60,7 +60,7 @@ class Item(Resource):
         document = body.read_json(req, self._limits.max_queue_metadata, required=False)
         metadata = self._validate.metadata(document)
         try:
-            created = self._driver.queues.create(req.context.project, queue_name, metadata)
+            created = self._store.create_queue(req.context.project, queue_name, metadata)
         except errors.FlavorDoesNotExist as ex:  # the body names it: a bad request, not a 404
             raise InvalidBody(f"_flavor: {ex}") from ex
         if created:
@@ -81,19 +81,21 @@ class Item(Resource):
             )
         ops = self._validate.patch(body.read_json(req, self._limits.max_queue_metadata))
         project = req.context.project
-        stored = self._driver.queues.get_metadata(project, queue_name)
+        stored = self._store.at(project, queue_name).queues.get_metadata(project, queue_name)
         metadata = self._validate.apply(stored, ops)
-        self._driver.queues.set_metadata(project, queue_name, metadata)
+        where = self._store.placing(project, queue_name, metadata)
+        where.queues.set_metadata(project, queue_name, metadata)
         resp.media = serializers.metadata(metadata, self._limits)
 
     def on_delete(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
         """Delete the queue and its messages (204 even if missing)."""
-        self._driver.queues.delete(req.context.project, queue_name)
+        self._store.delete_queue(req.context.project, queue_name)
         resp.status = falcon.HTTP_204
 
     def _stored(self, req: Request, queue_name: str) -> dict[str, Any]:
         try:
-            return self._driver.queues.get_metadata(req.context.project, queue_name)
+            project = req.context.project
+            return self._store.at(project, queue_name).queues.get_metadata(project, queue_name)
         except errors.QueueDoesNotExist:  # Zaqar v2: a missing queue reads as defaults
             return {}
 
@@ -103,7 +105,8 @@ class Stats(Resource):
 
     def on_get(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
         """Message counts (zeros for a missing queue)."""
-        found = self._driver.queues.stats(req.context.project, queue_name)
+        project = req.context.project
+        found = self._store.at(project, queue_name).queues.stats(project, queue_name)
         resp.media = serializers.stats(queue_name, found)
 
 
@@ -127,7 +130,7 @@ class Purge(Resource):
     def _purge_messages(self, project: str, queue: str) -> None:
         marker: str | None = None
         while True:
-            page = self._driver.messages.list(
+            page = self._store.at(project, queue).messages.list(
                 project,
                 queue,
                 marker=marker,
@@ -138,13 +141,15 @@ class Purge(Resource):
             )
             if not page.items:
                 return
-            self._driver.messages.bulk_delete(project, queue, [m.id for m in page.items])
+            ids = [m.id for m in page.items]
+            self._store.at(project, queue).messages.bulk_delete(project, queue, ids)
             marker = page.next_marker
 
     def _purge_subscriptions(self, project: str, queue: str) -> None:
         while True:
-            page = self._driver.subscriptions.list(project, queue, limit=PURGE_BATCH)
+            subs = self._store.at(project, queue).subscriptions
+            page = subs.list(project, queue, limit=PURGE_BATCH)
             if not page.items:
                 return
             for sub in page.items:
-                self._driver.subscriptions.delete(project, queue, sub.id)
+                subs.delete(project, queue, sub.id)

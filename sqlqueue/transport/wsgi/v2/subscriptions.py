@@ -21,8 +21,9 @@ class Collection(Resource):
     def on_get(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
         """List a queue's subscriptions (``detailed`` is accepted and ignored)."""
         limit = params.page_limit(req, self._limits.max_subscriptions_per_page)
-        page = self._driver.subscriptions.list(
-            req.context.project, queue_name, marker=req.get_param("marker"), limit=limit
+        project = req.context.project
+        page = self._store.at(project, queue_name).subscriptions.list(
+            project, queue_name, marker=req.get_param("marker"), limit=limit
         )
         items = [serializers.subscription(sub) for sub in page.items]
         links = params.next_links(req, page.next_marker if page.items else None, limit)
@@ -33,7 +34,7 @@ class Collection(Resource):
         document = body.read_json(req, SUBSCRIPTION_BODY_MAX)
         subscriber, ttl, options = self._validate.subscription(document)
         project = req.context.project
-        self._driver.queues.create(project, queue_name)
+        self._store.create_queue(project, queue_name)
         sub_id = self._subscribe(project, queue_name, subscriber, ttl, options)
         resp.status = falcon.HTTP_201
         resp.location = f"{serializers.queue_path(queue_name)}/subscriptions"
@@ -42,7 +43,7 @@ class Collection(Resource):
     def _subscribe(
         self, project: str, queue: str, subscriber: str, ttl: int, options: dict[str, Any]
     ) -> str:
-        subs = self._driver.subscriptions
+        subs = self._store.placing(project, queue).subscriptions
         for _ in range(2):  # a duplicate may vanish between create and find
             new_id = subs.create(project, queue, subscriber, ttl, options)
             if new_id is not None:
@@ -62,7 +63,10 @@ class Item(Resource):
         self, req: Request, resp: falcon.Response, queue_name: str, subscription_id: str
     ) -> None:
         """One subscription."""
-        sub = self._driver.subscriptions.get(req.context.project, queue_name, subscription_id)
+        project = req.context.project
+        sub = self._store.at(project, queue_name).subscriptions.get(
+            project, queue_name, subscription_id
+        )
         resp.media = serializers.subscription(sub)
 
     def on_patch(
@@ -70,16 +74,19 @@ class Item(Resource):
     ) -> None:
         """Change the subscriber, ttl or options (409 if the subscriber is taken)."""
         changes = self._validate.subscription_update(body.read_json(req, SUBSCRIPTION_BODY_MAX))
-        self._driver.subscriptions.update(
-            req.context.project, queue_name, subscription_id, **changes
-        )
+        project = req.context.project
+        where = self._store.at(project, queue_name)
+        where.subscriptions.update(project, queue_name, subscription_id, **changes)
         resp.status = falcon.HTTP_204
 
     def on_delete(
         self, req: Request, resp: falcon.Response, queue_name: str, subscription_id: str
     ) -> None:
         """Unsubscribe (204 even if unknown)."""
-        self._driver.subscriptions.delete(req.context.project, queue_name, subscription_id)
+        project = req.context.project
+        self._store.at(project, queue_name).subscriptions.delete(
+            project, queue_name, subscription_id
+        )
         resp.status = falcon.HTTP_204
 
 
@@ -91,7 +98,7 @@ class Confirm(Resource):
     ) -> None:
         """Mark a subscription confirmed or not."""
         confirmed = self._validate.confirm(body.read_json(req, SUBSCRIPTION_BODY_MAX))
-        self._driver.subscriptions.confirm(
-            req.context.project, queue_name, subscription_id, confirmed
-        )
+        project = req.context.project
+        where = self._store.at(project, queue_name)
+        where.subscriptions.confirm(project, queue_name, subscription_id, confirmed)
         resp.status = falcon.HTTP_204

@@ -15,9 +15,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from sqlqueue import errors
+from sqlqueue.control.base import PoolService
 from sqlqueue.domain.models import Page, Pool, QueueStats
 from sqlqueue.storage.base import DataDriver
-from sqlqueue.storage.pooling.routing import ControlPlane
+from sqlqueue.storage.pooling import ControlPlane
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def _check_field(key: str, value: Any) -> Any:
     raise errors.ValidationFailed(f"Unknown pool field {key!r} (known: {', '.join(FIELDS)})")
 
 
-class PoolAdmin:
+class PoolAdmin(PoolService):
     """Add, change, list and remove pools; the pooled driver is told of every change."""
 
     def __init__(

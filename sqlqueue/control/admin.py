@@ -1,4 +1,4 @@
-"""The control plane as operators use it: pools, flavors, the catalogue and health.
+"""The control plane's implementation: pools, flavors, the catalogue and health.
 
 One object, built by the composition root, serves both the admin HTTP API
 and the ``sqlqueue pool`` / ``sqlqueue db upgrade`` commands, so the two
@@ -9,43 +9,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 
 from sqlqueue import errors
-from sqlqueue.domain.models import CatalogueEntry, Page, Pool, QueueStats
+from sqlqueue.control.base import ControlPlaneService
+from sqlqueue.control.flavors import FlavorAdmin
+from sqlqueue.control.pools import AdminControl, PoolAdmin, PoolDatabases
+from sqlqueue.domain.models import CatalogueEntry, Health, Page, Pool, StoreHealth
 from sqlqueue.storage.base import DataDriver
-from sqlqueue.storage.pooling.driver import PooledDataDriver
-from sqlqueue.storage.pooling.flavor_admin import FlavorAdmin, FlavorView
-from sqlqueue.storage.pooling.pool_admin import AdminControl, PoolAdmin, PoolDatabases
-
-__all__ = ["Admin", "FlavorView", "Health", "StoreHealth"]
+from sqlqueue.storage.pooling import PooledStore
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class StoreHealth:
-    """Whether one database answers, and its live messages when it does."""
-
-    reachable: bool
-    volume: QueueStats | None = None
-
-
-@dataclass(frozen=True)
-class Health:
-    """The catalogue, the default database and every registered pool."""
-
-    catalogue_reachable: bool
-    default: StoreHealth
-    pools: dict[str, StoreHealth] = field(default_factory=dict)
-
-
-class Admin:
+class Admin(ControlPlaneService):
     """Pools, flavors, placements and health over one control plane and pooled driver."""
 
     def __init__(
-        self, control: AdminControl, pooled: PooledDataDriver, databases: PoolDatabases
+        self, control: AdminControl, pooled: PooledStore, databases: PoolDatabases
     ) -> None:
         self._control = control
         self._pooled = pooled

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlqueue import errors
-from sqlqueue.domain.models import Flavor, Page, Pool
-from sqlqueue.storage.pooling.pool_admin import PoolAdmin, check_name
-from sqlqueue.storage.pooling.routing import ControlPlane
+from sqlqueue.control.base import FlavorService
+from sqlqueue.control.pools import PoolAdmin, check_name
+from sqlqueue.domain.models import Flavor, FlavorView, Page, Pool
+from sqlqueue.storage.pooling import ControlPlane
 
 logger = logging.getLogger(__name__)
 
@@ -23,17 +23,7 @@ Pools = list[Pool]
 Names = list[str]
 
 
-@dataclass(frozen=True)
-class FlavorView:
-    """A flavor as the admin API shows it."""
-
-    name: str
-    project: str
-    pool_list: list[str]
-    capabilities: list[str]
-
-
-class FlavorAdmin:
+class FlavorAdmin(FlavorService):
     """Create, change, list and delete flavors, keeping the pools' ``flavor`` in step."""
 
     def __init__(self, control: ControlPlane, pools: PoolAdmin) -> None:

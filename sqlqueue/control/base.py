@@ -1,0 +1,129 @@
+"""The control plane's contract: what the admin API and the CLI may ask of it.
+
+The transport depends on these interfaces only; the implementations
+(``control.admin``, ``control.pools``, ``control.flavors``) are wired by the
+composition root (``bootstrap``).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlqueue.domain.models import CatalogueEntry, FlavorView, Health, Page, Pool
+
+Pools = list[Pool]
+
+
+class PoolService(abc.ABC):
+    """Registering the databases queues are placed on."""
+
+    @abc.abstractmethod
+    def put(
+        self,
+        name: str,
+        *,
+        uri: str,
+        weight: int,
+        flavor: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Pool:
+        """Register (or replace) pool ``name`` after checking its database.
+
+        :raises ValidationFailed: a bad field, an unreachable database or a
+            stale schema. :raises PoolAlreadyExists: another pool has ``uri``.
+        """
+
+    @abc.abstractmethod
+    def update(self, name: str, fields: Mapping[str, Any]) -> Pool:
+        """Change some of ``uri``, ``weight``, ``flavor``, ``options``; the pool after.
+
+        :raises ValidationFailed: :raises PoolDoesNotExist: :raises PoolAlreadyExists:
+        """
+
+    @abc.abstractmethod
+    def delete(self, name: str) -> None:
+        """Remove a pool (silent if missing). :raises PoolInUse: it still holds queues."""
+
+    @abc.abstractmethod
+    def get(self, name: str) -> Pool:
+        """:raises PoolDoesNotExist:"""
+
+    @abc.abstractmethod
+    def list(self, *, marker: str | None = None, limit: int | None = None) -> Page[Pool]:
+        """Pools by name, after ``marker``."""
+
+    @abc.abstractmethod
+    def all(self) -> Pools:
+        """Every registered pool, by name."""
+
+
+class FlavorService(abc.ABC):
+    """Named groups of pools that queues choose with ``_flavor``."""
+
+    @abc.abstractmethod
+    def put(
+        self,
+        project: str,
+        name: str,
+        pool_list: Sequence[str],
+        capabilities: Mapping[str, Any] | None = None,
+    ) -> FlavorView:
+        """Create or replace a flavor made of ``pool_list``. :raises ValidationFailed:"""
+
+    @abc.abstractmethod
+    def update(
+        self,
+        project: str,
+        name: str,
+        pool_list: Sequence[str],
+        capabilities: Mapping[str, Any] | None = None,
+    ) -> FlavorView:
+        """New pools for an existing flavor.
+
+        :raises FlavorDoesNotExist: :raises ValidationFailed:
+        """
+
+    @abc.abstractmethod
+    def get(self, project: str, name: str) -> FlavorView:
+        """:raises FlavorDoesNotExist:"""
+
+    @abc.abstractmethod
+    def list(
+        self, project: str, *, marker: str | None = None, limit: int | None = None
+    ) -> Page[FlavorView]:
+        """A project's flavors by name, after ``marker``."""
+
+    @abc.abstractmethod
+    def delete(self, project: str, name: str) -> None:
+        """Delete (silent if missing)."""
+
+
+class ControlPlaneService(abc.ABC):
+    """Pools, flavors, placements and health, as operators use them."""
+
+    pools: PoolService
+    flavors: FlavorService
+
+    @abc.abstractmethod
+    def alive(self) -> bool:
+        """Whether the catalogue and the default database answer (pools may not)."""
+
+    @abc.abstractmethod
+    def health(self) -> Health:
+        """Reachability and message volume of every database."""
+
+    @abc.abstractmethod
+    def catalogue(
+        self, project: str | None, *, marker: str | None = None, limit: int | None = None
+    ) -> Page[CatalogueEntry]:
+        """Placements of one project's queues (every project's when None)."""
+
+    @abc.abstractmethod
+    def placement(self, project: str, queue: str) -> CatalogueEntry:
+        """Where a queue lives. :raises QueueNotMapped: not on any pool."""
+
+    @abc.abstractmethod
+    def upgrade_pool(self, pool: Pool, revision: str = "head") -> str | None:
+        """Migrate a pool's database; its revision after. :raises StorageUnavailable:"""
