@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_WAIT = 20
+"""Longest long-poll (``?wait=`` on claim create and message list), in seconds:
+as SQS's ``WaitTimeSeconds``; Zaqar has no long-poll."""
+
 
 @dataclass(frozen=True)
 class Limits:

@@ -53,6 +53,9 @@ class StorageOptions:
     producers of one queue do not wait on each other's inserts; markers no
     longer follow commit order and a reader paging by marker may skip a
     message that commits late (the seed's ``"fifo": false`` flavor)."""
+    wake_poll_seconds: float = 0.1
+    """Where the database cannot push post events (MySQL, SQLite), how often
+    one shared query per process checks the queues someone long-polls."""
 
 
 class QueueController(abc.ABC):
@@ -327,6 +330,26 @@ class CatalogueController(abc.ABC):
         """Remove the mapping (silent if missing)."""
 
 
+class QueueWakeups(abc.ABC):
+    """Long-poll: wait, at no cost, until a queue may have new messages.
+
+    Take a ``ticket`` before looking for messages, then ``wait`` past it:
+    a post committed in between makes the wait return at once. Wake-ups
+    may be spurious (look again), never lost.
+    """
+
+    @abc.abstractmethod
+    def ticket(self, project: str, queue: str) -> int:
+        """The queue's current wake-up ticket."""
+
+    @abc.abstractmethod
+    def wait(self, project: str, queue: str, ticket: int, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds for a post after ``ticket``.
+
+        Returns True when woken by a post, False on timeout or shutdown.
+        """
+
+
 class DataDriver(abc.ABC):
     """One database's data-plane controllers and housekeeping."""
 
@@ -334,6 +357,7 @@ class DataDriver(abc.ABC):
     messages: MessageController
     claims: ClaimController
     subscriptions: SubscriptionController
+    wakeups: QueueWakeups
 
     @abc.abstractmethod
     def is_alive(self) -> bool:

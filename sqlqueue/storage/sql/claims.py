@@ -25,6 +25,7 @@ from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.messages import reserve_markers
 from sqlqueue.storage.sql.queues import find_queue
 from sqlqueue.storage.sql.tables import claims, messages
+from sqlqueue.storage.sql.wakeups import SqlWakeups
 
 
 def extend_lifetimes(
@@ -134,9 +135,10 @@ def take(
 class SqlClaimController(ClaimController):
     """Claim controller over one database."""
 
-    def __init__(self, db: Database, options: StorageOptions) -> None:
+    def __init__(self, db: Database, options: StorageOptions, wakeups: SqlWakeups) -> None:
         self._db = db
         self._options = options
+        self._wakeups = wakeups
 
     def create(
         self,
@@ -217,6 +219,7 @@ class SqlClaimController(ClaimController):
             )
 
         self._db.run(work)
+        self._wakeups.posted(project, queue)  # released messages are claimable again
 
     @staticmethod
     def _live_claim(

@@ -16,6 +16,7 @@ from sqlqueue.storage.sql.messages import SqlMessageController
 from sqlqueue.storage.sql.queues import SqlQueueController
 from sqlqueue.storage.sql.subscriptions import SqlSubscriptionController
 from sqlqueue.storage.sql.tables import claims, messages, subscriptions
+from sqlqueue.storage.sql.wakeups import SqlWakeups
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +33,10 @@ class SqlDataDriver(DataDriver):
     ) -> None:
         self.options = options or StorageOptions()
         self.db = Database(engine, clock)
+        self.wakeups: SqlWakeups = SqlWakeups(self.db, self.options.wake_poll_seconds)
         self.queues = SqlQueueController(self.db, self.options)
-        self.messages = SqlMessageController(self.db, self.options)
-        self.claims = SqlClaimController(self.db, self.options)
+        self.messages = SqlMessageController(self.db, self.options, self.wakeups)
+        self.claims = SqlClaimController(self.db, self.options, self.wakeups)
         self.subscriptions = SqlSubscriptionController(self.db, self.options)
 
     @classmethod
@@ -79,4 +81,6 @@ class SqlDataDriver(DataDriver):
         return len(keys)
 
     def close(self) -> None:
+        """Release waiting long-polls, then the connections."""
+        self.wakeups.close()
         self.db.dispose()

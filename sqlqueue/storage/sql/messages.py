@@ -16,6 +16,7 @@ from sqlqueue.storage.sql import rows, statements
 from sqlqueue.storage.sql.database import Database, dumps, loads
 from sqlqueue.storage.sql.queues import create_queue, find_queue
 from sqlqueue.storage.sql.tables import messages
+from sqlqueue.storage.sql.wakeups import CHANNEL, SqlWakeups, notify_payload
 
 
 def reserve_markers(
@@ -39,6 +40,10 @@ def _bump(
     conn: Connection, project: str, name: str, count: int, now: int
 ) -> tuple[int, Metadata, int] | None:
     params = {"p_project": project, "p_name": name, "p_now": now}
+    if conn.dialect.name == "postgresql":
+        wake = {"p_channel": CHANNEL, "p_key": notify_payload(project, name), "p_count": count}
+        row = conn.execute(statements.BUMP_RETURNING_NOTIFY, {**params, **wake}).first()
+        return None if row is None else (row.id, loads(row.meta), row.next_marker - count)
     if conn.dialect.update_returning:
         row = conn.execute(statements.BUMP_RETURNING, {**params, "p_count": count}).first()
         return None if row is None else (row.id, loads(row.meta), row.next_marker - count)
@@ -114,12 +119,22 @@ def insert_rows(conn: Connection, values: list[dict[str, Any]]) -> list[str]:
     return [ids.message_id(key) for key in conn.execute(query).scalars()]
 
 
+def _notify(conn: Connection, project: str, queue: str, posted: list[str]) -> list[str]:
+    """Send a post's NOTIFY with its insert (PostgreSQL; the FIFO bump sends its own)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            statements.NOTIFY, {"p_channel": CHANNEL, "p_key": notify_payload(project, queue)}
+        )
+    return posted
+
+
 class SqlMessageController(MessageController):
     """Message controller over one database."""
 
-    def __init__(self, db: Database, options: StorageOptions) -> None:
+    def __init__(self, db: Database, options: StorageOptions, wakeups: SqlWakeups) -> None:
         self._db = db
         self._options = options
+        self._wakeups = wakeups
 
     def post(
         self,
@@ -144,8 +159,13 @@ class SqlMessageController(MessageController):
 
         if not self._options.fifo:
             reserved = self._db.run(lambda c: reserve_markers(c, project, queue, count, now))
-            return self._db.run(lambda c: insert(c, reserved))
-        return self._db.run(lambda c: insert(c, reserve_markers(c, project, queue, count, now)))
+            posted = self._db.run(lambda c: _notify(c, project, queue, insert(c, reserved)))
+        else:
+            posted = self._db.run(
+                lambda c: insert(c, reserve_markers(c, project, queue, count, now))
+            )
+        self._wakeups.posted(project, queue)
+        return posted
 
     def list(
         self,

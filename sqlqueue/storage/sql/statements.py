@@ -50,6 +50,15 @@ BUMP_RETURNING = (
 )
 """Reserve ``p_count`` markers; returns the counter after the bump."""
 
+BUMP_RETURNING_NOTIFY = BUMP_RETURNING.returning(
+    sa.func.pg_notify(sa.bindparam("p_channel"), sa.bindparam("p_key"))
+)
+"""BUMP_RETURNING that also wakes long-pollers of other processes (PostgreSQL):
+the NOTIFY goes out when, and only if, the posting transaction commits."""
+
+NOTIFY = sa.select(sa.func.pg_notify(sa.bindparam("p_channel"), sa.bindparam("p_key")))
+"""A post's NOTIFY on its own (PostgreSQL, non-FIFO posts: sent with the insert)."""
+
 LOCK_COUNTER = (
     sa.select(queues.c.id, queues.c.meta, queues.c.next_marker)
     .where(queues.c.project == _project, queues.c.name == _name)

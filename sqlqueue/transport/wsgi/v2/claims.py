@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from sqlqueue.transport.wsgi import body, params, serializers
+from sqlqueue.domain.models import Message
+from sqlqueue.transport.wsgi import body, longpoll, params, serializers
 from sqlqueue.transport.wsgi.context import Request
 from sqlqueue.transport.wsgi.v2.base import Resource
 
@@ -15,13 +16,23 @@ class Collection(Resource):
     """``/v2/queues/{queue_name}/claims``."""
 
     def on_post(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
-        """Claim up to ``limit`` messages (201), or answer 204 when none are free."""
+        """Claim up to ``limit`` messages (201), or answer 204 when none are free.
+
+        With ``wait`` (seconds), a claim that finds nothing waits for a post.
+        """
         limit = params.page_limit(req, self._limits.max_messages_per_claim_or_pop)
+        wait = longpoll.wait_param(req)
         document = body.read_json(req, CLAIM_BODY_MAX, required=False)
         ttl, grace = self._validate.claim(document)
         project = req.context.project
-        claim_id, msgs = self._store.at(project, queue_name).claims.create(
-            project, queue_name, ttl=ttl, grace=grace, limit=limit
+
+        def attempt() -> tuple[str | None, list[Message]]:
+            return self._store.at(project, queue_name).claims.create(
+                project, queue_name, ttl=ttl, grace=grace, limit=limit
+            )
+
+        claim_id, msgs = longpoll.long_poll(
+            self._store, project, queue_name, wait, attempt, lambda got: bool(got[1])
         )
         if claim_id is None or not msgs:
             resp.status = falcon.HTTP_204

@@ -108,7 +108,7 @@ ROUTES = (
     Route(
         "messages",
         f"{Q}/messages",
-        ("marker", "limit", "echo", "include_claimed", "include_delayed", "ids", "pop"),
+        ("marker", "limit", "echo", "include_claimed", "include_delayed", "ids", "pop", "wait"),
         {
             "POST": Op("Post messages", {"201": "Posted"}, body="NewMessages"),
             "GET": _get("List messages, or get them by ids", "MessagesRead"),
@@ -130,7 +130,7 @@ ROUTES = (
     Route(
         "claims",
         f"{Q}/claims",
-        ("limit",),
+        ("limit", "wait"),
         {
             "POST": Op(
                 "Claim messages (204 when none is free)",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import falcon
 
 from sqlqueue import errors
-from sqlqueue.transport.wsgi import body, params, serializers
+from sqlqueue.domain.models import Message, Page
+from sqlqueue.transport.wsgi import body, longpoll, params, serializers
 from sqlqueue.transport.wsgi.context import Request
 from sqlqueue.transport.wsgi.v2.base import Resource
 
@@ -38,16 +39,23 @@ class Collection(Resource):
             self._get_many(req, resp, queue_name, ids)
             return
         limit = params.page_limit(req, self._limits.max_messages_per_page)
+        wait = longpoll.wait_param(req)
         project = req.context.project
-        page = self._store.at(project, queue_name).messages.list(
-            project,
-            queue_name,
-            marker=req.get_param("marker"),
-            limit=limit,
-            echo=params.flag(req, "echo"),
-            client_id=req.context.client_id,
-            include_claimed=params.flag(req, "include_claimed"),
-            include_delayed=params.flag(req, "include_delayed"),
+
+        def attempt() -> Page[Message]:
+            return self._store.at(project, queue_name).messages.list(
+                project,
+                queue_name,
+                marker=req.get_param("marker"),
+                limit=limit,
+                echo=params.flag(req, "echo"),
+                client_id=req.context.client_id,
+                include_claimed=params.flag(req, "include_claimed"),
+                include_delayed=params.flag(req, "include_delayed"),
+            )
+
+        page = longpoll.long_poll(
+            self._store, project, queue_name, wait, attempt, lambda got: bool(got.items)
         )
         links = params.next_links(req, page.next_marker if page.items else None, limit)
         resp.media = serializers.listing(

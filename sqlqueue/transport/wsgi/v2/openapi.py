@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlqueue import __version__
-from sqlqueue.domain.limits import Limits
+from sqlqueue.domain.limits import MAX_WAIT, Limits
 from sqlqueue.transport.wsgi import schemas
 from sqlqueue.transport.wsgi.v2.openapi_schemas import NAME, Schema, ref, response_schemas
 from sqlqueue.transport.wsgi.v2.operations import Op, Route
@@ -63,6 +63,13 @@ RESPONSE_NAMES = frozenset(response_schemas())
 PARAMETERS: dict[str, Schema] = {
     "limit": {"type": "integer", "minimum": 1},
     "pop": {"type": "integer", "minimum": 1},
+    "wait": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": MAX_WAIT,
+        "description": "Long-poll: when nothing is available, wait up to this many "
+        "seconds for a post before answering (default 0: answer at once).",
+    },
     "ids": {"type": "array", "items": {"type": "string"}},
     "detailed": {"type": "boolean"},
     "with_count": {"type": "boolean"},

@@ -1,0 +1,167 @@
+"""Long-poll wake-ups over SQL: pushed by PostgreSQL, a shared poll elsewhere.
+
+Posts made by this process wake its waiters directly (``posted``, after the
+commit). Posts made by other processes arrive:
+
+* on PostgreSQL, as ``NOTIFY`` events sent by the posting transaction
+  itself (so only committed posts notify), received on one ``LISTEN``
+  connection per process and database;
+* on MySQL and SQLite, through one query per poll interval and process
+  that reads the ``next_marker`` counters of the queues someone waits on
+  (not one query per waiting request).
+
+The watcher thread starts with the first wait and idles while nobody waits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import select
+import threading
+from functools import partial
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from sqlqueue.storage.base import QueueWakeups
+from sqlqueue.storage.sql.database import Database
+from sqlqueue.storage.sql.tables import queues
+from sqlqueue.storage.wakeup import Key, Waker
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "sqlqueue_posts"
+"""The PostgreSQL NOTIFY channel of posts; the payload is ``["project", "queue"]``."""
+BATCH = 200
+RETRY_SECONDS = 1.0
+
+
+def notify_payload(project: str, queue: str) -> str:
+    """The NOTIFY payload naming a queue (at most 256 + 64 characters of names)."""
+    return json.dumps([project, queue], separators=(",", ":"))
+
+
+def _key(payload: str) -> Key | None:
+    try:
+        project, queue = json.loads(payload)
+    except (ValueError, TypeError):
+        return None
+    return (str(project), str(queue))
+
+
+class SqlWakeups(QueueWakeups):
+    """Wake-ups of one database's queues for this process."""
+
+    def __init__(self, db: Database, poll_seconds: float) -> None:
+        self._db = db
+        self._poll = poll_seconds
+        self._waker = Waker()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._someone_waits = threading.Event()
+
+    def ticket(self, project: str, queue: str) -> int:
+        return self._waker.ticket((project, queue))
+
+    def wait(self, project: str, queue: str, ticket: int, timeout: float) -> bool:
+        self._start()
+        self._someone_waits.set()
+        return self._waker.wait((project, queue), ticket, timeout)
+
+    def posted(self, project: str, queue: str) -> None:
+        """A post to ``queue`` committed in this process: wake its waiters here."""
+        self._waker.bump((project, queue))
+
+    def waiting(self) -> int:
+        """How many requests wait in this process."""
+        return self._waker.waiting()
+
+    def close(self) -> None:
+        """Release every waiter (they answer as if their wait ran out) and stop watching."""
+        self._stop.set()
+        self._someone_waits.set()
+        self._waker.close()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None or self._stop.is_set():
+                return
+            target = self._listen if self._db.backend == "postgresql" else self._poll_markers
+            self._thread = threading.Thread(target=target, name="sqlqueue-wakeups", daemon=True)
+            self._thread.start()
+
+    def _idle(self) -> bool:
+        """Sleep while nobody waits; False once stopped."""
+        while not self._waker.watched() and not self._stop.is_set():
+            self._someone_waits.clear()
+            self._someone_waits.wait(1.0)
+        return not self._stop.is_set()
+
+    # -- MySQL, SQLite: one shared poll of the waited queues' counters ------
+
+    def _poll_markers(self) -> None:
+        seen: dict[Key, int | None] = {}
+        while self._idle():
+            keys = self._waker.watched()
+            try:
+                found = self._db.run(partial(_counters, keys=keys), write=False)
+            except Exception as ex:  # the database is away: waiters time out meanwhile
+                logger.warning("long-poll watcher cannot read the queues: %s", ex)
+                self._stop.wait(RETRY_SECONDS)
+                continue
+            for key in keys:
+                if key not in seen or seen[key] != found.get(key):
+                    self._waker.bump(key)  # first sight wakes spuriously: never late
+                seen[key] = found.get(key)
+            seen = {key: seen[key] for key in keys}
+            self._stop.wait(self._poll)
+
+    # -- PostgreSQL: LISTEN on one connection --------------------------------
+
+    def _listen(self) -> None:
+        while self._idle():
+            try:
+                self._listen_once()
+            except Exception as ex:  # lost the connection: listen again shortly
+                logger.warning("long-poll LISTEN connection failed: %s", ex)
+                self._stop.wait(RETRY_SECONDS)
+
+    def _listen_once(self) -> None:
+        raw = self._db.engine.raw_connection()
+        conn: Any = raw.driver_connection
+        raw.detach()  # ours alone, outside the pool
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cursor:
+                cursor.execute(f"LISTEN {CHANNEL}")
+            self._waker.bump_all()  # posts made before we listened
+            while not self._stop.is_set():
+                ready, _, _ = select.select([conn], [], [], 1.0)
+                if ready:
+                    self._drain(conn)
+        finally:
+            raw.close()
+
+    def _drain(self, conn: Any) -> None:
+        conn.poll()
+        events, conn.notifies[:] = list(conn.notifies), []
+        for event in events:
+            key = _key(event.payload)
+            if key is not None:
+                self._waker.bump(key)
+
+
+def _counters(conn: Connection, keys: list[Key]) -> dict[Key, int | None]:
+    """``next_marker`` of each named queue (absent: the queue does not exist)."""
+    found: dict[Key, int | None] = {}
+    for start in range(0, len(keys), BATCH):
+        chunk = keys[start : start + BATCH]
+        stmt = sa.select(queues.c.project, queues.c.name, queues.c.next_marker).where(
+            sa.tuple_(queues.c.project, queues.c.name).in_(chunk)
+        )
+        for row in conn.execute(stmt):
+            found[(row.project, row.name)] = int(row.next_marker)
+    return found
