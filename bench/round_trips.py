@@ -1,9 +1,9 @@
 """Wire round trips per transaction, sqlqueue beside the floor, counted with strace.
 
 Runs ``REPEAT`` transactions of each kind (post x1, post x10, claim of 10,
-delete of one claimed message) through both sides of ``storage_bench.py`` on
-the server backends, under ``strace``, and counts the ``sendto``/``sendmsg``
-calls the process makes between markers written to ``/dev/null``. Every
+delete of one claimed message) through both sides of the storage bench
+(``storage_sides.py``) on the server backends, under ``strace``, and counts the
+``sendto``/``sendmsg`` calls the process makes between markers written to ``/dev/null``. Every
 request to the server is one send followed by a wait for its reply, so sends
 per transaction are round trips per transaction (BEGIN and COMMIT included).
 
@@ -23,17 +23,9 @@ import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from storage_bench import (
-    BATCH,
-    CLAIM_LIMIT,
-    DEFAULT_URLS,
-    PROJECT,
-    FloorSide,
-    Side,
-    SqlqueueSide,
-    _bodies,
-    open_backend,
-)
+from harness.cli import add_database_flags, backend_names, server_urls
+from harness.workload import BATCH, CLAIM_LIMIT, bodies
+from storage_sides import PROJECT, Side, open_backend
 
 from sqlqueue.storage.sql.driver import SqlDataDriver
 
@@ -47,10 +39,10 @@ def _run_ops(side: Side, queue: str, mark: Callable[[str], None]) -> None:
     """REPEAT transactions of each kind, each kind between two markers."""
     mark(f"post x1 {side.name}")
     for seq in range(REPEAT):
-        side.post(queue, _bodies(seq, 1))
+        side.post(queue, bodies(seq, 1))
     mark(f"post x10 {side.name}")
     for seq in range(REPEAT):
-        side.post(queue, _bodies(REPEAT + seq * BATCH, BATCH))
+        side.post(queue, bodies(REPEAT + seq * BATCH, BATCH))
     mark(f"claim {side.name}")
     held: list[tuple[str, str]] = []
     for _ in range(REPEAT):
@@ -73,14 +65,10 @@ def child(backends: Sequence[str], urls: dict[str, str], db_name: str) -> None:
             os.write(sink, f"{MARK}{name} {label}\n".encode())
 
         with open_backend(name, urls, db_name) as backend:
-            sides: list[Side] = [
-                SqlqueueSide(SqlDataDriver(backend.engine)),
-                FloorSide(backend.raw, backend.name, insert_returning=backend.insert_returning),
-            ]
-            for side in sides:
+            for side in backend.sides():
                 queue = f"rt-{side.name}"
                 SqlDataDriver(backend.engine).queues.create(PROJECT, queue)
-                side.post(queue, _bodies(0, 1))  # warm: pool, prepared caches
+                side.post(queue, bodies(0, 1))  # warm: pool, prepared caches
                 side.claim(queue, 1)
                 _run_ops(side, queue, mark)
 
@@ -118,16 +106,12 @@ def print_table(sends: dict[tuple[str, str, str], int], backends: Sequence[str])
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backends", default="postgresql,mysql")
-    parser.add_argument("--postgres-url", default=DEFAULT_URLS["postgresql"])
-    parser.add_argument("--mysql-url", default=DEFAULT_URLS["mysql"])
-    parser.add_argument("--db-name", default="sqlqueue_bench_rt")
+    add_database_flags(parser, "postgresql,mysql", "sqlqueue_bench_rt")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    urls = {"postgresql": args.postgres_url, "mysql": args.mysql_url}
+    backends = backend_names(args)
     if args.child:
-        child(backends, urls, args.db_name)
+        child(backends, server_urls(args), args.db_name)
         return 0
     with tempfile.NamedTemporaryFile("r", suffix=".strace") as out:
         command: list[Any] = ["strace", "-f", "-qq", "-s", "64", "-o", out.name]
