@@ -10,5 +10,6 @@ so ``from harness.databases import fresh_database`` needs no installing.
 * ``report``: markdown tables, percentiles, the environment line, the noise line.
 * ``cli``: the common flags and the loop over backends (unreachable ones are skipped).
 * ``server``: a ``sqlqueue serve`` subprocess on a free port, and its workers' CPU.
+* ``clients``: the three queue operations over HTTP (Zaqar v2) or on ``SqlDataDriver``.
 * ``profiling``: a cProfile summarised by area (SQLAlchemy, driver, sqlqueue, ...).
 """
