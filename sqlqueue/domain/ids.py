@@ -44,9 +44,12 @@ def message_key(public_id: str) -> int | None:
 
 
 def marker_value(marker: str | None) -> int | None:
-    """A message paging marker as an integer; None when absent or malformed."""
+    """A message paging marker as an integer: 0 when absent, None when it
+    cannot be a marker (malformed, or outside the signed 64 bits a database
+    column holds: an unknown marker, whose page is empty)."""
     if marker is None:
         return 0
     if not marker.isdigit() or not marker.isascii() or len(marker) > 19:
         return None
-    return int(marker)
+    value = int(marker)
+    return value if value <= _MAX_KEY else None
