@@ -174,7 +174,7 @@ class SqlClaimController(ClaimController):
             held = claimed_messages(conn, claim_id, now)
             if not held:
                 raise errors.ClaimDoesNotExist(f"Claim {claim_id} does not exist")
-            age = (now - claim.created_at) // 1000
+            age = rows.age_seconds(now, claim.created_at)
             return Claim(claim_id, claim.ttl, claim.grace, age), held
 
         return self._db.run(work, write=False)

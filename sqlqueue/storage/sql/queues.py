@@ -12,6 +12,7 @@ from sqlqueue import errors
 from sqlqueue.domain.models import MessageSummary, Page, QueueInfo, QueueStats
 from sqlqueue.storage.base import Metadata, QueueController, StorageOptions
 from sqlqueue.storage.sql import statements
+from sqlqueue.storage.sql.rows import age_seconds
 from sqlqueue.storage.sql.database import Database, dumps, loads
 from sqlqueue.storage.sql.tables import claims, messages, queues
 
@@ -188,4 +189,4 @@ def _edge(conn: Connection, live: list[Any], order: Any, now: int) -> MessageSum
     row = conn.execute(stmt).first()
     if row is None:
         return None
-    return MessageSummary(str(row.id), (now - row.created_at) // 1000, row.created_at / 1000)
+    return MessageSummary(str(row.id), age_seconds(now, row.created_at), row.created_at / 1000)

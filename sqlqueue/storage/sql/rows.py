@@ -16,13 +16,23 @@ from sqlqueue.storage.sql.tables import messages
 COLUMNS = statements.READ_COLUMNS
 
 
+def age_seconds(now: int, since: int) -> int:
+    """Whole seconds from ``since`` to ``now`` (both ms), never negative.
+
+    A reader's clock reading may precede a row that a concurrent writer
+    stamped a moment later and committed before the reader's statement
+    ran: such a row is 0 seconds old, not -1.
+    """
+    return max(0, (now - since) // 1000)
+
+
 def to_message(row: Row[Any], now: int) -> Message:
     """The message a reader sees at ``now`` (ms)."""
     live_claim = row.claim_expires > now
     return Message(
         id=str(row.id),
         ttl=row.ttl,
-        age=max(0, (now - row.created_at) // 1000),
+        age=age_seconds(now, row.created_at),
         body=loads(row.body),
         claim_id=row.claim_id if live_claim else None,
         claim_count=row.claim_count,

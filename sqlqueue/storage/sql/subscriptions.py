@@ -12,6 +12,7 @@ from sqlqueue.domain import ids
 from sqlqueue.domain.models import Page, Subscription
 from sqlqueue.storage.base import Metadata, StorageOptions, SubscriptionController
 from sqlqueue.storage.sql.database import Database, dumps, loads
+from sqlqueue.storage.sql.rows import age_seconds
 from sqlqueue.storage.sql.tables import subscriptions as subs
 
 
@@ -21,7 +22,7 @@ def _to_subscription(row: Row[Any], now: int) -> Subscription:
         source=row.source,
         subscriber=row.subscriber,
         ttl=row.ttl,
-        age=max(0, (now - row.created_at) // 1000),
+        age=age_seconds(now, row.created_at),
         options=loads(row.options),
         confirmed=bool(row.confirmed),
     )
