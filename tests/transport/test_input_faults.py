@@ -7,8 +7,14 @@ stored state left as it should be.
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 
+from sqlqueue.domain.clock import ManualClock
+from sqlqueue.domain.limits import Limits
 from tests.transport.conftest import ALL_BACKENDS, Api
 
 Q = "/v2/queues/jobs"
@@ -76,8 +82,113 @@ def test_other_integers_beyond_64_bits_are_refused(
 def test_body_integers_beyond_64_bits_are_refused(
     api: Api, method: str, path: str, document: object
 ) -> None:
-    import json
-
     result = api.request(method, path, body=json.dumps(document))
     assert result.status_code == 400, result.text
     assert set(result.json) == {"title", "description"}
+
+
+# 3. Chunked request bodies --------------------------------------------------
+
+TERMINATED = {"CONTENT_LENGTH": "", "wsgi.input_terminated": True}
+"""What a WSGI server that de-chunks a body hands the app: no length, an
+input that ends where the body ends."""
+
+
+def chunked(
+    api: Api, method: str, path: str, document: object, headers: dict[str, str] | None = None
+) -> Any:
+    """Send ``document`` as a body of unknown length, as a server passes a chunked one."""
+    raw = json.dumps(document).encode() if not isinstance(document, bytes) else document
+    extra = {"Transfer-Encoding": "chunked", **(headers or {})}
+    return api.request(method, path, body=raw, headers=extra, extras=TERMINATED)
+
+
+@every_backend
+def test_chunked_purge_purges_only_what_it_names(api: Api) -> None:
+    api.post_messages("jobs", 1)
+    api.post(f"{Q}/subscriptions", json={"subscriber": "http://a.example"})
+    result = chunked(api, "POST", f"{Q}/purge", {"resource_types": ["subscriptions"]})
+    assert result.status_code == 204, result.text
+    assert api.get(f"{Q}/subscriptions").json["subscriptions"] == []
+    assert len(api.get(f"{Q}/messages", query_string="echo=true").json["messages"]) == 1
+
+
+@every_backend
+def test_chunked_claim_and_renewal_keep_their_ttl(api: Api) -> None:
+    api.post_messages("jobs", 1)
+    result = chunked(api, "POST", f"{Q}/claims", {"ttl": 61, "grace": 60})
+    assert result.status_code == 201, result.text
+    href = result.headers["Location"]
+    assert api.get(href).json["ttl"] == 61
+    assert chunked(api, "PATCH", href, {"ttl": 62}).status_code == 204
+    assert api.get(href).json["ttl"] == 62
+
+
+@every_backend
+def test_chunked_queue_put_and_patch_keep_their_metadata(api: Api) -> None:
+    assert chunked(api, "PUT", Q, {"colour": "blue"}).status_code == 201
+    assert api.get(Q).json["colour"] == "blue"
+    ops = [{"op": "add", "path": "/metadata/size", "value": 3}]
+    result = chunked(api, "PATCH", Q, ops, PATCH_TYPE)
+    assert result.status_code == 200, result.text
+    assert (api.get(Q).json["colour"], api.get(Q).json["size"]) == ("blue", 3)
+
+
+@every_backend
+def test_chunked_share_signs_what_was_asked(api: Api, clock: ManualClock) -> None:
+    expires = datetime.fromtimestamp(clock() + 300, UTC).replace(tzinfo=None, microsecond=0)
+    asked = {"paths": ["claims"], "methods": ["POST"], "expires": expires.isoformat()}
+    result = chunked(api, "POST", f"{Q}/share", asked)
+    assert result.status_code == 200, result.text
+    assert result.json["paths"] == [f"{Q}/claims"]
+    assert result.json["methods"] == ["POST"]
+    assert result.json["expires"] == expires.isoformat()
+
+
+@every_backend
+def test_chunked_posts_and_subscriptions_are_read(api: Api) -> None:
+    result = chunked(api, "POST", f"{Q}/messages", {"messages": [{"body": {"n": 7}}]})
+    assert result.status_code == 201, result.text
+    listed = api.get(f"{Q}/messages", query_string="echo=true").json["messages"]
+    assert [m["body"] for m in listed] == [{"n": 7}]
+    sub = {"subscriber": "http://b.example", "ttl": 120, "options": {"k": 1}}
+    result = chunked(api, "POST", f"{Q}/subscriptions", sub)
+    assert result.status_code == 201, result.text
+    sub_id = result.json["subscription_id"]
+    found = api.get(f"{Q}/subscriptions/{sub_id}").json
+    assert (found["ttl"], found["options"]) == (120, {"k": 1})
+    assert chunked(api, "PATCH", f"{Q}/subscriptions/{sub_id}", {"ttl": 200}).status_code == 204
+    assert api.get(f"{Q}/subscriptions/{sub_id}").json["ttl"] == 200
+
+
+@every_backend
+def test_chunked_bodies_have_the_same_size_limits(api: Api, limits: Limits) -> None:
+    big = {"messages": [{"body": "x" * limits.max_messages_post_size}]}
+    result = chunked(api, "POST", f"{Q}/messages", big)
+    assert result.status_code == 400
+    assert "Max size" in result.json["description"]
+    assert chunked(api, "PUT", Q, {"k": "x" * limits.max_queue_metadata}).status_code == 400
+    assert api.get(f"{Q}/messages", query_string="echo=true").json["messages"] == []
+    assert api.get(Q).json.get("k") is None
+
+
+def test_chunked_queue_cap_counts_the_bytes_read(api: Api) -> None:
+    assert api.put(Q, json={"_max_messages_post_size": 100}).status_code == 201
+    result = chunked(api, "POST", f"{Q}/messages", {"messages": [{"body": "x" * 200}]})
+    assert result.status_code == 400
+    assert "Max size for this queue: 100" in result.json["description"]
+
+
+def test_chunked_body_on_a_server_that_cannot_end_it_is_411(api: Api) -> None:
+    raw = json.dumps({"resource_types": ["subscriptions"]}).encode()
+    api.post_messages("jobs", 1)
+    result = api.request(
+        "POST",
+        f"{Q}/purge",
+        body=raw,
+        headers={"Transfer-Encoding": "chunked"},
+        extras={"CONTENT_LENGTH": ""},
+    )
+    assert result.status_code == 411
+    assert set(result.json) == {"title", "description"}
+    assert len(api.get(f"{Q}/messages", query_string="echo=true").json["messages"]) == 1

@@ -12,8 +12,8 @@ from sqlqueue import errors
 from sqlqueue.domain.models import MessageSummary, Page, QueueInfo, QueueStats
 from sqlqueue.storage.base import Metadata, QueueController, StorageOptions
 from sqlqueue.storage.sql import statements
-from sqlqueue.storage.sql.rows import age_seconds
 from sqlqueue.storage.sql.database import Database, dumps, loads
+from sqlqueue.storage.sql.rows import age_seconds
 from sqlqueue.storage.sql.tables import claims, messages, queues
 
 

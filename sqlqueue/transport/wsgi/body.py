@@ -1,9 +1,15 @@
-"""Reading request bodies: by Content-Length, size-checked, strict JSON.
+"""Reading request bodies: size-checked, strict JSON.
 
-A body is read only after its declared size passed the limit, so an
-oversized request costs nothing. The JSON accepted is what every database
-and every client can store and read back: no NaN or infinities, integers in
-signed 64 bits, no lone surrogates, and nesting at most ``MAX_DEPTH`` deep.
+A body with a Content-Length is read only after its declared size passed
+the limit, so an oversized request costs nothing. A body without one
+(``Transfer-Encoding: chunked``) is read when the server says its input
+ends where the body ends (``wsgi.input_terminated``, set by gunicorn,
+granian, waitress...), at most one byte past the limit; on a server that
+cannot say so, such a request is refused with 411, never taken as empty.
+
+The JSON accepted is what every database and every client can store and
+read back: no NaN or infinities, integers in signed 64 bits, no lone
+surrogates, and nesting at most ``MAX_DEPTH`` deep.
 """
 
 from __future__ import annotations
@@ -27,22 +33,58 @@ _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 EMPTY = "Request body can not be empty"
 
 
-def declared_length(req: falcon.Request) -> int:
-    """The Content-Length of the request (0 when absent)."""
-    return req.content_length or 0
+_READ_CHUNK = 65536
 
 
-def check_size(req: falcon.Request, limit: int, what: str = "Request body") -> None:
-    """Refuse a body larger than ``limit`` bytes, from its Content-Length alone."""
-    if declared_length(req) > limit:
-        raise InvalidBody(f"{what} is too large. Max size: {limit}")
+def read_raw(req: falcon.Request, limit: int, what: str = "Request body") -> bytes:
+    """The body's bytes, at most ``limit`` of them.
+
+    :raises InvalidBody: the body is larger than ``limit`` (400).
+    :raises falcon.HTTPLengthRequired: a body of unknown length on a server
+        that does not mark where it ends (411).
+    """
+    length = req.content_length
+    if length is not None:
+        if length > limit:
+            raise _too_large(what, limit)
+        return req.bounded_stream.read(length) if length else b""
+    if req.env.get("wsgi.input_terminated"):
+        return _read_until_end(req.stream, limit, what)
+    if req.get_header("Transfer-Encoding"):
+        raise falcon.HTTPLengthRequired(
+            title="Length required",
+            description="Send a Content-Length: this server cannot read a chunked body.",
+        )
+    return b""
 
 
-def read_json(req: falcon.Request, limit: int, *, required: bool = True) -> Any:
+def _read_until_end(stream: Any, limit: int, what: str) -> bytes:
+    """Read a terminated stream to its end, refusing it past ``limit`` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        part = stream.read(min(_READ_CHUNK, limit + 1 - size))
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+        size += len(part)
+        if size > limit:
+            raise _too_large(what, limit)
+
+
+def _too_large(what: str, limit: int) -> InvalidBody:
+    return InvalidBody(f"{what} is too large. Max size: {limit}")
+
+
+def read_json(
+    req: falcon.Request, limit: int, *, required: bool = True, what: str = "Request body"
+) -> Any:
     """The decoded JSON body (None when empty and not required)."""
-    check_size(req, limit)
-    length = declared_length(req)
-    raw = req.bounded_stream.read(length) if length else b""
+    return decode(read_raw(req, limit, what), required=required)
+
+
+def decode(raw: bytes, *, required: bool = True) -> Any:
+    """Decode body bytes read by ``read_raw`` (None when blank and not required)."""
     if not raw.strip():
         if required:
             raise InvalidBody(EMPTY)
