@@ -8,13 +8,19 @@ stored state left as it should be.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from sqlqueue.domain.clock import ManualClock
 from sqlqueue.domain.limits import Limits
+from sqlqueue.transport.wsgi import body
+from sqlqueue.transport.wsgi.errors import InvalidBody
 from tests.transport.conftest import ALL_BACKENDS, Api
 
 Q = "/v2/queues/jobs"
@@ -192,3 +198,85 @@ def test_chunked_body_on_a_server_that_cannot_end_it_is_411(api: Api) -> None:
     assert result.status_code == 411
     assert set(result.json) == {"title", "description"}
     assert len(api.get(f"{Q}/messages", query_string="echo=true").json["messages"]) == 1
+
+
+# 4. Super-linear time on crafted bodies -------------------------------------
+
+
+def fastest(call: Callable[[], Any], runs: int = 5) -> float:
+    """The least CPU time of ``runs`` calls (robust on a loaded machine)."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.process_time()
+        call()
+        best = min(best, time.process_time() - start)
+        if best > 1:  # surely not a plain body's cost: no need to wait for more
+            break
+    return best
+
+
+def cost_ratio(api: Api, method: str, path: str, crafted: bytes, plain: bytes) -> float:
+    """CPU time of the crafted body over that of a plain body of the same size."""
+    assert abs(len(crafted) - len(plain)) <= 16, (len(crafted), len(plain))
+
+    def send(raw: bytes) -> Callable[[], Any]:
+        def call() -> None:
+            result = api.request(method, path, body=raw)
+            assert result.status_code == 400, result.text
+
+        return call
+
+    floor = 0.002  # a few ms of noise must not make a ratio
+    return (fastest(send(crafted)) + floor) / (fastest(send(plain)) + floor)
+
+
+def test_unterminated_string_of_escaped_quotes_costs_what_a_plain_body_costs(api: Api) -> None:
+    """65 '[' then '"' then 12,000 '\\"' (24 KB): was 2.7 s before the 400."""
+    crafted = b"[" * 65 + b'"' + b'\\"' * 12_000
+    plain = b"[" * 65 + b'"' + b"x" * 24_000
+    assert cost_ratio(api, "POST", f"{Q}/messages", crafted, plain) < 5
+
+
+def test_distinct_objects_in_a_unique_list_cost_what_strings_cost(api: Api) -> None:
+    """uniqueItems over objects was compared pairwise: 64 KB took minutes."""
+    count = 4_000
+    crafted = json.dumps({"resource_types": [{"a": i} for i in range(count)]}).encode()
+    pad = len(crafted) - len(json.dumps({"resource_types": ["" for _ in range(count)]}))
+    names = [f"{i:0{pad // count}d}" for i in range(count)]
+    plain = json.dumps({"resource_types": names}).encode()
+    plain = plain[:-2] + b" " * (len(crafted) - len(plain)) + plain[-2:]
+    assert cost_ratio(api, "POST", f"{Q}/purge", crafted, plain) < 5
+
+
+JSONISH = st.text(alphabet='[]{}",:\\ 1ax', max_size=300)
+
+
+def _depth(document: Any) -> int:
+    if isinstance(document, list):
+        return 1 + max((_depth(item) for item in document), default=0)
+    if isinstance(document, dict):
+        return 1 + max((_depth(item) for item in document.values()), default=0)
+    return 0
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(
+    st.one_of(
+        JSONISH,
+        st.builds(lambda n, tail: "[" * n + tail + "]" * n, st.integers(60, 70), JSONISH),
+    )
+)
+def test_the_pre_parser_checks_agree_with_the_json_parser(text: str) -> None:
+    """Whatever the bytes, the strict parser accepts exactly the JSON documents
+    (objects or arrays) at most MAX_DEPTH deep, and refuses the rest with 400."""
+    try:
+        expected: Any = json.loads(text)
+    except ValueError:
+        expected = None
+    ok = isinstance(expected, dict | list) and _depth(expected) <= body.MAX_DEPTH
+    try:
+        found = body.parse(text.encode())
+    except InvalidBody:
+        assert not ok
+    else:
+        assert ok and found == expected

@@ -25,7 +25,10 @@ from sqlqueue.transport.wsgi.errors import InvalidBody
 
 MAX_DEPTH = 64
 _INT64 = 2**63
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A string, closed or not: it always matches at a quote and never
+# backtracks, so removing strings is one linear pass (an unterminated string
+# runs to the end instead of being retried from every quote inside it).
+_STRINGS = re.compile(r'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
 _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 _INNERMOST = re.compile(r"\[\]|\{\}")
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -135,7 +138,11 @@ def _constant(text: str) -> Any:
 
 
 def _check_depth(text: str) -> None:
-    """Refuse documents nested deeper than MAX_DEPTH (cheap regex passes)."""
+    """Refuse documents nested deeper than MAX_DEPTH.
+
+    Linear in the text: one pass removes strings, one keeps brackets, then at
+    most MAX_DEPTH passes remove innermost pairs.
+    """
     if text.count("[") + text.count("{") <= MAX_DEPTH:
         return
     brackets = _NOT_BRACKETS.sub("", _STRINGS.sub("", text))
