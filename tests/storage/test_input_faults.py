@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
+from sqlqueue import errors
 from sqlqueue.domain.clock import ManualClock
-from sqlqueue.domain.models import NewMessage
+from sqlqueue.domain.documents import DOCUMENT_BYTES, TEXT_BYTES
+from sqlqueue.domain.models import Flavor, NewMessage
+from sqlqueue.storage.sql.database import Database
 from sqlqueue.storage.sql.driver import SqlDataDriver
+from sqlqueue.storage.sql.flavors import SqlFlavorController
 from tests.storage.helpers import CLIENT, PROJECT, QUEUE, post
 from tests.threads import run_threads
 
@@ -82,3 +87,53 @@ def test_no_negative_age_with_concurrent_posters_renewers_and_readers(
     run_threads([*workers, reading_stats, reading_stats, reading_claim], timeout=60)
     assert ages, "the readers read nothing"
     assert min(ages) >= 0
+
+
+# 5. Stored documents longer than their column ---------------------------------
+
+
+def test_a_message_body_longer_than_its_column_is_refused_whole(driver: SqlDataDriver) -> None:
+    post(driver, 1)
+    body = "é" * (DOCUMENT_BYTES // 2 + 1)  # 2 bytes each once stored
+    batch = [NewMessage({"ok": 1}), NewMessage(body)]
+    with pytest.raises(errors.ValidationFailed, match=f"Max size: {DOCUMENT_BYTES} bytes"):
+        driver.messages.post(PROJECT, QUEUE, batch, CLIENT)
+    assert len(driver.messages.list(PROJECT, QUEUE, echo=True).items) == 1
+    assert driver.queues.stats(PROJECT, QUEUE).total == 1
+
+
+def test_subscription_options_longer_than_their_column_are_refused(
+    driver: SqlDataDriver,
+) -> None:
+    options = {"n": [1e9] * 6_000}
+    with pytest.raises(errors.ValidationFailed, match=f"Max size: {TEXT_BYTES} bytes"):
+        driver.subscriptions.create(PROJECT, QUEUE, "http://a.example", 60, options)
+    assert driver.subscriptions.list(PROJECT, QUEUE).items == []
+    sub_id = driver.subscriptions.create(PROJECT, QUEUE, "http://a.example", 60, {"k": 1})
+    assert sub_id is not None
+    with pytest.raises(errors.ValidationFailed, match=f"Max size: {TEXT_BYTES} bytes"):
+        driver.subscriptions.update(PROJECT, QUEUE, sub_id, options=options)
+    assert driver.subscriptions.get(PROJECT, QUEUE, sub_id).options == {"k": 1}
+
+
+def test_queue_metadata_longer_than_its_column_is_refused(driver: SqlDataDriver) -> None:
+    huge = {"s": "é" * (DOCUMENT_BYTES // 2)}
+    with pytest.raises(errors.ValidationFailed, match="Queue metadata"):
+        driver.queues.create(PROJECT, QUEUE, huge)
+    assert not driver.queues.exists(PROJECT, QUEUE)
+    driver.queues.create(PROJECT, QUEUE, {"k": 1})
+    with pytest.raises(errors.ValidationFailed, match="Queue metadata"):
+        driver.queues.set_metadata(PROJECT, QUEUE, huge)
+    assert driver.queues.get_metadata(PROJECT, QUEUE) == {"k": 1}
+
+
+def test_flavor_capabilities_longer_than_their_column_are_refused(engine: Engine) -> None:
+    flavors = SqlFlavorController(Database(engine))
+    capabilities: dict[str, Any] = {"n": [1e9] * 6_000}
+    with pytest.raises(errors.ValidationFailed, match=f"Max size: {TEXT_BYTES} bytes"):
+        flavors.create(Flavor("gold", PROJECT, capabilities))
+    assert not flavors.exists(PROJECT, "gold")
+    flavors.create(Flavor("gold", PROJECT, {"fifo": True}))
+    with pytest.raises(errors.ValidationFailed, match=f"Max size: {TEXT_BYTES} bytes"):
+        flavors.update(PROJECT, "gold", capabilities=capabilities)
+    assert flavors.get(PROJECT, "gold").capabilities == {"fifo": True}

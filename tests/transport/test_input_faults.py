@@ -280,3 +280,56 @@ def test_the_pre_parser_checks_agree_with_the_json_parser(text: str) -> None:
         assert not ok
     else:
         assert ok and found == expected
+
+
+# 5. Stored documents longer than their column -------------------------------
+
+INFLATING = [1e9] * 6_000
+"""24 KB sent; stored as 1000000000.0 each: about 78 KB."""
+
+
+def raw_json(document: object) -> str:
+    """The document as a client would send it (``1e9`` kept short)."""
+    return json.dumps(document).replace("1000000000.0", "1e9")
+
+
+@every_backend
+def test_subscription_options_too_large_once_stored_are_refused(api: Api) -> None:
+    sent = raw_json({"subscriber": "http://a.example", "options": {"n": INFLATING}})
+    assert len(sent) < 65_535
+    result = api.post(f"{Q}/subscriptions", body=sent)
+    assert result.status_code == 400, result.text
+    assert "Max size: 65535 bytes" in result.json["description"]
+    assert api.get(f"{Q}/subscriptions").json["subscriptions"] == []
+    created = api.post(f"{Q}/subscriptions", json={"subscriber": "http://a.example"})
+    sub = f"{Q}/subscriptions/{created.json['subscription_id']}"
+    result = api.patch(sub, body=raw_json({"options": {"n": INFLATING}}))
+    assert result.status_code == 400, result.text
+    assert "Max size: 65535 bytes" in result.json["description"]
+    assert api.get(sub).json["options"] == {}
+
+
+@every_backend
+def test_subscription_options_that_fit_once_stored_are_kept_whole(api: Api) -> None:
+    options = {"n": [1e9] * 4_000}  # about 52 KB stored
+    result = api.post(
+        f"{Q}/subscriptions", body=raw_json({"subscriber": "http://a.example", "options": options})
+    )
+    assert result.status_code == 201, result.text
+    found = api.get(f"{Q}/subscriptions/{result.json['subscription_id']}").json
+    assert found["options"] == options
+
+
+@every_backend
+def test_queue_metadata_too_large_once_stored_is_refused(api: Api, limits: Limits) -> None:
+    sent = raw_json({"n": [1e9] * 6_000})
+    assert len(sent) < limits.max_queue_metadata
+    result = api.put(Q, body=sent)
+    assert result.status_code == 400, result.text
+    assert f"Max size: {limits.max_queue_metadata} bytes" in result.json["description"]
+    assert api.get("/v2/queues").json["queues"] == []
+    assert api.put(Q, json={"keep": 1}).status_code == 201
+    ops = raw_json([{"op": "add", "path": "/metadata/n", "value": [1e9] * 6_000}])
+    result = api.patch(Q, body=ops, headers=PATCH_TYPE)
+    assert result.status_code == 400, result.text
+    assert api.get(Q).json["keep"] == 1 and "n" not in api.get(Q).json

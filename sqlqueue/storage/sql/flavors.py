@@ -12,13 +12,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from sqlqueue import errors
+from sqlqueue.domain.documents import TEXT_BYTES, encode_within
 from sqlqueue.domain.models import Flavor, Page
 from sqlqueue.storage.base import FlavorController
-from sqlqueue.storage.sql.database import Database, dumps, loads
+from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.queues import insert_ignore
 from sqlqueue.storage.sql.tables import flavors, pools
 
 DEFAULT_PAGE = 10
+CAPABILITIES = "Flavor capabilities"
 
 
 def _to_flavor(row: Row[Any]) -> Flavor:
@@ -39,7 +41,7 @@ class SqlFlavorController(FlavorController):
         values = {
             "project": flavor.project,
             "name": flavor.name,
-            "capabilities": dumps(flavor.capabilities),
+            "capabilities": encode_within(flavor.capabilities, TEXT_BYTES, CAPABILITIES),
         }
         replace = (
             sa.update(flavors)
@@ -92,7 +94,7 @@ class SqlFlavorController(FlavorController):
         stmt = (
             sa.update(flavors)
             .where(*_where(project, name))
-            .values(capabilities=dumps(capabilities))
+            .values(capabilities=encode_within(capabilities, TEXT_BYTES, CAPABILITIES))
         )
 
         def work(conn: Connection) -> bool:

@@ -10,10 +10,11 @@ from sqlalchemy.engine import Connection, Row
 
 from sqlqueue import errors
 from sqlqueue.domain import ids
+from sqlqueue.domain.documents import DOCUMENT_BYTES, encode_within
 from sqlqueue.domain.models import Message, NewMessage, Page
 from sqlqueue.storage.base import MessageController, Messages, Metadata, StorageOptions
 from sqlqueue.storage.sql import rows, statements
-from sqlqueue.storage.sql.database import Database, dumps, loads
+from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.queues import create_queue, find_queue
 from sqlqueue.storage.sql.tables import messages
 from sqlqueue.storage.sql.wakeups import CHANNEL, SqlWakeups, notify_payload
@@ -72,8 +73,14 @@ def new_rows(
     client_id: str,
     now: int,
     default_ttl: int,
+    bodies: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Column values of a posted batch, with the queue's defaults applied."""
+    """Column values of a posted batch, with the queue's defaults applied.
+
+    ``bodies``: the stored text of each message body (from ``encode_bodies``),
+    encoded here when absent.
+    """
+    texts = encode_bodies(batch) if bodies is None else bodies
     ttl_default = meta.get("_default_message_ttl") or default_ttl
     delay_default = meta.get("_default_message_delay") or 0
     out = []
@@ -84,7 +91,7 @@ def new_rows(
             {
                 "queue_id": queue_id,
                 "marker": first + offset,
-                "body": dumps(msg.body),
+                "body": texts[offset],
                 "client_id": client_id,
                 "ttl": ttl,
                 "created_at": now,
@@ -96,6 +103,11 @@ def new_rows(
             }
         )
     return out
+
+
+def encode_bodies(batch: Sequence[NewMessage]) -> list[str]:
+    """The stored text of each body. :raises ValidationFailed: one is too large."""
+    return [encode_within(msg.body, DOCUMENT_BYTES, "A message body") for msg in batch]
 
 
 def insert_rows(conn: Connection, values: list[dict[str, Any]]) -> list[str]:
@@ -150,11 +162,12 @@ class SqlMessageController(MessageController):
         now = self._db.now_ms()
         default_ttl = self._options.default_message_ttl
         count = len(messages)
+        bodies = encode_bodies(messages)  # before any transaction: a refusal writes nothing
 
         def insert(conn: Connection, reserved: tuple[int, Metadata, int]) -> list[str]:
             queue_id, meta, first = reserved
             check_post_size(meta, size)
-            values = new_rows(queue_id, first, messages, meta, client_id, now, default_ttl)
+            values = new_rows(queue_id, first, messages, meta, client_id, now, default_ttl, bodies)
             return insert_rows(conn, values)
 
         if not self._options.fifo:

@@ -17,9 +17,10 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Row, make_url
 
 from sqlqueue import errors
+from sqlqueue.domain.documents import TEXT_BYTES, encode_within
 from sqlqueue.domain.models import Page, Pool
 from sqlqueue.storage.base import PoolController
-from sqlqueue.storage.sql.database import Database, dumps, loads
+from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.tables import catalogue, flavors, pools
 
 DEFAULT_PAGE = 10
@@ -104,7 +105,7 @@ def _store(conn: Connection, pool: Pool) -> None:
         "uri": pool.uri,
         "weight": pool.weight,
         "flavor": pool.flavor,
-        "options": dumps(pool.options),
+        "options": encode_within(pool.options, TEXT_BYTES, "Pool options"),
     }
     found = conn.execute(sa.select(pools.c.name).where(pools.c.name == pool.name)).first()
     if found is None:

@@ -9,12 +9,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from sqlqueue import errors
+from sqlqueue.domain.documents import DOCUMENT_BYTES, encode_within
 from sqlqueue.domain.models import MessageSummary, Page, QueueInfo, QueueStats
 from sqlqueue.storage.base import Metadata, QueueController, StorageOptions
 from sqlqueue.storage.sql import statements
-from sqlqueue.storage.sql.database import Database, dumps, loads
+from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.rows import age_seconds
 from sqlqueue.storage.sql.tables import claims, messages, queues
+
+METADATA = "Queue metadata"
 
 
 def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
@@ -50,7 +53,7 @@ def create_queue(conn: Connection, project: str, name: str, meta: Metadata, now:
     values = {
         "project": project,
         "name": name,
-        "meta": dumps(meta),
+        "meta": encode_within(meta, DOCUMENT_BYTES, METADATA),
         "next_marker": 1,
         "created_at": now,
         "updated_at": now,
@@ -82,7 +85,10 @@ class SqlQueueController(QueueController):
         stmt = (
             sa.update(queues)
             .where(queues.c.project == project, queues.c.name == name)
-            .values(meta=dumps(metadata), updated_at=self._db.now_ms())
+            .values(
+                meta=encode_within(metadata, DOCUMENT_BYTES, METADATA),
+                updated_at=self._db.now_ms(),
+            )
         )
         if self._db.run(lambda c: c.execute(stmt).rowcount) == 0:
             raise errors.QueueDoesNotExist(f"Queue {name} does not exist")

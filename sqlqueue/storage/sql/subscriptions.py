@@ -9,11 +9,14 @@ from sqlalchemy.engine import Connection, Row
 
 from sqlqueue import errors
 from sqlqueue.domain import ids
+from sqlqueue.domain.documents import TEXT_BYTES, encode_within
 from sqlqueue.domain.models import Page, Subscription
 from sqlqueue.storage.base import Metadata, StorageOptions, SubscriptionController
-from sqlqueue.storage.sql.database import Database, dumps, loads
+from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.rows import age_seconds
 from sqlqueue.storage.sql.tables import subscriptions as subs
+
+OPTIONS = "Subscription options"
 
 
 def _to_subscription(row: Row[Any], now: int) -> Subscription:
@@ -82,6 +85,7 @@ class SqlSubscriptionController(SubscriptionController):
     def create(
         self, project: str, queue: str, subscriber: str, ttl: int, options: Metadata
     ) -> str | None:
+        stored_options = encode_within(options, TEXT_BYTES, OPTIONS)
         now = self._db.now_ms()
         new_id = ids.new_ordered_token(now)
 
@@ -98,7 +102,7 @@ class SqlSubscriptionController(SubscriptionController):
                     source=queue,
                     subscriber=subscriber,
                     ttl=ttl,
-                    options=dumps(options),
+                    options=stored_options,
                     confirmed=False,
                     created_at=now,
                     expires_at=now + ttl * 1000,
@@ -118,6 +122,7 @@ class SqlSubscriptionController(SubscriptionController):
         ttl: int | None = None,
         options: Metadata | None = None,
     ) -> None:
+        stored_options = None if options is None else encode_within(options, TEXT_BYTES, OPTIONS)
         now = self._db.now_ms()
 
         def work(conn: Connection) -> None:
@@ -137,8 +142,8 @@ class SqlSubscriptionController(SubscriptionController):
                 values["subscriber"] = subscriber
             if ttl is not None:
                 values.update(ttl=ttl, expires_at=now + ttl * 1000)
-            if options is not None:
-                values["options"] = dumps(options)
+            if stored_options is not None:
+                values["options"] = stored_options
             if values:
                 conn.execute(sa.update(subs).where(subs.c.id == subscription_id).values(values))
 

@@ -6,7 +6,6 @@ JSON-patch operations on absent keys, which raise ``Conflict`` (409).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +16,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 from sqlqueue import errors
+from sqlqueue.domain.documents import DOCUMENT_BYTES, TEXT_BYTES, TooLarge, encode_within
 from sqlqueue.domain.limits import Limits
 from sqlqueue.domain.models import NewMessage
 from sqlqueue.transport.wsgi import schemas, signing
@@ -147,11 +147,8 @@ class Validator:
         _check(self._metadata, document)
         if document.get("_enable_encrypt_messages"):
             raise InvalidBody("Message encryption (_enable_encrypt_messages) is not supported.")
-        size = len(json.dumps(document, ensure_ascii=False).encode("utf-8"))
-        if size > self._limits.max_queue_metadata:
-            raise InvalidBody(
-                f"Queue metadata is too large. Max size: {self._limits.max_queue_metadata}"
-            )
+        limit = min(self._limits.max_queue_metadata, DOCUMENT_BYTES)
+        fits(document, limit, "Queue metadata")
         return dict(document)
 
     def patch(self, document: Any) -> list[PatchOp]:
@@ -182,7 +179,9 @@ class Validator:
         _check(self._sub_create, document)
         subscriber = _subscriber(document["subscriber"])
         ttl = document.get("ttl", self._limits.default_subscription_ttl)
-        return subscriber, ttl, document.get("options", {})
+        options = document.get("options", {})
+        fits(options, TEXT_BYTES, "Subscription options")
+        return subscriber, ttl, options
 
     def subscription_update(self, document: Any) -> dict[str, Any]:
         """The fields a subscription PATCH body changes."""
@@ -190,6 +189,8 @@ class Validator:
         changes = {k: document[k] for k in ("subscriber", "ttl", "options") if k in document}
         if "subscriber" in changes:
             changes["subscriber"] = _subscriber(changes["subscriber"])
+        if "options" in changes:
+            fits(changes["options"], TEXT_BYTES, "Subscription options")
         return changes
 
     def confirm(self, document: Any) -> bool:
@@ -206,6 +207,7 @@ class Validator:
     def pool(self, document: Any) -> dict[str, Any]:
         """The fields of a pool PUT body (``uri`` and ``weight`` required)."""
         _check(self._pool, document)
+        fits(document.get("options", {}), TEXT_BYTES, "Pool options")
         return dict(document)
 
     def pool_patch(self, document: Any) -> dict[str, Any]:
@@ -213,11 +215,13 @@ class Validator:
         if isinstance(document, dict) and not document:
             raise InvalidBody("One of uri, weight, flavor or options needs to be specified.")
         _check(self._pool_patch, document)
+        fits(document.get("options", {}), TEXT_BYTES, "Pool options")
         return dict(document)
 
     def flavor(self, document: Any) -> tuple[list[str], dict[str, Any] | None]:
         """``(pool_list, capabilities)`` of a flavor PUT or PATCH body."""
         _check(self._flavor, document)
+        fits(document.get("capabilities", {}), TEXT_BYTES, "Flavor capabilities")
         return list(document["pool_list"]), document.get("capabilities")
 
     def share(
@@ -237,6 +241,14 @@ class Validator:
         if expires <= now:
             raise InvalidBody("The expiration date must be in the future.")
         return paths, methods, signing.format_expires(expires)
+
+
+def fits(document: Any, limit: int, what: str) -> None:
+    """Refuse a document longer than ``limit`` bytes once stored (re-encoded)."""
+    try:
+        encode_within(document, limit, what)
+    except TooLarge as ex:
+        raise InvalidBody(str(ex)) from ex
 
 
 def _plain_int_in(item: dict[str, Any], key: str, bounds: tuple[int, int]) -> bool:
