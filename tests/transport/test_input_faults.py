@@ -333,3 +333,92 @@ def test_queue_metadata_too_large_once_stored_is_refused(api: Api, limits: Limit
     result = api.patch(Q, body=ops, headers=PATCH_TYPE)
     assert result.status_code == 400, result.text
     assert api.get(Q).json["keep"] == 1 and "n" not in api.get(Q).json
+
+
+# 6. Dates at the edges of the calendar --------------------------------------
+
+
+@every_backend
+@pytest.mark.parametrize(
+    "expires",
+    [
+        "9999-12-31T23:59:59-14:00",
+        "9999-12-31T23:59:59.999999-00:01",
+        "0001-01-01T00:00:00+14:00",
+        "0001-01-01T00:00:00+00:01",
+        "10000-01-01T00:00:00",
+        "9999-13-01T00:00:00",
+        "2030-02-30T00:00:00",
+        "0000-01-01T00:00:00",
+    ],
+)
+def test_share_expiry_outside_the_calendar_is_a_400(api: Api, expires: str) -> None:
+    result = api.post(f"{Q}/share", json={"expires": expires})
+    assert result.status_code == 400, result.text
+    assert "expires" in result.json["description"]
+
+
+@every_backend
+@pytest.mark.parametrize(
+    ("expires", "signed"),
+    [
+        ("9999-12-31T23:59:59", "9999-12-31T23:59:59"),
+        ("9999-12-31T23:59:59+00:00", "9999-12-31T23:59:59"),
+        ("9999-12-31T23:59:59+14:00", "9999-12-31T09:59:59"),
+    ],
+)
+def test_share_expiry_at_the_calendar_end_is_signed_and_usable(
+    api: Api, expires: str, signed: str
+) -> None:
+    result = api.post(f"{Q}/share", json={"expires": expires, "methods": ["GET"]})
+    assert result.status_code == 200, result.text
+    doc = result.json
+    assert doc["expires"] == signed
+    headers = {
+        "URL-Signature": doc["signature"],
+        "URL-Expires": doc["expires"],
+        "URL-Methods": "GET",
+        "URL-Paths": ",".join(doc["paths"]),
+    }
+    assert api.get(f"{Q}/messages", headers=headers).status_code in (200, 204)
+
+
+@every_backend
+@pytest.mark.parametrize(
+    "expires", ["0001-01-01T00:00:00", "10000-01-01T00:00:00", "9999-12-31T23:59:60"]
+)
+def test_signed_request_with_an_expiry_outside_the_calendar_is_refused(
+    api: Api, expires: str
+) -> None:
+    headers = {
+        "URL-Signature": "0" * 64,
+        "URL-Expires": expires,
+        "URL-Methods": "GET",
+        "URL-Paths": f"{Q}/messages",
+    }
+    result = api.get(f"{Q}/messages", headers=headers)
+    assert result.status_code == 404, result.text
+    assert set(result.json) == {"title", "description"}
+
+
+INT32_MAX = 2**31 - 1
+
+
+@every_backend
+def test_durations_at_their_edges_are_kept_and_beyond_them_refused(api: Api) -> None:
+    sub = {"subscriber": "http://a.example", "ttl": INT32_MAX}
+    result = api.post(f"{Q}/subscriptions", json=sub)
+    assert result.status_code == 201, result.text
+    found = api.get(f"{Q}/subscriptions/{result.json['subscription_id']}").json
+    assert found["ttl"] == INT32_MAX
+    beyond = [
+        ("POST", f"{Q}/subscriptions", {"subscriber": "http://b.example", "ttl": INT32_MAX + 1}),
+        ("POST", f"{Q}/messages", {"messages": [{"body": 1, "ttl": 1209601}]}),
+        ("POST", f"{Q}/messages", {"messages": [{"body": 1, "delay": 901}]}),
+        ("POST", f"{Q}/claims", {"ttl": 43201}),
+        ("POST", f"{Q}/claims", {"grace": 43201}),
+        ("PUT", "/v2/queues/other", {"_default_message_ttl": 1209601}),
+    ]
+    for method, path, document in beyond:
+        result = api.request(method, path, json=document)
+        assert result.status_code == 400, (path, document, result.text)

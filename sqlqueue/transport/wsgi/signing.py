@@ -32,10 +32,18 @@ def format_expires(moment: datetime) -> str:
 
 
 def parse_expires(text: str) -> datetime:
-    """An ISO-8601 expiry as naive UTC. :raises ValueError:"""
+    """An ISO-8601 expiry as naive UTC.
+
+    :raises ValueError: not a date and time, or one whose UTC time falls
+        outside the calendar (years 1 to 9999), such as
+        ``9999-12-31T23:59:59-14:00``.
+    """
     moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError as ex:
+            raise ValueError(f"{text!r} is outside years 1 to 9999 in UTC") from ex
     return moment
 
 

@@ -237,7 +237,9 @@ class Validator:
             try:
                 expires = signing.parse_expires(document["expires"])
             except ValueError as ex:
-                raise InvalidBody("expires must be an ISO-8601 date and time.") from ex
+                raise InvalidBody(
+                    "expires must be an ISO-8601 date and time within years 1 to 9999 (UTC)."
+                ) from ex
         if expires <= now:
             raise InvalidBody("The expiration date must be in the future.")
         return paths, methods, signing.format_expires(expires)
