@@ -26,6 +26,10 @@ class Limits:
     max_flavors_per_page: int = 20
     max_queue_metadata: int = 65536
     max_messages_post_size: int = 262144
+    max_messages_per_post: int = 1000
+    """Messages one POST may carry (sqlqueue's own bound; Zaqar bounds posts by
+    bytes only). Far above the batches Zaqar clients send; a post above it is
+    a 400 and stores nothing."""
     max_message_ttl: int = 1209600
     max_message_delay: int = 900
     max_claim_ttl: int = 43200

@@ -422,3 +422,55 @@ def test_durations_at_their_edges_are_kept_and_beyond_them_refused(api: Api) -> 
     for method, path, document in beyond:
         result = api.request(method, path, json=document)
         assert result.status_code == 400, (path, document, result.text)
+
+
+# 7. A legal post whose answer no client can read ----------------------------
+
+
+@every_backend
+def test_a_post_over_the_message_count_limit_is_a_400_and_stores_nothing(
+    api: Api, limits: Limits
+) -> None:
+    count = 20_000
+    document = {"messages": [{"body": 0}] * count}
+    assert len(json.dumps(document)) < limits.max_messages_post_size
+    result = api.post(f"{Q}/messages", json=document)
+    assert result.status_code == 400, result.text
+    assert f"No more than {limits.max_messages_per_post} messages" in result.json["description"]
+    assert api.get(f"{Q}/stats").json["messages"]["total"] == 0
+
+
+@every_backend
+def test_the_largest_allowed_post_has_headers_every_client_reads(api: Api, limits: Limits) -> None:
+    count = limits.max_messages_per_post
+    result = api.post(f"{Q}/messages", json={"messages": [{"body": 0}] * count})
+    assert result.status_code == 201, result.text
+    assert len(result.json["resources"]) == count
+    header_bytes = sum(len(k) + len(v) + 4 for k, v in result.headers.items())
+    assert header_bytes < 4096
+    assert result.headers["Location"] == f"{Q}/messages"
+    assert api.get(f"{Q}/stats").json["messages"]["total"] == count
+
+
+def test_a_small_post_lists_its_ids_in_the_location(api: Api) -> None:
+    ids = api.post_messages("jobs", *range(50))
+    result = api.post(f"{Q}/messages", json={"messages": [{"body": 1}]})
+    new = result.json["resources"][0].rsplit("/", 1)[1]
+    assert result.headers["Location"] == f"{Q}/messages?ids={new}"
+    result = api.post(f"{Q}/messages", json={"messages": [{"body": n} for n in range(50)]})
+    hrefs = result.json["resources"]
+    assert result.headers["Location"] == f"{Q}/messages?ids=" + ",".join(
+        h.rsplit("/", 1)[1] for h in hrefs
+    )
+    assert len(ids) == 50
+
+
+@pytest.mark.parametrize("limits", [Limits(max_messages_per_post=3)])
+def test_the_message_count_limit_is_configurable(api: Api, limits: Limits) -> None:
+    assert api.post(f"{Q}/messages", json={"messages": [{"body": 0}] * 3}).status_code == 201
+    result = api.post(f"{Q}/messages", json={"messages": [{"body": 0}] * 4})
+    assert result.status_code == 400
+    assert "No more than 3 messages" in result.json["description"]
+    spec = api.get("/v2/openapi.json").json
+    schema = spec["components"]["schemas"]["NewMessages"]["properties"]["messages"]
+    assert schema["maxItems"] == 3

@@ -22,8 +22,14 @@ def integer(low: int, high: int, *, nullable: bool = False) -> Schema:
     return {"type": kind, "minimum": low, "maximum": high}
 
 
+LOCATION_MAX = 2048
+"""Bytes of a post's Location header listing the new messages' ids; a longer
+list is not put in a header (see ``serializers.posted``)."""
+
+
 def messages(limits: Limits) -> Schema:
-    """``{"messages": [{"body", "ttl"?, "delay"?}, ...]}``."""
+    """``{"messages": [{"body", "ttl"?, "delay"?}, ...]}``, at most
+    ``max_messages_per_post`` of them."""
     item = {
         "type": "object",
         "required": ["body"],
@@ -35,7 +41,21 @@ def messages(limits: Limits) -> Schema:
     return {
         "type": "object",
         "required": ["messages"],
-        "properties": {"messages": {"type": "array", "minItems": 1, "items": item}},
+        "properties": {
+            "messages": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": limits.max_messages_per_post,
+                "items": item,
+                "description": (
+                    f"At most {limits.max_messages_per_post} messages per post"
+                    f" (max_messages_per_post) and {limits.max_messages_post_size} bytes"
+                    " (max_messages_post_size). The 201's body lists every new message;"
+                    f" its Location header lists their ids while it fits in {LOCATION_MAX}"
+                    " bytes, and otherwise names the queue's messages."
+                ),
+            }
+        },
     }
 
 

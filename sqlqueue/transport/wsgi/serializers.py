@@ -62,9 +62,18 @@ def popped(msgs: list[Message]) -> Document:
     return {"messages": [msg.to_storage_dict() for msg in msgs]}
 
 
-def posted(queue: str, ids: list[str]) -> tuple[str, Document]:
-    """The Location header and body answering a POST of messages."""
+def posted(queue: str, ids: list[str], location_max: int) -> tuple[str, Document]:
+    """The Location header and body answering a POST of messages.
+
+    The Location lists the new ids (as Zaqar) while it is at most
+    ``location_max`` bytes; past that it names the queue's messages, so
+    that every client can read the headers (http.client refuses a header
+    line over 64 KiB, proxies often one over 4 or 8 KiB). The body always
+    lists every new message.
+    """
     location = f"{queue_path(queue)}/messages?ids={','.join(ids)}"
+    if len(location) > location_max:
+        location = f"{queue_path(queue)}/messages"
     return location, {"resources": [message_path(queue, mid) for mid in ids]}
 
 

@@ -104,7 +104,14 @@ class Validator:
         self._flavor = build(schemas.flavor())
 
     def messages(self, document: Any) -> list[NewMessage]:
-        """The messages of a POST body."""
+        """The messages of a POST body (at most ``max_messages_per_post``)."""
+        batch = document.get("messages") if isinstance(document, dict) else None
+        cap = self._limits.max_messages_per_post
+        if isinstance(batch, list) and len(batch) > cap:
+            raise InvalidBody(
+                f"No more than {cap} messages may be posted at once (max_messages_per_post);"
+                f" this post has {len(batch)}."
+            )
         if not self._plainly_valid_messages(document):
             _check(self._messages, document)
         return [

@@ -110,7 +110,11 @@ ROUTES = (
         f"{Q}/messages",
         ("marker", "limit", "echo", "include_claimed", "include_delayed", "ids", "pop", "wait"),
         {
-            "POST": Op("Post messages", {"201": "Posted"}, body="NewMessages"),
+            "POST": Op(
+                "Post messages (at most max_messages_per_post, default 1000, per request)",
+                {"201": "Posted"},
+                body="NewMessages",
+            ),
             "GET": _get("List messages, or get them by ids", "MessagesRead"),
             "DELETE": Op(
                 "Delete messages by ids (204) or pop them (200)",

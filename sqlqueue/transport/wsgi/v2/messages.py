@@ -6,7 +6,7 @@ import falcon
 
 from sqlqueue import errors
 from sqlqueue.domain.models import Message, Page
-from sqlqueue.transport.wsgi import body, longpoll, params, serializers
+from sqlqueue.transport.wsgi import body, longpoll, params, schemas, serializers
 from sqlqueue.transport.wsgi.context import Request
 from sqlqueue.transport.wsgi.v2.base import Resource
 
@@ -28,7 +28,7 @@ class Collection(Resource):
         ids = self._store.placing(project, queue_name).messages.post(
             project, queue_name, batch, req.context.client_id, size=size
         )
-        location, doc = serializers.posted(queue_name, ids)
+        location, doc = serializers.posted(queue_name, ids, schemas.LOCATION_MAX)
         resp.status = falcon.HTTP_201
         resp.location = location
         resp.media = doc
