@@ -137,3 +137,61 @@ def test_flavor_capabilities_longer_than_their_column_are_refused(engine: Engine
     with pytest.raises(errors.ValidationFailed, match=f"Max size: {TEXT_BYTES} bytes"):
         flavors.update(PROJECT, "gold", capabilities=capabilities)
     assert flavors.get(PROJECT, "gold").capabilities == {"fifo": True}
+
+
+# 8. A claim answers 204 while claimable messages remain -------------------------
+
+DLQ_META = {"_max_claim_count": 1, "_dead_letter_queue": "dead"}
+
+
+def bodies(driver: SqlDataDriver, queue: str) -> list[Any]:
+    page = driver.messages.list(PROJECT, queue, echo=True, include_claimed=True, limit=100)
+    return [m.body for m in page.items]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5])
+def test_dead_lettered_messages_do_not_use_up_a_claim(driver: SqlDataDriver, limit: int) -> None:
+    driver.queues.create(PROJECT, QUEUE, DLQ_META)
+    a, _b, _c = post(driver, 3)
+    claim_id, held = driver.claims.create(PROJECT, QUEUE, ttl=60, grace=60, limit=1)
+    assert claim_id is not None and [m.id for m in held] == [a]
+    driver.claims.delete(PROJECT, QUEUE, claim_id)
+
+    claim_id, held = driver.claims.create(PROJECT, QUEUE, ttl=60, grace=60, limit=limit)
+    assert claim_id is not None
+    assert [m.body for m in held] == [{"n": 1}, {"n": 2}][:limit]
+    assert bodies(driver, "dead") == [{"n": 0}]
+
+
+def test_a_run_of_spent_messages_is_passed_over(driver: SqlDataDriver) -> None:
+    driver.queues.create(PROJECT, QUEUE, DLQ_META)
+    post(driver, 30)
+    claim_id, held = driver.claims.create(PROJECT, QUEUE, ttl=60, grace=60, limit=20)
+    assert claim_id is not None and len(held) == 20
+    driver.claims.delete(PROJECT, QUEUE, claim_id)
+    claim_id, held = driver.claims.create(PROJECT, QUEUE, ttl=60, grace=60, limit=3)
+    assert [m.body for m in held] == [{"n": 20}, {"n": 21}, {"n": 22}]
+    assert bodies(driver, "dead") == [{"n": i} for i in range(20)]
+
+
+def test_a_claim_is_empty_only_when_nothing_is_claimable(driver: SqlDataDriver) -> None:
+    driver.queues.create(PROJECT, QUEUE, DLQ_META)
+    post(driver, 2)
+    claim_id, _ = driver.claims.create(PROJECT, QUEUE, ttl=60, grace=60, limit=2)
+    assert claim_id is not None
+    driver.claims.delete(PROJECT, QUEUE, claim_id)
+    assert driver.claims.create(PROJECT, QUEUE, ttl=60, grace=60, limit=1) == (None, [])
+    assert bodies(driver, QUEUE) == []
+    assert bodies(driver, "dead") == [{"n": 0}, {"n": 1}]
+
+
+def test_a_queue_that_is_its_own_dead_letter_queue_keeps_its_messages(
+    driver: SqlDataDriver,
+) -> None:
+    driver.queues.create(PROJECT, QUEUE, {"_max_claim_count": 1, "_dead_letter_queue": QUEUE})
+    post(driver, 2)
+    claim_id, _ = driver.claims.create(PROJECT, QUEUE, ttl=60, grace=60, limit=2)
+    assert claim_id is not None
+    driver.claims.delete(PROJECT, QUEUE, claim_id)
+    claim_id, held = driver.claims.create(PROJECT, QUEUE, ttl=60, grace=60, limit=1)
+    assert [m.body for m in held] == [{"n": 0}]

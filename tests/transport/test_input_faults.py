@@ -474,3 +474,21 @@ def test_the_message_count_limit_is_configurable(api: Api, limits: Limits) -> No
     spec = api.get("/v2/openapi.json").json
     schema = spec["components"]["schemas"]["NewMessages"]["properties"]["messages"]
     assert schema["maxItems"] == 3
+
+
+# 8. A claim answers 204 while claimable messages remain -----------------------
+
+
+@every_backend
+def test_claim_after_a_dead_letter_move_answers_the_free_messages(api: Api) -> None:
+    meta = {"_max_claim_count": 1, "_dead_letter_queue": "dead"}
+    assert api.put(Q, json=meta).status_code == 201
+    api.post_messages("jobs", "A", "B", "C")
+    first = api.post(f"{Q}/claims", query_string="limit=1", json={"ttl": 60})
+    assert [m["body"] for m in first.json["messages"]] == ["A"]
+    assert api.delete(first.headers["Location"]).status_code == 204
+    result = api.post(f"{Q}/claims", query_string="limit=1", json={"ttl": 60})
+    assert result.status_code == 201, result.text
+    assert [m["body"] for m in result.json["messages"]] == ["B"]
+    dead = api.get("/v2/queues/dead/messages", query_string="echo=true").json["messages"]
+    assert [m["body"] for m in dead] == ["A"]

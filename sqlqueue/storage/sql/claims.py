@@ -52,12 +52,18 @@ def claimed_messages(conn: Connection, claim_id: str, now: int) -> list[Message]
 
 
 def dead_letter(
-    conn: Connection, project: str, meta: Metadata, found: Sequence[Row[Any]], now: int
+    conn: Connection, source: tuple[str, str], meta: Metadata, found: Sequence[Row[Any]], now: int
 ) -> list[Row[Any]]:
-    """Move messages claimed too often to the dead-letter queue; the rest stay."""
+    """Move messages claimed too often to the dead-letter queue; the rest stay.
+
+    A queue that names itself as its dead-letter queue keeps its messages
+    (moving them to its own tail would only hide them from this claim).
+    ``source``: the (project, name) of the queue the messages are in.
+    """
+    project, name = source
     limit = meta.get("_max_claim_count")
     target = meta.get("_dead_letter_queue")
-    if not limit or not target:
+    if not limit or not target or target == name:
         return list(found)
     spent = [r for r in found if r.claim_count >= limit]
     if not spent:
@@ -114,14 +120,41 @@ class Lease:
         }
 
 
-def take(
-    conn: Connection, project: str, queue_id: int, meta: Metadata, lease: Lease, limit: int
-) -> list[Message]:
-    """Claim up to ``limit`` free messages of a queue, oldest first."""
+def claimable(
+    conn: Connection, source: tuple[str, str, int], meta: Metadata, now: int, limit: int
+) -> list[int]:
+    """Keys of up to ``limit`` free messages, oldest first, locked.
+
+    Messages claimed too often move to the dead-letter queue on the way and
+    do not count: the search goes on past them until ``limit`` messages are
+    found or none is left, so a claim comes back empty only when nothing is
+    claimable. ``source``: the (project, name, id) of the queue.
+    """
+    project, name, queue_id = source
     delayed = bool(meta.get("_default_message_delay"))
     pick = statements.CANDIDATES_UNDELAYED if delayed else statements.CANDIDATES
-    found = conn.execute(pick, {"p_queue": queue_id, "p_now": lease.now, "p_limit": limit}).all()
-    keys = [r.id for r in dead_letter(conn, project, meta, found, lease.now)]
+    keys: list[int] = []
+    after = 0
+    while len(keys) < limit:
+        want = limit - len(keys)
+        params = {"p_queue": queue_id, "p_now": now, "p_limit": want, "p_after": after}
+        found = conn.execute(pick, params).all()
+        kept = dead_letter(conn, (project, name), meta, found, now)
+        keys += [r.id for r in kept]
+        if len(found) < want or len(kept) == len(found):
+            break  # the queue has no more free messages, or none was moved
+        after = found[-1].marker
+    return keys
+
+
+def take(
+    conn: Connection, source: tuple[str, str, int], meta: Metadata, lease: Lease, limit: int
+) -> list[Message]:
+    """Claim up to ``limit`` free messages of a queue, oldest first.
+
+    ``source``: the (project, name, id) of the queue.
+    """
+    keys = claimable(conn, source, meta, lease.now, limit)
     if not keys:
         return []
     if conn.dialect.update_returning:
@@ -158,7 +191,7 @@ class SqlClaimController(ClaimController):
             row = find_queue(conn, project, queue)
             if row is None:
                 return None, []
-            taken = take(conn, project, row.id, loads(row.meta), lease, limit)
+            taken = take(conn, (project, queue, row.id), loads(row.meta), lease, limit)
             if not taken:
                 return None, []
             conn.execute(statements.INSERT_CLAIM, lease.row(row.id))

@@ -109,14 +109,15 @@ def insert_returning_sql(paramstyle: str, rows: int) -> str:
 
 _claimable = (
     messages.c.queue_id == sa.bindparam("p_queue"),
+    messages.c.marker > sa.bindparam("p_after"),
     messages.c.expires_at > _now,
     messages.c.claim_expires <= _now,
 )
 
 
-def _candidates(*extra: sa.ColumnElement[bool]) -> sa.Select[tuple[int, int]]:
+def _candidates(*extra: sa.ColumnElement[bool]) -> sa.Select[tuple[int, int, int]]:
     return (
-        sa.select(messages.c.id, messages.c.claim_count)
+        sa.select(messages.c.id, messages.c.claim_count, messages.c.marker)
         .where(*_claimable, *extra)
         .order_by(messages.c.marker)
         .limit(sa.bindparam("p_limit"))
@@ -126,7 +127,8 @@ def _candidates(*extra: sa.ColumnElement[bool]) -> sa.Select[tuple[int, int]]:
 
 CANDIDATES = _candidates()
 CANDIDATES_UNDELAYED = _candidates(messages.c.delay_until <= _now)
-"""Free messages oldest first, locked; SKIP LOCKED lets claimers take disjoint rows."""
+"""Free messages after marker ``p_after``, oldest first, locked; SKIP LOCKED
+lets claimers take disjoint rows."""
 
 _extend = messages.c.expires_at < sa.bindparam("p_claim_expires")
 TAKE = (
