@@ -78,6 +78,19 @@ class QueueController(abc.ABC):
         """Replace the metadata. :raises QueueDoesNotExist:"""
 
     @abc.abstractmethod
+    def update_metadata(
+        self, project: str, name: str, change: Callable[[Metadata], Metadata]
+    ) -> Metadata:
+        """Replace the metadata with ``change(stored)``, atomically; the result.
+
+        No other change of the queue's metadata can come between the read
+        and the write (concurrent updates all apply, one after another).
+        ``change`` must be idempotent: it may run more than once (a retried
+        transaction); whatever it raises propagates and nothing is written.
+        :raises QueueDoesNotExist:
+        """
+
+    @abc.abstractmethod
     def delete(self, project: str, name: str) -> None:
         """Delete the queue with its messages and claims (silent if missing)."""
 

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlqueue import errors
 from sqlqueue.domain.clock import ManualClock
 from sqlqueue.domain.documents import DOCUMENT_BYTES, TEXT_BYTES
-from sqlqueue.domain.models import Flavor, NewMessage
+from sqlqueue.domain.models import Flavor, NewMessage, Pool
+from sqlqueue.storage.sql.control import SqlControlDriver
 from sqlqueue.storage.sql.database import Database
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.flavors import SqlFlavorController
@@ -195,3 +196,102 @@ def test_a_queue_that_is_its_own_dead_letter_queue_keeps_its_messages(
     driver.claims.delete(PROJECT, QUEUE, claim_id)
     claim_id, held = driver.claims.create(PROJECT, QUEUE, ttl=60, grace=60, limit=1)
     assert [m.body for m in held] == [{"n": 0}]
+
+
+# 9. Every read-modify-write of stored state is atomic ---------------------------
+
+
+def test_concurrent_metadata_updates_all_apply(live_driver: SqlDataDriver) -> None:
+    driver = live_driver
+    driver.queues.create(PROJECT, QUEUE, {"base": 0})
+
+    def adder(n: int) -> Callable[[], None]:
+        def run() -> None:
+            driver.queues.update_metadata(PROJECT, QUEUE, lambda meta: {**meta, f"k{n}": n})
+
+        return run
+
+    run_threads([adder(n) for n in range(12)], timeout=120)
+    expected = {"base": 0, **{f"k{n}": n for n in range(12)}}
+    assert driver.queues.get_metadata(PROJECT, QUEUE) == expected
+
+
+def test_update_metadata_answers_what_it_stored_and_refusals_write_nothing(
+    driver: SqlDataDriver,
+) -> None:
+    driver.queues.create(PROJECT, QUEUE, {"a": 1})
+    assert driver.queues.update_metadata(PROJECT, QUEUE, lambda m: {**m, "b": 2}) == {
+        "a": 1,
+        "b": 2,
+    }
+
+    def refuse(meta: dict[str, Any]) -> dict[str, Any]:
+        raise errors.Conflict("no")
+
+    with pytest.raises(errors.Conflict):
+        driver.queues.update_metadata(PROJECT, QUEUE, refuse)
+    assert driver.queues.get_metadata(PROJECT, QUEUE) == {"a": 1, "b": 2}
+    with pytest.raises(errors.QueueDoesNotExist):
+        driver.queues.update_metadata(PROJECT, "missing", lambda m: m)
+
+
+def test_concurrent_subscribes_of_one_subscriber_make_one_subscription(
+    live_driver: SqlDataDriver,
+) -> None:
+    driver = live_driver
+    driver.queues.create(PROJECT, QUEUE)
+    made: list[str | None] = []
+
+    def subscribe() -> None:
+        made.append(driver.subscriptions.create(PROJECT, QUEUE, "http://one.example", 600, {}))
+
+    run_threads([subscribe] * 8, timeout=120)
+    assert len([found for found in made if found is not None]) == 1
+    assert len(driver.subscriptions.list(PROJECT, QUEUE, limit=20).items) == 1
+
+
+def test_concurrent_renames_to_one_subscriber_leave_one_holder(
+    live_driver: SqlDataDriver,
+) -> None:
+    driver = live_driver
+    ids = [
+        driver.subscriptions.create(PROJECT, QUEUE, f"http://s{n}.example", 600, {})
+        for n in range(6)
+    ]
+    refused: list[str] = []
+
+    def rename(sub_id: str | None) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                driver.subscriptions.update(PROJECT, QUEUE, sub_id or "", subscriber="http://x")
+            except errors.SubscriptionAlreadyExists:
+                refused.append(sub_id or "")
+
+        return run
+
+    run_threads([rename(sub_id) for sub_id in ids], timeout=120)
+    holders = [
+        s.id
+        for s in driver.subscriptions.list(PROJECT, QUEUE, limit=20).items
+        if s.subscriber == "http://x"
+    ]
+    assert len(holders) == 1 and len(refused) == 5
+
+
+def test_concurrent_pool_updates_of_different_fields_all_apply(engine: Engine) -> None:
+    control = SqlControlDriver(engine)
+    control.pools.create(Pool("p1", "postgresql://u@db-p1/q", 1, None, {}))
+    rounds = 15
+
+    def weights() -> None:
+        for n in range(1, rounds + 1):
+            control.pools.update("p1", weight=n)
+
+    def options() -> None:
+        for n in range(1, rounds + 1):
+            control.pools.update("p1", options={"fifo": n % 2 == 0})
+            control.pools.update("p1", options={"fifo": True})
+
+    run_threads([weights, options], timeout=120)
+    pool = control.pools.get("p1")
+    assert (pool.weight, pool.options) == (rounds, {"fifo": True})

@@ -16,11 +16,16 @@ from typing import Any
 import hypothesis
 import pytest
 from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
 
+from sqlqueue.bootstrap import create_app
+from sqlqueue.config import Settings
 from sqlqueue.domain.clock import ManualClock
 from sqlqueue.domain.limits import Limits
+from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.transport.wsgi import body
 from sqlqueue.transport.wsgi.errors import InvalidBody
+from tests.threads import run_threads
 from tests.transport.conftest import ALL_BACKENDS, Api
 
 Q = "/v2/queues/jobs"
@@ -492,3 +497,64 @@ def test_claim_after_a_dead_letter_move_answers_the_free_messages(api: Api) -> N
     assert [m["body"] for m in result.json["messages"]] == ["B"]
     dead = api.get("/v2/queues/dead/messages", query_string="echo=true").json["messages"]
     assert [m["body"] for m in dead] == ["A"]
+
+
+# 9. Concurrent metadata changes are lost ------------------------------------
+
+
+@every_backend
+def test_parallel_json_patches_all_apply(settings: Settings, engine: Engine) -> None:
+    """Twelve parallel PATCHes, each adding its own key: all twelve keys remain."""
+    app = create_app(settings, driver=SqlDataDriver(engine))
+    writers = [Api(app) for _ in range(12)]
+    assert writers[0].put(Q, json={"base": 0}).status_code == 201
+    statuses: list[int] = []
+
+    def patcher(n: int) -> Callable[[], None]:
+        def run() -> None:
+            ops = [{"op": "add", "path": f"/metadata/k{n}", "value": n}]
+            statuses.append(
+                writers[n].patch(Q, body=json.dumps(ops), headers=PATCH_TYPE).status_code
+            )
+
+        return run
+
+    run_threads([patcher(n) for n in range(12)], timeout=120)
+    assert statuses == [200] * 12
+    stored = writers[0].get(Q).json
+    assert {k: v for k, v in stored.items() if k.startswith("k")} == {f"k{n}": n for n in range(12)}
+    assert stored["base"] == 0
+
+
+@every_backend
+def test_parallel_patches_of_one_key_leave_one_of_the_values(
+    settings: Settings, engine: Engine
+) -> None:
+    app = create_app(settings, driver=SqlDataDriver(engine))
+    writers = [Api(app) for _ in range(8)]
+    assert writers[0].put(Q, json={"n": -1}).status_code == 201
+
+    def patcher(n: int) -> Callable[[], None]:
+        def run() -> None:
+            ops = [{"op": "replace", "path": "/metadata/n", "value": n}]
+            assert writers[n].patch(Q, body=json.dumps(ops), headers=PATCH_TYPE).status_code == 200
+
+        return run
+
+    run_threads([patcher(n) for n in range(8)], timeout=120)
+    assert writers[0].get(Q).json["n"] in range(8)
+
+
+@every_backend
+def test_a_refused_patch_writes_nothing(api: Api) -> None:
+    assert api.put(Q, json={"a": 1}).status_code == 201
+    ops = [
+        {"op": "add", "path": "/metadata/b", "value": 2},
+        {"op": "remove", "path": "/metadata/missing"},
+    ]
+    assert api.patch(Q, body=json.dumps(ops), headers=PATCH_TYPE).status_code == 409
+    assert "b" not in api.get(Q).json
+    assert (
+        api.patch("/v2/queues/nowhere", body=json.dumps(ops[:1]), headers=PATCH_TYPE).status_code
+        == 404
+    )

@@ -188,7 +188,8 @@ class SqlPoolController(PoolController):
             pool_capabilities(fields["uri"])
 
         def work(conn: Connection) -> None:
-            row = conn.execute(sa.select(pools).where(pools.c.name == name)).first()
+            locked = sa.select(pools).where(pools.c.name == name).with_for_update()
+            row = conn.execute(locked).first()  # concurrent updates apply one after another
             if row is None:
                 raise errors.PoolDoesNotExist(f"Pool {name} does not exist")
             _store(conn, dataclasses.replace(_to_pool(row), **fields))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,6 +46,20 @@ def queue_metadata(row: Row[Any]) -> Metadata:
     """The decoded metadata of a queue row."""
     meta: Metadata = loads(row.meta)
     return meta
+
+
+def lock_queue(conn: Connection, project: str, name: str, now: int) -> Row[Any]:
+    """The (id, meta) row of a queue, locked until commit; created if missing.
+
+    Serialises read-modify-writes of what hangs off a queue (its
+    subscriptions), which no unique key protects.
+    """
+    params = {"p_project": project, "p_name": name}
+    row = conn.execute(statements.LOCK_QUEUE, params).first()
+    if row is None:
+        create_queue(conn, project, name, {}, now)
+        row = conn.execute(statements.LOCK_QUEUE, params).one()
+    return row
 
 
 def create_queue(conn: Connection, project: str, name: str, meta: Metadata, now: int) -> bool:
@@ -92,6 +106,22 @@ class SqlQueueController(QueueController):
         )
         if self._db.run(lambda c: c.execute(stmt).rowcount) == 0:
             raise errors.QueueDoesNotExist(f"Queue {name} does not exist")
+
+    def update_metadata(
+        self, project: str, name: str, change: Callable[[Metadata], Metadata]
+    ) -> Metadata:
+        def work(conn: Connection) -> Metadata:
+            params = {"p_project": project, "p_name": name}
+            row = conn.execute(statements.LOCK_QUEUE, params).first()
+            if row is None:
+                raise errors.QueueDoesNotExist(f"Queue {name} does not exist")
+            metadata = change(queue_metadata(row))
+            stored = encode_within(metadata, DOCUMENT_BYTES, METADATA)
+            update = {"p_id": row.id, "p_meta": stored, "p_now": self._db.now_ms()}
+            conn.execute(statements.SET_META, update)
+            return metadata
+
+        return self._db.run(work)
 
     def delete(self, project: str, name: str) -> None:
         def work(conn: Connection) -> None:

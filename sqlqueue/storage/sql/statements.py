@@ -71,6 +71,14 @@ SET_COUNTER = (
 )
 """Without UPDATE ... RETURNING (MySQL): lock the row, then bump it."""
 
+LOCK_QUEUE = FIND_QUEUE.with_for_update()
+"""(id, meta) of a queue, its row locked until commit (read-modify-write)."""
+SET_META = (
+    sa.update(queues)
+    .where(queues.c.id == sa.bindparam("p_id"))
+    .values(meta=sa.bindparam("p_meta"), updated_at=_now)
+)
+
 INSERT = sa.insert(messages)
 
 INSERT_COLUMNS = (

@@ -13,6 +13,7 @@ from sqlqueue.domain.documents import TEXT_BYTES, encode_within
 from sqlqueue.domain.models import Page, Subscription
 from sqlqueue.storage.base import Metadata, StorageOptions, SubscriptionController
 from sqlqueue.storage.sql.database import Database, loads
+from sqlqueue.storage.sql.queues import lock_queue
 from sqlqueue.storage.sql.rows import age_seconds
 from sqlqueue.storage.sql.tables import subscriptions as subs
 
@@ -90,6 +91,7 @@ class SqlSubscriptionController(SubscriptionController):
         new_id = ids.new_ordered_token(now)
 
         def work(conn: Connection) -> str | None:
+            lock_queue(conn, project, queue, now)  # no two creates check at once
             taken = sa.select(subs.c.id).where(
                 *self._scope(project, queue, now), subs.c.subscriber == subscriber
             )
@@ -126,6 +128,7 @@ class SqlSubscriptionController(SubscriptionController):
         now = self._db.now_ms()
 
         def work(conn: Connection) -> None:
+            lock_queue(conn, project, queue, now)  # no two updates check the subscriber at once
             scope = self._scope(project, queue, now)
             row = conn.execute(sa.select(subs).where(*scope, subs.c.id == subscription_id)).first()
             if row is None:

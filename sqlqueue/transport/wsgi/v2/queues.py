@@ -81,10 +81,15 @@ class Item(Resource):
             )
         ops = self._validate.patch(body.read_json(req, self._limits.max_queue_metadata))
         project = req.context.project
-        stored = self._store.at(project, queue_name).queues.get_metadata(project, queue_name)
-        metadata = self._validate.apply(stored, ops)
-        where = self._store.placing(project, queue_name, metadata)
-        where.queues.set_metadata(project, queue_name, metadata)
+
+        def change(stored: dict[str, Any]) -> dict[str, Any]:
+            metadata = self._validate.apply(stored, ops)
+            # Places its dead-letter queue beside it; a refusal writes nothing.
+            self._store.placing(project, queue_name, metadata)
+            return metadata
+
+        where = self._store.at(project, queue_name)
+        metadata = where.queues.update_metadata(project, queue_name, change)
         resp.media = serializers.metadata(metadata, self._limits)
 
     def on_delete(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
