@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import Server
+from tests.conftest import ServerUrls
+from tests.e2e.conftest import Server, start, stop
 
 pytestmark = pytest.mark.slow
 
@@ -49,8 +50,31 @@ class Wire:
 
 
 def _pieces(raw: bytes, size: int) -> Iterator[bytes]:
-    for start in range(0, len(raw), size):
-        yield raw[start : start + size]
+    for offset in range(0, len(raw), size):
+        yield raw[offset : offset + size]
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", marks=pytest.mark.sqlite),
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ],
+)
+def server(
+    request: pytest.FixtureRequest,
+    server_urls: ServerUrls,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    """``sqlqueue serve`` on a fresh database of each backend."""
+    backend = str(request.param)
+    url = server_urls.url(backend, "e2e_chunked")
+    running = start(url, tmp_path_factory.mktemp("chunked") / "server.log", backend)
+    try:
+        yield running
+    finally:
+        stop(running.process)
 
 
 @pytest.fixture
