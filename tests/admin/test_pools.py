@@ -81,7 +81,7 @@ def test_put_rejects_bad_bodies(admin: Api, body: dict[str, Any]) -> None:
         ("sqlite://", {}, "in-memory"),
         ("{tmp}", {"fifo": "no"}, "fifo"),
         ("{tmp}", {"shards": 2}, "Unknown pool option"),
-        (DOWN, {}, "cannot connect to postgresql://postgres@127.0.0.1:1/x"),
+        (DOWN, {}, "cannot reach the PostgreSQL server at 127.0.0.1:1 (connection refused)"),
     ],
 )
 def test_put_rejects_bad_pools(
