@@ -208,18 +208,29 @@ def _sqlite_error(ex: BaseException, where: _Where) -> errors.SqlqueueError:
     return errors.StorageUnavailable(f"the SQLite database {path} failed: {text}")
 
 
+_UNLOCATED = {  # a driver error with no URL at hand (a connection lost mid-work)
+    "missing": (errors.DatabaseMissing, "the database does not exist"),
+    "auth": (errors.DatabaseAccessDenied, "the database server refused the user"),
+    "down": (errors.DatabaseUnreachable, "cannot reach the database server"),
+    "other": (errors.StorageUnavailable, "the database failed"),
+}
+
+
 def _driver_error(ex: exc.DBAPIError, where: _Where) -> errors.SqlqueueError:
     orig = ex.orig if ex.orig is not None else ex
     if where.backend == "sqlite" or type(orig).__module__ == "sqlite3":
         return _sqlite_error(orig, where)
     kind, reason, url = _kind(orig), _reason(orig), where.url
-    if kind == "missing" and url is not None:
+    if url is None:
+        kind_class, text = _UNLOCATED[kind]
+        return kind_class(f"{text} ({reason})")
+    if kind == "missing":
         return errors.DatabaseMissing(
             f'database "{url.database}" does not exist on {where.server}: create it '
             f"(`{where.create_command()}`) or correct the database name in {where.safe}"
         )
     if kind == "auth":
-        user = f' user "{url.username}"' if url is not None and url.username else ""
+        user = f' user "{url.username}"' if url.username else ""
         return errors.DatabaseAccessDenied(
             f"{where.server} refused{user} ({reason}): correct the user or password in {where.safe}"
         )
@@ -312,8 +323,8 @@ def wrap_db_errors() -> Iterator[None]:
         yield
     except exc.DBAPIError as ex:
         if isinstance(ex, (exc.OperationalError, exc.InterfaceError)) or ex.connection_invalidated:
-            logger.warning("storage unavailable: %s", ex.orig)
             found = explain(ex)
+            logger.warning("storage unavailable: %s", found)
             if not isinstance(found, errors.StorageUnavailable):
                 found = errors.StorageUnavailable(str(found))
             raise found from ex

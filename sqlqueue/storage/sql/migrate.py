@@ -71,4 +71,4 @@ def downgrade(engine: Engine, revision: str) -> None:
 def check(engine: Engine) -> None:
     """Raise if the models and the migrated schema differ (``alembic check``)."""
     with engine.begin() as conn:
-        command.check(alembic_config(conn))
+        command.check(alembic_config(conn, out=io.StringIO()))
