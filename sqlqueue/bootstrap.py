@@ -115,7 +115,7 @@ def describe(url: str) -> str:
         return f"database {safe_url(url)}"
 
 
-def prepare_database(settings: Settings, *, create: bool = True) -> None:
+def prepare_database(settings: Settings, *, create: bool = True) -> schema.SchemaState:
     """The schema gate on the catalogue database (``storage.sql.schema``).
 
     A SQLite or empty database is brought to the current schema; with
@@ -125,7 +125,7 @@ def prepare_database(settings: Settings, *, create: bool = True) -> None:
     :raises StorageUnavailable: unreachable, missing, refused, or a stale
         schema (``SchemaMismatch``, naming the command that upgrades it).
     """
-    schema.prepare(settings.database_url, create=create)
+    return schema.prepare(settings.database_url, create=create)
 
 
 def _prepare(engine: Engine, *, sqlite: bool) -> None:

@@ -199,10 +199,20 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
     return found
 
 
+def _prepare(settings: Settings, *, create: bool) -> None:
+    """The schema gate on the catalogue database; says so when it migrated it."""
+    from sqlqueue import bootstrap
+
+    state = bootstrap.prepare_database(settings, create=create)
+    if state.upgraded_from:
+        where = bootstrap.describe(settings.database_url)
+        print(f"sqlqueue: upgraded the {where} from {state.upgraded_from} to {state.head}")
+
+
 def _pool(args: argparse.Namespace, settings: Settings) -> int:
     from sqlqueue import bootstrap
 
-    bootstrap.prepare_database(settings, create=args.pool_command == "add")
+    _prepare(settings, create=args.pool_command == "add")
     storage = bootstrap.create_storage(settings)
     pools = storage.admin.pools
     try:
@@ -241,7 +251,7 @@ def _gc(settings: Settings) -> int:
     """Collect expired rows in the catalogue database and every pool that answers."""
     from sqlqueue import bootstrap
 
-    bootstrap.prepare_database(settings, create=False)
+    _prepare(settings, create=False)
     storage = bootstrap.create_storage(settings, prepare=False)
     try:
         print(f"removed {storage.store.gc()} expired rows")
@@ -298,7 +308,9 @@ def _bind_refusal(host: str, port: int, ex: OSError) -> str:
 
 
 def _serve(settings: Settings) -> int:
+    """Check the address and the database, then serve (nothing has started if either fails)."""
     check_port(settings.host, settings.port)
+    _prepare(settings, create=True)
     from sqlqueue.server import serve
 
     return serve(settings)

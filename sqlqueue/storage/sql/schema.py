@@ -18,6 +18,7 @@ Failures to open or reach the database are worded by ``errors.explain``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,8 @@ class SchemaState:
     tables: frozenset[str]
     known: bool
     """Whether ``current`` is None or a revision this code has a migration for."""
+    upgraded_from: str | None = None
+    """The revision the gate found before migrating (``"empty"``); None if it did not."""
 
     @property
     def at_head(self) -> bool:
@@ -138,7 +141,7 @@ def ensure_current(
         state.head,
     )
     migrate.upgrade(engine)
-    return read_state(engine, url)
+    return dataclasses.replace(read_state(engine, url), upgraded_from=state.current or "empty")
 
 
 def prepare(url: str, *, create: bool = True, upgrade_sqlite: bool = True) -> SchemaState:
