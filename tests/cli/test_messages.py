@@ -75,7 +75,6 @@ def test_a_database_sqlqueue_does_not_run_on(sqlqueue: Run) -> None:
 
 @pytest.mark.sqlite
 def test_a_missing_driver(sqlqueue: Run) -> None:
-    pytest.importorskip("sqlite3")  # the probe below needs only the standard library
     try:
         import MySQLdb  # type: ignore[import-not-found]  # noqa: F401
     except ImportError:
@@ -139,6 +138,21 @@ def test_an_unreachable_mysql_server(sqlqueue: Run) -> None:
 def test_gc_speaks_no_http(sqlqueue: Run) -> None:
     result = sqlqueue("gc", "--database-url", DOWN)
     assert refusal(result) == UNREACHABLE
+    assert "temporarily unavailable" not in result.stderr.lower()
+
+
+@pytest.mark.sqlite
+def test_gc_words_a_pool_lost_mid_work_without_http(sqlqueue: Run, tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path, "catalogue")
+    assert sqlqueue("db", "upgrade", "--database-url", url).returncode == 0
+    with sqlite3.connect(tmp_path / "catalogue.db") as conn:  # registered, then lost
+        conn.execute("INSERT INTO pools VALUES ('gone', ?, 1, NULL, '{}')", (DOWN,))
+    result = sqlqueue("gc", "--database-url", url)
+    assert (result.returncode, result.stdout) == (0, "removed 0 expired rows\n")
+    assert (
+        "gc skipped an unavailable pool: cannot reach the database server (connection refused)"
+        in result.stderr.splitlines()
+    )
     assert "temporarily unavailable" not in result.stderr.lower()
 
 
