@@ -128,6 +128,25 @@ def prepare_database(settings: Settings, *, create: bool = True) -> schema.Schem
     return schema.prepare(settings.database_url, create=create)
 
 
+def inspect_database(settings: Settings) -> schema.SchemaState:
+    """The catalogue database's schema state, read only (errors as ``prepare_database``)."""
+    return schema.inspect(settings.database_url)
+
+
+def migrate_database(settings: Settings, revision: str, *, down: bool = False) -> str | None:
+    """Migrate the catalogue database up (or ``down``) to ``revision``; where it is after.
+
+    :raises ValidationFailed: an unknown revision or the wrong direction.
+    :raises StorageUnavailable: as ``prepare_database``.
+    """
+    return schema.migrate_to(settings.database_url, revision, down=down)
+
+
+def schema_differences(settings: Settings) -> str | None:
+    """How the catalogue database's schema differs from the code's tables (None: it does not)."""
+    return schema.model_differences(settings.database_url)
+
+
 def _prepare(engine: Engine, *, sqlite: bool) -> None:
     """The schema gate on an open engine; ``sqlite``: a stale SQLite database may be upgraded."""
     with sql_errors.explained(engine.url):

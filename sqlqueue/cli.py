@@ -141,22 +141,21 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:
     from sqlqueue import bootstrap
-    from sqlqueue.storage.sql import schema
 
     url = settings.database_url
     if args.db_command in ("upgrade", "downgrade"):
         down = args.db_command == "downgrade"
-        revision = schema.migrate_to(url, args.revision, down=down)
+        revision = bootstrap.migrate_database(settings, args.revision, down=down)
         print(f"{bootstrap.describe(url)} is at {revision or '(empty database)'}")
         return 0 if down else _upgrade_pools(settings, args.revision)
-    state = schema.inspect(url)
+    state = bootstrap.inspect_database(settings)
     if args.db_command == "current":
         print(state.current or ("(empty database)" if state.empty else "(no sqlqueue schema)"))
         return 0
     if not state.at_head:
         _fail(str(state.refusal()))
         return 1
-    differences = schema.model_differences(url)
+    differences = bootstrap.schema_differences(settings)
     if differences:
         _fail(f"the {bootstrap.describe(url)} is at {state.head} but differs: {differences}")
         return 1
