@@ -17,10 +17,10 @@ from sqlqueue.config import Settings
 from sqlqueue.control.admin import Admin
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.domain.models import Pool
-from sqlqueue.errors import StorageUnavailable
 from sqlqueue.storage.base import DataDriver, SingleStore, StorageOptions
 from sqlqueue.storage.pooling import DriverFactory, PooledStore
-from sqlqueue.storage.sql import migrate
+from sqlqueue.storage.sql import errors as sql_errors
+from sqlqueue.storage.sql import schema
 from sqlqueue.storage.sql.control import SqlControlDriver, SqlPoolDatabases, safe_url
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import make_engine
@@ -109,39 +109,48 @@ def is_sqlite(url: str) -> bool:
 
 def describe(url: str) -> str:
     """Where the database is, without its password."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return f"SQLite database {parsed.database or ':memory:'}"
-    return f"database {safe_url(url)}"
-
-
-def prepare_database(settings: Settings) -> None:
-    """Bring a SQLite or empty database to the current schema; refuse a stale one.
-
-    :raises StorageUnavailable: a server database at another revision.
-    """
-    engine = make_engine(settings.database_url)
     try:
-        _prepare(engine, sqlite=is_sqlite(settings.database_url))
-    except exc.OperationalError as ex:
-        where = describe(settings.database_url)
-        raise StorageUnavailable(f"Cannot reach the {where}: {ex.orig}") from ex
-    finally:
-        engine.dispose()
+        return sql_errors.describe(url)
+    except exc.ArgumentError:
+        return f"database {safe_url(url)}"
+
+
+def prepare_database(settings: Settings, *, create: bool = True) -> schema.SchemaState:
+    """The schema gate on the catalogue database (``storage.sql.schema``).
+
+    A SQLite or empty database is brought to the current schema; with
+    ``create`` false a SQLite file whose directory is missing is refused.
+
+    :raises BadDatabaseUrl: the URL cannot be used.
+    :raises StorageUnavailable: unreachable, missing, refused, or a stale
+        schema (``SchemaMismatch``, naming the command that upgrades it).
+    """
+    return schema.prepare(settings.database_url, create=create)
+
+
+def inspect_database(settings: Settings) -> schema.SchemaState:
+    """The catalogue database's schema state, read only (errors as ``prepare_database``)."""
+    return schema.inspect(settings.database_url)
+
+
+def migrate_database(settings: Settings, revision: str, *, down: bool = False) -> str | None:
+    """Migrate the catalogue database up (or ``down``) to ``revision``; where it is after.
+
+    :raises ValidationFailed: an unknown revision or the wrong direction.
+    :raises StorageUnavailable: as ``prepare_database``.
+    """
+    return schema.migrate_to(settings.database_url, revision, down=down)
+
+
+def schema_differences(settings: Settings) -> str | None:
+    """How the catalogue database's schema differs from the code's tables (None: it does not)."""
+    return schema.model_differences(settings.database_url)
 
 
 def _prepare(engine: Engine, *, sqlite: bool) -> None:
-    current, head = migrate.current_revision(engine), migrate.head_revision()
-    if current == head:
-        return
-    if sqlite or current is None:
-        logger.info("upgrading the database schema from %s to %s", current or "empty", head)
-        migrate.upgrade(engine)
-        return
-    raise StorageUnavailable(
-        f"The database schema is at {current} but the code expects {head}: "
-        "run `sqlqueue db upgrade`."
-    )
+    """The schema gate on an open engine; ``sqlite``: a stale SQLite database may be upgraded."""
+    with sql_errors.explained(engine.url):
+        schema.ensure_current(engine, upgrade_sqlite=sqlite)
 
 
 def signed_url_secret(settings: Settings) -> str:

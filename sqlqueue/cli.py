@@ -1,21 +1,26 @@
-"""The ``sqlqueue`` command: serve the API and manage the schema.
+"""sqlqueue: the Zaqar v2 queuing API served from a SQL database.
 
-sqlqueue serve [--host H] [--port P] [--workers N] [--database-url URL] [--admin]
-sqlqueue db upgrade|downgrade REV|current|check [--database-url URL]
-sqlqueue pool add NAME URI [--weight N] [--flavor F] [--option KEY=VALUE ...]
-sqlqueue pool list | remove NAME
-sqlqueue gc [--database-url URL]
+  sqlqueue serve [--host H] [--port P] [--workers N] [--database-url URL] [--admin]
+  sqlqueue db upgrade|downgrade REV|current|check [--database-url URL]
+  sqlqueue pool add NAME URL [--weight N] [--flavor F] [--option KEY=VALUE ...]
+  sqlqueue pool list | remove NAME
+  sqlqueue gc [--database-url URL]
 
-``--database-url`` names the catalogue database: the one every sqlqueue
-process is configured with, which also records the pools.
+--database-url (or SQLQUEUE_DATABASE_URL) names the catalogue database: the one
+every sqlqueue process is configured with, which also records the pools. It
+goes before or after the command. Run `sqlqueue COMMAND --help` for more.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
+import os
+import socket
 import sys
+import tomllib
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,46 +29,73 @@ from sqlqueue.config import Settings
 from sqlqueue.errors import SqlqueueError, ValidationFailed
 
 DEFAULT_WEIGHT = 100
+DEBUG_VARIABLE = "SQLQUEUE_DEBUG"
+EXIT_REFUSED, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 1, 130
+
+
+def _common() -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", default=argparse.SUPPRESS, help="TOML configuration file (or SQLQUEUE_CONFIG)"
+    )
+    common.add_argument(
+        "--database-url",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="the catalogue database, e.g. sqlite:////var/lib/sqlqueue/q.db or "
+        "postgresql://user@host/dbname (or SQLQUEUE_DATABASE_URL)",
+    )
+    return common
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sqlqueue", description=__doc__.splitlines()[0])
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="sqlqueue",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
     parser.add_argument("--version", action="version", version=f"sqlqueue {__version__}")
-    parser.add_argument("--config", help="TOML configuration file (or SQLQUEUE_CONFIG)")
-    parser.add_argument("--database-url", help="SQLAlchemy database URL (or SQLQUEUE_DATABASE_URL)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="serve the Zaqar v2 HTTP API")
+    serve = sub.add_parser("serve", help="serve the Zaqar v2 HTTP API", parents=[common])
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8888, admin 8889)")
     serve.add_argument("--workers", type=int, help="worker processes (default 2)")
     serve.add_argument("--threads", type=int, help="threads per worker (default 2)")
     serve.add_argument("--admin", action="store_true", help="serve the admin API too")
-    serve.add_argument("--database-url", dest="serve_database_url", help=argparse.SUPPRESS)
 
-    db = sub.add_parser("db", help="manage the database schema (Alembic)")
-    db_sub = db.add_subparsers(dest="db_command", required=True)
-    db_sub.add_parser("upgrade", help="migrate to the current schema").add_argument(
-        "revision", nargs="?", default="head"
+    db = sub.add_parser("db", help="manage the database schema (Alembic)", parents=[common])
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    db_sub.add_parser(
+        "upgrade", help="migrate to the current schema", parents=[common]
+    ).add_argument("revision", nargs="?", default="head")
+    db_sub.add_parser(
+        "downgrade", help="migrate down to a revision", parents=[common]
+    ).add_argument("revision")
+    db_sub.add_parser("current", help="print the database's revision", parents=[common])
+    db_sub.add_parser(
+        "check", help="fail if the database is not at the current schema", parents=[common]
     )
-    db_sub.add_parser("downgrade", help="migrate down to a revision").add_argument("revision")
-    db_sub.add_parser("current", help="print the database's revision")
-    db_sub.add_parser("check", help="fail if the database is not at the current schema")
-    for name in ("upgrade", "downgrade", "current", "check"):
-        db_sub.choices[name].add_argument(
-            "--database-url", dest="db_database_url", help=argparse.SUPPRESS
-        )
 
-    _pool_parser(sub)
-    sub.add_parser("gc", help="delete expired messages, claims and subscriptions once (all pools)")
+    _pool_parser(sub, common)
+    sub.add_parser(
+        "gc",
+        help="delete expired messages, claims and subscriptions once (all pools)",
+        parents=[common],
+    )
     return parser
 
 
-def _pool_parser(sub: Any) -> None:
-    pool = sub.add_parser("pool", help="manage pools: the databases queues are spread over")
-    pool_sub = pool.add_subparsers(dest="pool_command", required=True)
+def _pool_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    pool = sub.add_parser(
+        "pool", help="manage pools: the databases queues are spread over", parents=[common]
+    )
+    pool_sub = pool.add_subparsers(dest="pool_command", required=True, metavar="COMMAND")
     add = pool_sub.add_parser(
-        "add", help="register a database as a pool (an empty one is migrated)"
+        "add", help="register a database as a pool (an empty one is migrated)", parents=[common]
     )
     add.add_argument("name", help="the pool's name")
     add.add_argument("uri", help="its SQLAlchemy URL (postgresql://, mysql+pymysql://, sqlite:///)")
@@ -72,59 +104,62 @@ def _pool_parser(sub: Any) -> None:
     add.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE", help="e.g. fifo=false"
     )
-    pool_sub.add_parser("list", help="list the registered pools")
-    pool_sub.add_parser("remove", help="unregister a pool holding no queue").add_argument("name")
-    for name in ("add", "list", "remove"):
-        pool_sub.choices[name].add_argument(
-            "--database-url", dest="pool_database_url", help=argparse.SUPPRESS
-        )
+    pool_sub.add_parser("list", help="list the registered pools", parents=[common])
+    pool_sub.add_parser(
+        "remove", help="unregister a pool holding no queue", parents=[common]
+    ).add_argument("name")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    url = (
-        getattr(args, "serve_database_url", None)
-        or getattr(args, "db_database_url", None)
-        or getattr(args, "pool_database_url", None)
-        or args.database_url
-    )
-    settings = Settings.load(
-        config_file=args.config,
-        database_url=url,
-        host=getattr(args, "host", None),
-        port=getattr(args, "port", None),
-        workers=getattr(args, "workers", None),
-        threads=getattr(args, "threads", None),
-        admin_mode=True if getattr(args, "admin", False) else None,
-    )
+    """The settings from the configuration file, the environment and the flags.
+
+    :raises ValidationFailed: the file cannot be read or parsed, or an option is wrong.
+    """
+    config = getattr(args, "config", None)  # absent unless given (see _common)
+    path = config or os.environ.get("SQLQUEUE_CONFIG")
+    try:
+        settings = Settings.load(
+            config_file=config,
+            database_url=getattr(args, "database_url", None),
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            workers=getattr(args, "workers", None),
+            threads=getattr(args, "threads", None),
+            admin_mode=True if getattr(args, "admin", False) else None,
+        )
+    except OSError as ex:
+        raise ValidationFailed(
+            f"cannot read the configuration file {path} ({ex.strerror or ex}): "
+            "correct --config or SQLQUEUE_CONFIG"
+        ) from ex
+    except tomllib.TOMLDecodeError as ex:
+        raise ValidationFailed(f"the configuration file {path} is not valid TOML: {ex}") from ex
     if args.command == "serve" and settings.admin_mode and args.port is None:
         settings = dataclasses.replace(settings, port=settings.admin_port)
     return settings
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:
-    from sqlqueue.storage.sql import migrate
-    from sqlqueue.storage.sql.engine import make_engine
+    from sqlqueue import bootstrap
 
-    engine = make_engine(settings.database_url)
-    try:
-        if args.db_command == "upgrade":
-            migrate.upgrade(engine, args.revision)
-            print(f"{engine.url!r} is at {migrate.current_revision(engine)}")
-            return _upgrade_pools(settings, args.revision)
-        elif args.db_command == "downgrade":
-            migrate.downgrade(engine, args.revision)
-            print(f"{engine.url!r} is at {migrate.current_revision(engine)}")
-        elif args.db_command == "current":
-            print(migrate.current_revision(engine) or "(empty database)")
-        else:
-            current, head = migrate.current_revision(engine), migrate.head_revision()
-            if current != head:
-                print(f"database at {current}, code expects {head}: run `sqlqueue db upgrade`")
-                return 1
-            migrate.check(engine)
-            print(f"database is at {head}, matching the code")
-    finally:
-        engine.dispose()
+    url = settings.database_url
+    if args.db_command in ("upgrade", "downgrade"):
+        down = args.db_command == "downgrade"
+        revision = bootstrap.migrate_database(settings, args.revision, down=down)
+        print(f"{bootstrap.describe(url)} is at {revision or '(empty database)'}")
+        return 0 if down else _upgrade_pools(settings, args.revision)
+    state = bootstrap.inspect_database(settings)
+    if args.db_command == "current":
+        print(state.current or ("(empty database)" if state.empty else "(no sqlqueue schema)"))
+        return 0
+    if not state.at_head:
+        _fail(str(state.refusal()))
+        return 1
+    differences = bootstrap.schema_differences(settings)
+    if differences:
+        _fail(f"the {bootstrap.describe(url)} is at {state.head} but differs: {differences}")
+        return 1
+    print(f"database is at {state.head}, matching the code")
     return 0
 
 
@@ -163,10 +198,20 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
     return found
 
 
+def _prepare(settings: Settings, *, create: bool) -> None:
+    """The schema gate on the catalogue database; says so when it migrated it."""
+    from sqlqueue import bootstrap
+
+    state = bootstrap.prepare_database(settings, create=create)
+    if state.upgraded_from:
+        where = bootstrap.describe(settings.database_url)
+        print(f"sqlqueue: upgraded the {where} from {state.upgraded_from} to {state.head}")
+
+
 def _pool(args: argparse.Namespace, settings: Settings) -> int:
     from sqlqueue import bootstrap
 
-    bootstrap.prepare_database(settings)
+    _prepare(settings, create=args.pool_command == "add")
     storage = bootstrap.create_storage(settings)
     pools = storage.admin.pools
     try:
@@ -205,6 +250,7 @@ def _gc(settings: Settings) -> int:
     """Collect expired rows in the catalogue database and every pool that answers."""
     from sqlqueue import bootstrap
 
+    _prepare(settings, create=False)
     storage = bootstrap.create_storage(settings, prepare=False)
     try:
         print(f"removed {storage.store.gc()} expired rows")
@@ -213,20 +259,99 @@ def _gc(settings: Settings) -> int:
     return 0
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse an address ``sqlqueue serve`` could not listen on, before anything starts.
+
+    A bind probe with SO_REUSEADDR, as servers bind: a port in TIME_WAIT
+    passes, one another program listens on does not.
+
+    :raises ValidationFailed: the port is taken, privileged, out of range, or
+        the host is not an address of this machine.
+    """
+    if not 0 < port < 65536:
+        raise ValidationFailed(f"port {port} is not between 1 and 65535: choose one with --port")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as ex:
+        raise ValidationFailed(
+            f"cannot listen on {host!r} ({ex.strerror}): give an address of this machine "
+            "with --host (127.0.0.1, or 0.0.0.0 for every interface)"
+        ) from ex
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as ex:
+            raise ValidationFailed(_bind_refusal(host, port, ex)) from ex
+
+
+def _bind_refusal(host: str, port: int, ex: OSError) -> str:
+    if ex.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is already in use by another program: "
+            "stop it, or choose another port with --port"
+        )
+    if ex.errno == errno.EACCES:
+        return (
+            f"no permission to listen on port {port} on {host}: "
+            "choose a port above 1023 with --port"
+        )
+    if ex.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"{host} is not an address of this machine: choose one with --host "
+            "(127.0.0.1, or 0.0.0.0 for every interface)"
+        )
+    return f"cannot listen on {host}:{port} ({ex.strerror or ex}): check --host and --port"
+
+
+def _serve(settings: Settings) -> int:
+    """Check the address and the database, then serve (nothing has started if either fails)."""
+    check_port(settings.host, settings.port)
+    _prepare(settings, create=True)
+    from sqlqueue.server import serve
+
+    return serve(settings)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.command == "db":
+        return _db(args, settings)
+    if args.command == "gc":
+        return _gc(settings)
+    if args.command == "pool":
+        return _pool(args, settings)
+    return _serve(settings)
+
+
+def _fail(message: str) -> None:
+    """Print ``message`` as the one line ``sqlqueue: ...`` on stderr."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"sqlqueue: {line}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``sqlqueue`` console script."""
+    """Entry point of the ``sqlqueue`` console script; the exit status.
+
+    A refusal (a sqlqueue error) is one line on stderr and status 2; anything
+    unexpected is one line and status 1, with the traceback only when
+    SQLQUEUE_DEBUG is set.
+    """
     args = _parser().parse_args(argv)
     try:
-        settings = _settings(args)
-        if args.command == "db":
-            return _db(args, settings)
-        if args.command == "gc":
-            return _gc(settings)
-        if args.command == "pool":
-            return _pool(args, settings)
-        from sqlqueue.server import serve
-
-        return serve(settings)
+        return _run(args)
     except SqlqueueError as ex:
-        print(f"sqlqueue: {ex}", file=sys.stderr)
-        return 2
+        _fail(str(ex))
+        return EXIT_REFUSED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as ex:
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        _fail(
+            f"internal error: {type(ex).__name__}: {ex} "
+            f"(run with {DEBUG_VARIABLE}=1 for the traceback)"
+        )
+        return EXIT_INTERNAL

@@ -97,3 +97,23 @@ class StorageUnavailable(SqlqueueError):
 
 class NoPoolFound(StorageUnavailable):
     """No pool is available to place the queue on."""
+
+
+class BadDatabaseUrl(ValidationFailed):
+    """The database URL is malformed, or names a database or driver sqlqueue cannot use."""
+
+
+class DatabaseUnreachable(StorageUnavailable):
+    """The database server cannot be reached."""
+
+
+class DatabaseMissing(StorageUnavailable):
+    """The database named in the URL does not exist."""
+
+
+class DatabaseAccessDenied(StorageUnavailable):
+    """The database server refused the URL's user or password."""
+
+
+class SchemaMismatch(StorageUnavailable):
+    """The database is not at the schema this code expects (and may not be migrated here)."""

@@ -58,7 +58,7 @@ def test_pool_add_list_remove(tmp_path: Path, server_urls: ServerUrls) -> None:
     assert revision(lite) == revision(pg) == migrate.head_revision()
 
     refusals = {
-        ("add", "down", DOWN): "cannot connect to",
+        ("add", "down", DOWN): "cannot reach the PostgreSQL server at 127.0.0.1:1",
         ("add", "twin", lite): "already exists",
         ("add", "odd", f"sqlite:///{tmp_path}/odd.db", "--option", "shards=2"): "Unknown pool",
         ("add", "bad", "sqlite:///x.db", "--option", "fifo"): "KEY=VALUE",

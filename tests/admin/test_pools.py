@@ -76,12 +76,13 @@ def test_put_rejects_bad_bodies(admin: Api, body: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("uri", "options", "says"),
     [
-        ("mongodb://localhost:27017", {}, "Unsupported pool URI"),
-        ("not a uri", {}, "Malformed pool URI"),
+        ("mongodb://localhost:27017", {}, "sqlqueue does not run on 'mongodb' databases"),
+        ("not a uri", {}, "Bad pool URI: 'not a uri' is not a database URL"),
+        ("postgres://postgres@127.0.0.1/x", {}, "write postgresql://postgres@127.0.0.1/x"),
         ("sqlite://", {}, "in-memory"),
         ("{tmp}", {"fifo": "no"}, "fifo"),
         ("{tmp}", {"shards": 2}, "Unknown pool option"),
-        (DOWN, {}, "cannot connect to postgresql://postgres@127.0.0.1:1/x"),
+        (DOWN, {}, "cannot reach the PostgreSQL server at 127.0.0.1:1 (connection refused)"),
     ],
 )
 def test_put_rejects_bad_pools(

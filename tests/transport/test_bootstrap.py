@@ -11,9 +11,10 @@ import pytest
 
 from sqlqueue import bootstrap, server, wsgi
 from sqlqueue.config import Settings
-from sqlqueue.errors import StorageUnavailable
+from sqlqueue.errors import DatabaseUnreachable, SchemaMismatch
 from sqlqueue.storage.sql import migrate
 from sqlqueue.storage.sql.engine import make_engine
+from tests.conftest import ServerUrls
 
 pytestmark = pytest.mark.sqlite
 HEADERS = {"Client-ID": "0" * 32, "X-Project-Id": "p"}
@@ -33,16 +34,25 @@ def test_create_app_in_memory() -> None:
     assert result.status_code == 201
 
 
-def test_prepare_refuses_a_stale_server_schema(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bootstrap, "is_sqlite", lambda url: False)
-    monkeypatch.setattr(migrate, "current_revision", lambda engine: "0001")
-    with pytest.raises(StorageUnavailable, match="sqlqueue db upgrade"):
-        bootstrap.prepare_database(Settings(database_url="sqlite://"))
+@pytest.mark.postgresql
+def test_prepare_refuses_a_stale_server_schema(server_urls: ServerUrls) -> None:
+    url = server_urls.url("postgresql", "bootstrap_stale")
+    engine = make_engine(url)
+    migrate.upgrade(engine, "0002")
+    with pytest.raises(SchemaMismatch) as refused:
+        bootstrap.prepare_database(Settings(database_url=url))
+    assert str(refused.value) == (
+        f"the database {url} is at schema revision 0002 but this sqlqueue needs "
+        f"{migrate.head_revision()}: run `sqlqueue db upgrade --database-url {url}`"
+    )
+    assert migrate.current_revision(engine) == "0002"  # left alone
+    engine.dispose()
 
 
 def test_prepare_reports_an_unreachable_database() -> None:
     settings = Settings(database_url="postgresql://postgres@127.0.0.1:1/x")
-    with pytest.raises(StorageUnavailable, match="Cannot reach"):
+    says = r"^cannot reach the PostgreSQL server at 127\.0\.0\.1:1 \(connection refused\)"
+    with pytest.raises(DatabaseUnreachable, match=says):
         bootstrap.prepare_database(settings)
 
 

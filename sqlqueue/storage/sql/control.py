@@ -7,24 +7,26 @@ migrated), and how many messages it holds.
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 import sqlalchemy as sa
-from sqlalchemy import exc
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from sqlqueue import errors
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.domain.models import Pool, QueueStats
 from sqlqueue.storage.base import DataDriver
-from sqlqueue.storage.sql import migrate
+from sqlqueue.storage.sql import schema
 from sqlqueue.storage.sql.catalogue import SqlCatalogueController
 from sqlqueue.storage.sql.database import Database
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import make_engine
+from sqlqueue.storage.sql.errors import safe_url
 from sqlqueue.storage.sql.flavors import SqlFlavorController
-from sqlqueue.storage.sql.pools import Capability, SqlPoolController, pool_capabilities
+from sqlqueue.storage.sql.pools import (
+    Capability,
+    SqlPoolController,
+    pool_capabilities,
+    pool_url,
+)
 from sqlqueue.storage.sql.tables import messages
 
 __all__ = [
@@ -35,11 +37,6 @@ __all__ = [
     "pool_capabilities",
     "safe_url",
 ]
-
-logger = logging.getLogger(__name__)
-
-CONNECT_TIMEOUT = 10
-BOOKKEEPING = frozenset({"alembic_version"})
 
 
 class SqlControlDriver:
@@ -85,14 +82,6 @@ class SqlControlDriver:
         self.engine.dispose()
 
 
-def safe_url(uri: str) -> str:
-    """``uri`` without its password (for messages and listings)."""
-    try:
-        return make_url(uri).render_as_string(hide_password=True)
-    except exc.ArgumentError:
-        return "(malformed URI)"
-
-
 def message_volume(db: Database) -> QueueStats:
     """Free, claimed and total live messages of a whole database (one query)."""
     now = db.now_ms()
@@ -102,15 +91,6 @@ def message_volume(db: Database) -> QueueStats:
     stmt = sa.select(sa.func.count(), claimed).where(messages.c.expires_at > now)
     total, n_claimed = db.run(lambda c: c.execute(stmt).one(), write=False)
     return QueueStats(free=int(total) - int(n_claimed), claimed=int(n_claimed), total=int(total))
-
-
-def _engine(uri: str) -> Engine:
-    """A short-lived engine that gives up connecting after CONNECT_TIMEOUT seconds."""
-    backend = make_url(uri).get_backend_name()
-    kwargs: dict[str, Any] = {}
-    if backend in ("postgresql", "mysql", "mariadb"):
-        kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}, "pool_size": 1}
-    return make_engine(uri, **kwargs)
 
 
 class SqlPoolDatabases:
@@ -123,70 +103,31 @@ class SqlPoolDatabases:
     def prepare(self, uri: str) -> None:
         """Check that the database answers and has the current schema (an empty one is migrated).
 
+        A pool database at an older revision is left to its owner to upgrade.
+
         :raises ValidationFailed: unreachable, in memory, not empty and not
-            sqlqueue's, or at another schema revision.
+            sqlqueue's, or at another schema revision (worded by ``schema``).
         """
-        where = safe_url(uri)
-        try:
-            url = make_url(uri)
-        except exc.ArgumentError as ex:
-            raise errors.ValidationFailed(f"Malformed pool URI: {where}") from ex
+        url = pool_url(uri)
         if url.get_backend_name() == "sqlite" and (url.database or ":memory:") == ":memory:":
             raise errors.ValidationFailed(
                 "An in-memory SQLite database cannot be a pool: every connection sees its own."
             )
         try:
-            engine = _engine(uri)
-        except Exception as ex:  # a missing DBAPI module, bad query options...
-            raise errors.ValidationFailed(f"cannot connect to {where}: {ex}") from ex
-        try:
-            _bring_to_head(engine, where)
-        except exc.DBAPIError as ex:
-            raise errors.ValidationFailed(f"cannot connect to {where}: {ex.orig}") from ex
-        finally:
-            engine.dispose()
+            schema.prepare(uri, upgrade_sqlite=False)
+        except errors.StorageUnavailable as ex:
+            raise errors.ValidationFailed(str(ex)) from ex
 
     def upgrade(self, uri: str, revision: str = "head") -> str | None:
         """Migrate the database at ``uri`` to ``revision``; the revision it is at after.
 
         :raises StorageUnavailable: the database cannot be reached.
+        :raises ValidationFailed: the URI or the revision cannot be used.
         """
-        where = safe_url(uri)
-        try:
-            engine = _engine(uri)
-        except Exception as ex:  # a missing DBAPI module, a malformed URI...
-            raise errors.StorageUnavailable(f"cannot open {where}: {ex}") from ex
-        try:
-            migrate.upgrade(engine, revision)
-            return migrate.current_revision(engine)
-        except exc.DBAPIError as ex:
-            raise errors.StorageUnavailable(f"cannot reach {where}: {ex.orig}") from ex
-        finally:
-            engine.dispose()
+        return schema.migrate_to(uri, revision)
 
     def volume(self, driver: DataDriver) -> QueueStats | None:
         """The message counts of a pool's data driver (None if not a SQL driver)."""
         if not isinstance(driver, SqlDataDriver):
             return None
         return message_volume(driver.db)
-
-
-def _bring_to_head(engine: Engine, where: str) -> None:
-    with engine.connect() as conn:
-        tables = set(sa.inspect(conn).get_table_names())
-    current, head = migrate.current_revision(engine), migrate.head_revision()
-    if current == head:
-        return
-    if current is None and tables <= BOOKKEEPING:
-        logger.info("migrating the empty pool database %s to %s", where, head)
-        migrate.upgrade(engine)
-        return
-    if current is None:
-        raise errors.ValidationFailed(
-            f"{where} is not empty and holds no sqlqueue schema: give each pool a database "
-            "of its own"
-        )
-    raise errors.ValidationFailed(
-        f"{where} is at schema revision {current} but this sqlqueue expects {head}: "
-        "run `sqlqueue db upgrade --database-url <its URI>` on it first"
-    )

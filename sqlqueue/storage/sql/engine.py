@@ -18,17 +18,25 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
 
+from sqlqueue.storage.sql.errors import missing_sqlite
+
 WRITE_OPTION = "sqlqueue_write"
 IDLE_PING_SECONDS = 5.0
 SQLITE_BUSY_MS = 30000
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url`` configured for queue work."""
+def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
+    """An engine for ``url`` configured for queue work.
+
+    A SQLite file's directory is created unless ``create`` is false.
+
+    :raises DatabaseMissing: ``create`` is false and a SQLite file's directory
+        does not exist.
+    """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url, **kwargs)
+        return _sqlite_engine(url, create=create, **kwargs)
     if backend in ("mysql", "mariadb"):
         if parsed.drivername in ("mysql", "mariadb"):
             parsed = parsed.set(drivername=f"{backend}+pymysql")
@@ -73,14 +81,16 @@ def _ping_when_idle(engine: Engine) -> None:
             raise exc.DisconnectionError(str(ex)) from ex
 
 
-def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
+def _sqlite_engine(url: str, *, create: bool, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
     if in_memory:
         kwargs.setdefault("poolclass", StaticPool)
-    else:
+    elif create:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    elif not Path(database).expanduser().parent.is_dir():
+        raise missing_sqlite(parsed)
     connect_args = kwargs.pop("connect_args", {})
     connect_args.setdefault("check_same_thread", False)
     connect_args.setdefault("timeout", SQLITE_BUSY_MS / 1000)

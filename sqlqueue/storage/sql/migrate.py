@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -36,6 +37,19 @@ def head_revision() -> str:
     return head
 
 
+def known_revisions() -> set[str]:
+    """Every revision the code has a migration for."""
+    return {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
+
+
+def table_names(engine: Engine) -> set[str]:
+    """The tables in the database (Alembic's bookkeeping table included)."""
+    with engine.connect() as conn:
+        return set(sa.inspect(conn).get_table_names())
+
+
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None for an empty database)."""
     with engine.connect() as conn:
@@ -57,4 +71,4 @@ def downgrade(engine: Engine, revision: str) -> None:
 def check(engine: Engine) -> None:
     """Raise if the models and the migrated schema differ (``alembic check``)."""
     with engine.begin() as conn:
-        command.check(alembic_config(conn))
+        command.check(alembic_config(conn, out=io.StringIO()))

@@ -14,13 +14,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc
-from sqlalchemy.engine import Connection, Row, make_url
+from sqlalchemy.engine import URL, Connection, Row
 
 from sqlqueue import errors
 from sqlqueue.domain.documents import TEXT_BYTES, encode_within
 from sqlqueue.domain.models import Page, Pool
 from sqlqueue.storage.base import PoolController
 from sqlqueue.storage.sql.database import Database, loads
+from sqlqueue.storage.sql.errors import check_url
 from sqlqueue.storage.sql.tables import catalogue, flavors, pools
 
 DEFAULT_PAGE = 10
@@ -44,6 +45,14 @@ _SQLITE = (Capability.FIFO, Capability.CLAIMS, Capability.DURABILITY, Capability
 _BACKENDS = {"postgresql": _SERVER, "mysql": _SERVER, "mariadb": _SERVER, "sqlite": _SQLITE}
 
 
+def pool_url(uri: str) -> URL:
+    """``uri`` parsed. :raises ValidationFailed: not a URL of a database sqlqueue runs on."""
+    try:
+        return check_url(uri)
+    except errors.BadDatabaseUrl as ex:
+        raise errors.ValidationFailed(f"Bad pool URI: {ex}") from ex
+
+
 def pool_capabilities(uri: str, options: dict[str, Any] | None = None) -> list[Capability]:
     """The capabilities of a pool at ``uri`` with ``options``, from its backend.
 
@@ -54,13 +63,8 @@ def pool_capabilities(uri: str, options: dict[str, Any] | None = None) -> list[C
 
     :raises ValidationFailed: the URI is malformed or names no SQL backend we run on.
     """
-    try:
-        url = make_url(uri)
-    except exc.ArgumentError as ex:
-        raise errors.ValidationFailed(f"Malformed pool URI: {uri}") from ex
-    found = _BACKENDS.get(url.get_backend_name())
-    if found is None:
-        raise errors.ValidationFailed(f"Unsupported pool URI scheme: {url.drivername}")
+    url = pool_url(uri)
+    found = _BACKENDS[url.get_backend_name()]
     dropped: set[Capability] = set()
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         dropped.add(Capability.DURABILITY)
