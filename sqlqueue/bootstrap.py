@@ -35,10 +35,9 @@ def storage_options(settings: Settings) -> StorageOptions:
 
 
 def create_driver(settings: Settings, *, clock: Clock = system_clock) -> DataDriver:
-    """A data driver on ``settings.database_url`` (SQLite upgraded to the current schema)."""
+    """A data driver on ``settings.database_url``, through the schema gate."""
     engine = make_engine(settings.database_url)
-    if is_sqlite(settings.database_url):
-        _prepare(engine, sqlite=True)
+    _prepare(engine, sqlite=True)
     return SqlDataDriver(engine, clock=clock, options=storage_options(settings))
 
 
@@ -81,12 +80,13 @@ def create_storage(
 ) -> Storage:
     """The pooled storage on ``settings.database_url``.
 
-    A SQLite catalogue database is first upgraded to the current schema
-    (unless ``prepare`` is false, as when migrating by hand). ``rng`` draws
-    placements (seed it in tests).
+    The catalogue database first passes the schema gate (a SQLite or empty
+    database is migrated, a stale server database refused with the command
+    that upgrades it), unless ``prepare`` is false, as when migrating by
+    hand. ``rng`` draws placements (seed it in tests).
     """
     engine = make_engine(settings.database_url)
-    if prepare and is_sqlite(settings.database_url):
+    if prepare:
         _prepare(engine, sqlite=True)
     control = SqlControlDriver(engine, clock=clock)
     default = SqlDataDriver(engine, clock=clock, options=storage_options(settings))
