@@ -1,34 +1,22 @@
-"""Pre-signed URLs: HMAC-SHA256 over paths, methods, project and expiry.
-
-The signed text joins its four parts with the two characters backslash and
-``n`` (not a newline), as Zaqar does, so signatures interoperate.
-"""
+"""Pre-signed URLs: verifying a request's signature (computed in domain.signing)."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-EXPIRES_FORMAT = "%Y-%m-%dT%H:%M:%S"
-SEPARATOR = "\\n"
+from sqlqueue.domain.signing import EXPIRES_FORMAT, SEPARATOR, format_expires, signature
 
-
-def signature(
-    secret: str, paths: Sequence[str], methods: Sequence[str], project: str, expires: str
-) -> str:
-    """The hex signature of a share (paths and methods in sorted order)."""
-    parts = [",".join(sorted(paths)), ",".join(sorted(methods)), project, expires]
-    text = SEPARATOR.join(parts)
-    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
-
-
-def format_expires(moment: datetime) -> str:
-    """An expiry as signed and sent back: UTC, whole seconds, no zone suffix."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.strftime(EXPIRES_FORMAT)
+__all__ = [
+    "EXPIRES_FORMAT",
+    "SEPARATOR",
+    "format_expires",
+    "parse_expires",
+    "path_allowed",
+    "signature",
+    "verify",
+]
 
 
 def parse_expires(text: str) -> datetime:
