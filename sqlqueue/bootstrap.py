@@ -31,7 +31,12 @@ logger = logging.getLogger(__name__)
 
 def storage_options(settings: Settings) -> StorageOptions:
     """The storage defaults that follow from the API limits."""
-    return StorageOptions(default_message_ttl=settings.limits.default_message_ttl)
+    return StorageOptions(
+        default_message_ttl=settings.limits.default_message_ttl,
+        require_confirmation=settings.notify_require_confirmation,
+        keep_delivered=settings.notify_keep_delivered,
+        keep_failed=settings.notify_keep_failed,
+    )
 
 
 def create_driver(settings: Settings, *, clock: Clock = system_clock) -> DataDriver:

@@ -19,6 +19,23 @@ from sqlqueue.domain.limits import Limits
 from sqlqueue.errors import ValidationFailed
 
 ENV_PREFIX = "SQLQUEUE_"
+DEFAULT_DENY_NETWORKS = ",".join(
+    [
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "::/128",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+    ]
+)
+"""Loopback, private, shared, link-local and unspecified addresses (IPv4-mapped
+IPv6 addresses are checked as their IPv4 address)."""
 
 
 def default_database_url() -> str:
@@ -46,6 +63,40 @@ class Settings:
     catalogue_cache_seconds: float = 5.0
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)
+
+    # Notifications (docs/notifications.md)
+    notify_in_serve: bool = True
+    """Run delivery workers inside every ``sqlqueue serve`` worker process."""
+    notify_threads: int = 8
+    """Deliveries sent at once per process (a bounded thread pool)."""
+    notify_per_subscription: int = 4
+    """At most this many of one subscription's deliveries in flight per process."""
+    notify_poll_interval: float = 0.5
+    """Seconds an idle worker waits before looking at the outbox again."""
+    notify_timeout: float = 10.0
+    """Seconds one delivery (connect + answer, or one SMTP session) may take."""
+    notify_require_confirmation: bool = False
+    """Zaqar's ``require_confirmation``: deliver only to confirmed subscriptions."""
+    notify_confirmation_url: str = ""
+    """Zaqar's ``external_confirmation_url``: the page linked from confirmation mails."""
+    notify_deny_networks: str = DEFAULT_DENY_NETWORKS
+    """Comma-separated networks webhooks may not reach."""
+    notify_allow_networks: str = ""
+    """Comma-separated exceptions to ``notify_deny_networks`` (e.g. 127.0.0.1/32)."""
+    notify_max_retry_after: float = 3600.0
+    """The longest ``Retry-After`` honoured, in seconds."""
+    notify_keep_delivered: int = 3600
+    """Seconds a delivered notification stays in the outbox (and in the counts)."""
+    notify_keep_failed: int = 7 * 86400
+    """Seconds a failed notification stays in the outbox for inspection."""
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_security: str = "none"
+    """``none``, ``starttls`` or ``ssl`` (implicit TLS)."""
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    """Sender when a subscription's options carry no ``from``."""
 
     @classmethod
     def load(

@@ -105,6 +105,41 @@ class Subscription:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """One notification to send, taken from a database's outbox.
+
+    ``kind`` is ``"notification"`` (a posted message), ``"confirm"`` or
+    ``"unconfirm"`` (Zaqar's SubscriptionConfirmation and
+    UnsubscribeConfirmation). ``attempts`` counts this attempt too.
+    ``subscription`` is None when the subscription was deleted or expired.
+    ``created`` is when the row was written (seconds since the epoch).
+    """
+
+    id: int
+    kind: str
+    project: str
+    queue: str
+    subscription_id: str
+    message_id: str | None
+    body: JSON
+    ttl: int
+    attempts: int
+    created: float
+    subscription: Subscription | None
+    queue_metadata: dict[str, JSON] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryStats:
+    """Deliveries of one subscription still in the outbox, by state."""
+
+    delivered: int = 0
+    pending: int = 0
+    failed: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
 class Pool:
     """A database that holds queues."""
 

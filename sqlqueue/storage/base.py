@@ -22,6 +22,8 @@ from sqlqueue import errors
 from sqlqueue.domain.models import (
     CatalogueEntry,
     Claim,
+    Delivery,
+    DeliveryStats,
     Flavor,
     Message,
     NewMessage,
@@ -56,6 +58,13 @@ class StorageOptions:
     wake_poll_seconds: float = 0.1
     """Where the database cannot push post events (MySQL, SQLite), how often
     one shared query per process checks the queues someone long-polls."""
+    require_confirmation: bool = False
+    """True: posts notify only confirmed subscriptions, and subscribing or
+    unconfirming queues a confirmation notice."""
+    keep_delivered: int = 3600
+    """Seconds a delivered outbox row is kept (and counted) before gc."""
+    keep_failed: int = 7 * 86400
+    """Seconds a failed outbox row is kept for inspection before gc."""
 
 
 class QueueController(abc.ABC):
@@ -268,7 +277,64 @@ class SubscriptionController(abc.ABC):
 
     @abc.abstractmethod
     def confirm(self, project: str, queue: str, subscription_id: str, confirmed: bool) -> None:
-        """:raises SubscriptionDoesNotExist:"""
+        """Set ``confirmed``; with ``require_confirmation``, unconfirming queues an
+        UnsubscribeConfirmation notice in the same transaction.
+
+        :raises SubscriptionDoesNotExist:"""
+
+    @abc.abstractmethod
+    def request_confirmation(self, project: str, queue: str, subscription_id: str) -> None:
+        """Queue a SubscriptionConfirmation notice (only with ``require_confirmation``;
+        ``create`` queues one for a new subscription by itself)."""
+
+    @abc.abstractmethod
+    def delivery_stats(self, project: str, queue: str, subscription_id: str) -> DeliveryStats:
+        """Counts of the subscription's deliveries still in the outbox, and the last error."""
+
+
+class DeliveryController(abc.ABC):
+    """The notification outbox of one database (rows are written by posts).
+
+    Times are the database driver's clock; durations are seconds.
+    """
+
+    @abc.abstractmethod
+    def take_due(
+        self,
+        limit: int,
+        lease: float,
+        *,
+        per_subscription: int = 0,
+        busy: Sequence[str] = (),
+    ) -> list[Delivery]:
+        """Lease up to ``limit`` due deliveries, oldest first, for ``lease`` seconds.
+
+        A leased row is due again when its lease ends (its sender died), so
+        every row is delivered at least once. Rows locked by another worker are
+        skipped (SKIP LOCKED; SQLite has one writer at a time). At most
+        ``per_subscription`` rows per subscription are taken (0: no cap) and none
+        of the ``busy`` subscriptions.
+        """
+
+    @abc.abstractmethod
+    def delivered(self, delivery_id: int) -> None:
+        """Record success; the row is kept ``keep_delivered`` seconds."""
+
+    @abc.abstractmethod
+    def retry(self, delivery_id: int, delay: float, error: str) -> None:
+        """Make the row due again in ``delay`` seconds, noting ``error``."""
+
+    @abc.abstractmethod
+    def fail(self, delivery_id: int, error: str) -> None:
+        """Record a final failure; the row is kept ``keep_failed`` seconds."""
+
+    @abc.abstractmethod
+    def drop(self, delivery_id: int) -> None:
+        """Forget a row that must not be sent (subscription gone or unconfirmed)."""
+
+    @abc.abstractmethod
+    def stats(self, subscription_id: str) -> DeliveryStats:
+        """Counts of a subscription's rows by state, and its latest error."""
 
 
 class PoolController(abc.ABC):
@@ -371,6 +437,8 @@ class DataDriver(abc.ABC):
     claims: ClaimController
     subscriptions: SubscriptionController
     wakeups: QueueWakeups
+    deliveries: DeliveryController
+    """The outbox of this database (a pooled driver has none of its own)."""
 
     @abc.abstractmethod
     def is_alive(self) -> bool:
@@ -378,7 +446,8 @@ class DataDriver(abc.ABC):
 
     @abc.abstractmethod
     def gc(self) -> int:
-        """Delete expired messages and claims; returns how many rows went."""
+        """Delete expired messages, claims, subscriptions and finished deliveries;
+        returns how many rows went."""
 
     @abc.abstractmethod
     def close(self) -> None:

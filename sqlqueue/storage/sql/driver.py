@@ -11,18 +11,19 @@ from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.storage.base import DataDriver, StorageOptions
 from sqlqueue.storage.sql.claims import SqlClaimController
 from sqlqueue.storage.sql.database import Database
+from sqlqueue.storage.sql.deliveries import SqlDeliveryController
 from sqlqueue.storage.sql.engine import make_engine
 from sqlqueue.storage.sql.messages import SqlMessageController
 from sqlqueue.storage.sql.queues import SqlQueueController
 from sqlqueue.storage.sql.subscriptions import SqlSubscriptionController
-from sqlqueue.storage.sql.tables import claims, messages, subscriptions
+from sqlqueue.storage.sql.tables import claims, deliveries, messages, subscriptions
 from sqlqueue.storage.sql.wakeups import SqlWakeups
 
 logger = logging.getLogger(__name__)
 
 
 class SqlDataDriver(DataDriver):
-    """Queues, messages, claims and subscriptions stored in one database."""
+    """Queues, messages, claims, subscriptions and the notification outbox of one database."""
 
     def __init__(
         self,
@@ -38,6 +39,7 @@ class SqlDataDriver(DataDriver):
         self.messages = SqlMessageController(self.db, self.options, self.wakeups)
         self.claims = SqlClaimController(self.db, self.options, self.wakeups)
         self.subscriptions = SqlSubscriptionController(self.db, self.options)
+        self.deliveries = SqlDeliveryController(self.db, self.options)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: object) -> SqlDataDriver:
@@ -56,7 +58,7 @@ class SqlDataDriver(DataDriver):
         """Delete expired rows in small batches; safe from many workers at once."""
         now = self.db.now_ms()
         removed = 0
-        for table in (messages, claims, subscriptions):
+        for table in (messages, claims, subscriptions, deliveries):
             while True:
                 batch = self.db.run(lambda c, t=table: self._gc_batch(c, t, now))  # type: ignore[misc]
                 removed += batch

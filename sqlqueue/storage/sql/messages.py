@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -13,17 +13,33 @@ from sqlqueue.domain import ids
 from sqlqueue.domain.documents import DOCUMENT_BYTES, encode_within
 from sqlqueue.domain.models import Message, NewMessage, Page
 from sqlqueue.storage.base import MessageController, Messages, Metadata, StorageOptions
-from sqlqueue.storage.sql import rows, statements
+from sqlqueue.storage.sql import deliveries, rows, statements
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.queues import create_queue, find_queue
 from sqlqueue.storage.sql.tables import messages
 from sqlqueue.storage.sql.wakeups import CHANNEL, SqlWakeups, notify_payload
 
 
+class Reserved(NamedTuple):
+    """What reserving markers learnt about the queue."""
+
+    queue_id: int
+    meta: Metadata
+    first: int
+    notify_until: int | None
+    """The queue's subscription hint (``queues.notify_until``)."""
+
+
 def reserve_markers(
     conn: Connection, project: str, name: str, count: int, now: int
 ) -> tuple[int, Metadata, int]:
-    """Bump the queue's counter by ``count``; returns (queue id, meta, first marker).
+    """Bump the queue's counter by ``count``; returns (queue id, meta, first marker)."""
+    found = reserve(conn, project, name, count, now)
+    return found.queue_id, found.meta, found.first
+
+
+def reserve(conn: Connection, project: str, name: str, count: int, now: int) -> Reserved:
+    """Bump the queue's counter by ``count``.
 
     The bump locks the queue row until commit, so producers of one queue
     commit in marker order and a reader paging by marker never skips a
@@ -37,23 +53,24 @@ def reserve_markers(
     raise errors.MessageConflict("No messages could be enqueued.")
 
 
-def _bump(
-    conn: Connection, project: str, name: str, count: int, now: int
-) -> tuple[int, Metadata, int] | None:
+def _bump(conn: Connection, project: str, name: str, count: int, now: int) -> Reserved | None:
     params = {"p_project": project, "p_name": name, "p_now": now}
-    if conn.dialect.name == "postgresql":
-        wake = {"p_channel": CHANNEL, "p_key": notify_payload(project, name), "p_count": count}
-        row = conn.execute(statements.BUMP_RETURNING_NOTIFY, {**params, **wake}).first()
-        return None if row is None else (row.id, loads(row.meta), row.next_marker - count)
     if conn.dialect.update_returning:
-        row = conn.execute(statements.BUMP_RETURNING, {**params, "p_count": count}).first()
-        return None if row is None else (row.id, loads(row.meta), row.next_marker - count)
+        if conn.dialect.name == "postgresql":
+            wake = {"p_channel": CHANNEL, "p_key": notify_payload(project, name)}
+            bump, params = statements.BUMP_RETURNING_NOTIFY, {**params, **wake}
+        else:
+            bump = statements.BUMP_RETURNING
+        row = conn.execute(bump, {**params, "p_count": count}).first()
+        if row is None:
+            return None
+        return Reserved(row.id, loads(row.meta), row.next_marker - count, row.notify_until)
     row = conn.execute(statements.LOCK_COUNTER, params).first()
     if row is None:
         return None
     bump = {"p_id": row.id, "p_next": row.next_marker + count, "p_now": now}
     conn.execute(statements.SET_COUNTER, bump)
-    return row.id, loads(row.meta), row.next_marker
+    return Reserved(row.id, loads(row.meta), row.next_marker, row.notify_until)
 
 
 def check_post_size(meta: Metadata, size: int) -> None:
@@ -161,22 +178,40 @@ class SqlMessageController(MessageController):
             return []
         now = self._db.now_ms()
         default_ttl = self._options.default_message_ttl
+        confirmed_only = self._options.require_confirmation
         count = len(messages)
         bodies = encode_bodies(messages)  # before any transaction: a refusal writes nothing
 
-        def insert(conn: Connection, reserved: tuple[int, Metadata, int]) -> list[str]:
-            queue_id, meta, first = reserved
-            check_post_size(meta, size)
-            values = new_rows(queue_id, first, messages, meta, client_id, now, default_ttl, bodies)
-            return insert_rows(conn, values)
+        def insert(conn: Connection, reserved: Reserved) -> list[str]:
+            check_post_size(reserved.meta, size)
+            values = new_rows(
+                reserved.queue_id,
+                reserved.first,
+                messages,
+                reserved.meta,
+                client_id,
+                now,
+                default_ttl,
+                bodies,
+            )
+            posted = insert_rows(conn, values)
+            deliveries.enqueue_posted(
+                conn,
+                project=project,
+                queue=queue,
+                queue_id=reserved.queue_id,
+                markers=(reserved.first, reserved.first + count - 1),
+                hint=reserved.notify_until,
+                now=now,
+                confirmed_only=confirmed_only,
+            )
+            return posted
 
         if not self._options.fifo:
-            reserved = self._db.run(lambda c: reserve_markers(c, project, queue, count, now))
+            reserved = self._db.run(lambda c: reserve(c, project, queue, count, now))
             posted = self._db.run(lambda c: _notify(c, project, queue, insert(c, reserved)))
         else:
-            posted = self._db.run(
-                lambda c: insert(c, reserve_markers(c, project, queue, count, now))
-            )
+            posted = self._db.run(lambda c: insert(c, reserve(c, project, queue, count, now)))
         self._wakeups.posted(project, queue)
         return posted
 

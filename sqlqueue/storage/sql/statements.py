@@ -46,7 +46,7 @@ BUMP_RETURNING = (
     sa.update(queues)
     .where(queues.c.project == _project, queues.c.name == _name)
     .values(next_marker=queues.c.next_marker + sa.bindparam("p_count"), updated_at=_now)
-    .returning(queues.c.id, queues.c.meta, queues.c.next_marker)
+    .returning(queues.c.id, queues.c.meta, queues.c.next_marker, queues.c.notify_until)
 )
 """Reserve ``p_count`` markers; returns the counter after the bump."""
 
@@ -60,7 +60,7 @@ NOTIFY = sa.select(sa.func.pg_notify(sa.bindparam("p_channel"), sa.bindparam("p_
 """A post's NOTIFY on its own (PostgreSQL, non-FIFO posts: sent with the insert)."""
 
 LOCK_COUNTER = (
-    sa.select(queues.c.id, queues.c.meta, queues.c.next_marker)
+    sa.select(queues.c.id, queues.c.meta, queues.c.next_marker, queues.c.notify_until)
     .where(queues.c.project == _project, queues.c.name == _name)
     .with_for_update()
 )

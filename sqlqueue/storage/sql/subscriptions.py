@@ -10,8 +10,9 @@ from sqlalchemy.engine import Connection, Row
 from sqlqueue import errors
 from sqlqueue.domain import ids
 from sqlqueue.domain.documents import TEXT_BYTES, encode_within
-from sqlqueue.domain.models import Page, Subscription
+from sqlqueue.domain.models import DeliveryStats, Page, Subscription
 from sqlqueue.storage.base import Metadata, StorageOptions, SubscriptionController
+from sqlqueue.storage.sql import deliveries
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.queues import lock_queue
 from sqlqueue.storage.sql.rows import age_seconds
@@ -110,6 +111,9 @@ class SqlSubscriptionController(SubscriptionController):
                     expires_at=now + ttl * 1000,
                 )
             )
+            deliveries.raise_hint(conn, project, queue, now + ttl * 1000)
+            if self._options.require_confirmation:
+                deliveries.enqueue_notice(conn, project, queue, new_id, deliveries.CONFIRM, now)
             return new_id
 
         return self._db.run(work)
@@ -145,6 +149,7 @@ class SqlSubscriptionController(SubscriptionController):
                 values["subscriber"] = subscriber
             if ttl is not None:
                 values.update(ttl=ttl, expires_at=now + ttl * 1000)
+                deliveries.raise_hint(conn, project, queue, now + ttl * 1000)
             if stored_options is not None:
                 values["options"] = stored_options
             if values:
@@ -167,5 +172,29 @@ class SqlSubscriptionController(SubscriptionController):
             .where(*self._scope(project, queue, now), subs.c.id == subscription_id)
             .values(confirmed=confirmed)
         )
-        if self._db.run(lambda c: c.execute(stmt).rowcount) == 0:
+
+        def work(conn: Connection) -> int:
+            changed = conn.execute(stmt).rowcount
+            if changed and not confirmed and self._options.require_confirmation:
+                deliveries.enqueue_notice(
+                    conn, project, queue, subscription_id, deliveries.UNCONFIRM, now
+                )
+            return int(changed)
+
+        if self._db.run(work) == 0:
             raise errors.SubscriptionDoesNotExist(f"Subscription {subscription_id} does not exist")
+
+    def request_confirmation(self, project: str, queue: str, subscription_id: str) -> None:
+        if not self._options.require_confirmation:
+            return
+        now = self._db.now_ms()
+        self._db.run(
+            lambda c: deliveries.enqueue_notice(
+                c, project, queue, subscription_id, deliveries.CONFIRM, now
+            )
+        )
+
+    def delivery_stats(self, project: str, queue: str, subscription_id: str) -> DeliveryStats:
+        return self._db.run(
+            lambda c: deliveries.subscription_stats(c, subscription_id), write=False
+        )

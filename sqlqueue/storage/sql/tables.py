@@ -15,6 +15,9 @@ Indexes, chosen for the hot queries:
 * ``ix_messages_expires_at (expires_at)``: the expiry clean-up deletes by
   range without scanning live rows.
 * ``ix_claims_expires_at``: the same for claims.
+* ``ix_deliveries_state_due_at``: the notification workers take due
+  deliveries oldest first; ``ix_deliveries_subscription_id_state``: the
+  per-subscription delivery counts; ``ix_deliveries_expires_at``: gc.
 * ``uq_queues_project_name``: every queue-scoped request resolves its queue
   by (project, name).
 """
@@ -67,6 +70,11 @@ queues = sa.Table(
     sa.Column("next_marker", sa.BigInteger, nullable=False),
     sa.Column("created_at", Millis, nullable=False),
     sa.Column("updated_at", Millis, nullable=False),
+    # Until when the queue may have live subscriptions (the latest expiry of
+    # one): a post adds outbox rows only while it is in the future. Raised by
+    # every subscription write, never lowered by one (a stale high value costs
+    # one empty INSERT ... SELECT); NULL = unknown, computed by the next post.
+    sa.Column("notify_until", Millis, nullable=True),
     sa.UniqueConstraint("project", "name"),
     sqlite_autoincrement=True,
     **MYSQL,
@@ -159,5 +167,37 @@ subscriptions = sa.Table(
     sa.Column("created_at", Millis, nullable=False),
     sa.Column("expires_at", Millis, nullable=False, index=True),
     sa.Index(None, "project", "source"),
+    **MYSQL,
+)
+
+# The notification outbox: one row per (message, subscription) written in the
+# posting transaction, plus confirmation notices. Rows are taken by leasing
+# them (``due_at`` moved past the send's timeout), so a worker that dies
+# leaves its rows due again: delivery is at least once.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", Key, primary_key=True, autoincrement=True),
+    sa.Column("subscription_id", sa.String(32), nullable=False),
+    sa.Column("project", sa.String(256), nullable=False),
+    sa.Column("queue", QueueName, nullable=False),
+    # "notification", "confirm" or "unconfirm"
+    sa.Column("kind", sa.String(16), nullable=False),
+    # The message's key (no FK: the message may be claimed and deleted before
+    # its notification goes out; body and ttl are captured here).
+    sa.Column("message_id", Key, nullable=True),
+    sa.Column("body", Document, nullable=False),
+    sa.Column("ttl", sa.Integer, nullable=False),
+    # 0 pending, 1 delivered, 2 failed (retries exhausted or refused)
+    sa.Column("state", sa.SmallInteger, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("due_at", Millis, nullable=False),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("expires_at", Millis, nullable=False),
+    sa.Column("last_error", sa.String(512), nullable=True),
+    sa.Index(None, "state", "due_at"),
+    sa.Index(None, "subscription_id", "state"),
+    sa.Index(None, "expires_at"),
+    sqlite_autoincrement=True,
     **MYSQL,
 )

@@ -1,0 +1,339 @@
+"""The notification outbox on SQL: rows written with the posted messages, leased by workers.
+
+A post inserts one row per (message, live subscription) with one
+``INSERT ... SELECT`` in its own transaction, and only while the queue's
+``notify_until`` hint says a subscription may be live, so a queue without
+subscribers pays nothing. Workers lease due rows (``due_at`` pushed past the
+send's timeout) in a short transaction of their own and record the outcome
+afterwards; a worker that dies leaves its rows due again when the lease ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from sqlqueue.domain import ids
+from sqlqueue.domain.models import Delivery, DeliveryStats, Subscription
+from sqlqueue.storage.base import DeliveryController, StorageOptions
+from sqlqueue.storage.sql.database import Database, loads
+from sqlqueue.storage.sql.tables import deliveries, messages, queues
+from sqlqueue.storage.sql.tables import subscriptions as subs
+
+PENDING, DELIVERED, FAILED = 0, 1, 2
+FOREVER = 2**62
+"""``expires_at`` of a pending row: gc never takes it."""
+ERROR_MAX = 500
+
+NOTIFICATION, CONFIRM, UNCONFIRM = "notification", "confirm", "unconfirm"
+
+_now: sa.BindParameter[int] = sa.bindparam("p_now")
+_project: sa.BindParameter[str] = sa.bindparam("p_project")
+_name: sa.BindParameter[str] = sa.bindparam("p_name")
+
+_COLUMNS = [
+    "subscription_id",
+    "project",
+    "queue",
+    "kind",
+    "message_id",
+    "body",
+    "ttl",
+    "state",
+    "attempts",
+    "due_at",
+    "created_at",
+    "expires_at",
+    "last_error",
+]
+
+
+def _posted(confirmed_only: bool) -> sa.Insert:
+    where = [subs.c.project == _project, subs.c.source == _name, subs.c.expires_at > _now]
+    posted = sa.and_(
+        messages.c.queue_id == sa.bindparam("p_queue"),
+        messages.c.marker.between(sa.bindparam("p_first"), sa.bindparam("p_last")),
+    )
+    if confirmed_only:
+        where.append(subs.c.confirmed == sa.true())
+    rows = (
+        sa.select(
+            subs.c.id,
+            subs.c.project,
+            subs.c.source,
+            sa.literal_column(f"'{NOTIFICATION}'"),
+            messages.c.id,
+            messages.c.body,
+            messages.c.ttl,
+            sa.literal_column(str(PENDING)),
+            sa.literal_column("0"),
+            _now,
+            _now,
+            sa.literal_column(str(FOREVER)),
+            sa.null(),
+        )
+        .select_from(subs.join(messages, posted))
+        .where(*where)
+    )
+    return sa.insert(deliveries).from_select(_COLUMNS, rows)
+
+
+POSTED = {False: _posted(False), True: _posted(True)}
+"""One outbox row per (posted message, live subscription), in one statement."""
+
+LATEST_SUBSCRIPTION = (
+    sa.select(sa.func.max(subs.c.expires_at))
+    .where(subs.c.project == _project, subs.c.source == _name)
+    .scalar_subquery()
+)
+SET_HINT = (
+    sa.update(queues)
+    .where(queues.c.id == sa.bindparam("p_queue"), queues.c.notify_until.is_(None))
+    .values(notify_until=sa.func.coalesce(LATEST_SUBSCRIPTION, 0))
+)
+"""Compute an unknown hint; a subscription write racing with it wins (not NULL any more)."""
+
+_current = sa.func.coalesce(queues.c.notify_until, 0)
+RAISE_HINT = (
+    sa.update(queues)
+    .where(queues.c.project == _project, queues.c.name == _name)
+    .values(
+        notify_until=sa.case(
+            (_current < sa.bindparam("p_until"), sa.bindparam("p_until")),
+            else_=queues.c.notify_until,
+        )
+    )
+)
+"""A subscription of the queue may live until ``p_until``."""
+
+
+def enqueue_posted(
+    conn: Connection,
+    *,
+    project: str,
+    queue: str,
+    queue_id: int,
+    markers: tuple[int, int],
+    hint: int | None,
+    now: int,
+    confirmed_only: bool,
+) -> None:
+    """Add the outbox rows of a post (markers ``first..last``) if subscriptions may live.
+
+    ``hint`` is the queue's ``notify_until`` read while reserving the markers:
+    in the past, nothing is done; unknown (None), it is computed first.
+    """
+    params = {"p_project": project, "p_name": queue, "p_queue": queue_id, "p_now": now}
+    if hint is None:
+        conn.execute(SET_HINT, params)
+        hint = conn.execute(
+            sa.select(queues.c.notify_until).where(queues.c.id == queue_id)
+        ).scalar()
+    if hint is None or hint <= now:
+        return
+    first, last = markers
+    conn.execute(POSTED[confirmed_only], {**params, "p_first": first, "p_last": last})
+
+
+def raise_hint(conn: Connection, project: str, queue: str, until: int) -> None:
+    """Tell posts to the queue that a subscription lives until ``until`` (ms)."""
+    conn.execute(RAISE_HINT, {"p_project": project, "p_name": queue, "p_until": until})
+
+
+def enqueue_notice(
+    conn: Connection, project: str, queue: str, subscription_id: str, kind: str, now: int
+) -> bool:
+    """Queue a confirmation notice of a live subscription; False if there is none."""
+    row = conn.execute(
+        sa.select(subs.c.ttl).where(
+            subs.c.id == subscription_id,
+            subs.c.project == project,
+            subs.c.source == queue,
+            subs.c.expires_at > now,
+        )
+    ).first()
+    if row is None:
+        return False
+    values = {
+        "subscription_id": subscription_id,
+        "project": project,
+        "queue": queue,
+        "kind": kind,
+        "message_id": None,
+        "body": "null",
+        "ttl": row.ttl,
+        "state": PENDING,
+        "attempts": 0,
+        "due_at": now,
+        "created_at": now,
+        "expires_at": FOREVER,
+        "last_error": None,
+    }
+    conn.execute(sa.insert(deliveries).values(values))
+    return True
+
+
+def subscription_stats(conn: Connection, subscription_id: str) -> DeliveryStats:
+    """Counts by state and the latest error of one subscription's outbox rows."""
+    counts = dict(
+        conn.execute(
+            sa.select(deliveries.c.state, sa.func.count())
+            .where(deliveries.c.subscription_id == subscription_id)
+            .group_by(deliveries.c.state)
+        ).all()
+    )
+    error = conn.execute(
+        sa.select(deliveries.c.last_error)
+        .where(
+            deliveries.c.subscription_id == subscription_id,
+            deliveries.c.last_error.is_not(None),
+        )
+        .order_by(deliveries.c.id.desc())
+        .limit(1)
+    ).scalar()
+    return DeliveryStats(
+        delivered=int(counts.get(DELIVERED, 0)),
+        pending=int(counts.get(PENDING, 0)),
+        failed=int(counts.get(FAILED, 0)),
+        last_error=error,
+    )
+
+
+def _subscription(row: Row[Any], now: int) -> Subscription:
+    return Subscription(
+        id=row.id,
+        source=row.source,
+        subscriber=row.subscriber,
+        ttl=row.ttl,
+        age=max(0, (now - row.created_at) // 1000),
+        options=loads(row.options),
+        confirmed=bool(row.confirmed),
+    )
+
+
+class SqlDeliveryController(DeliveryController):
+    """The outbox of one database."""
+
+    def __init__(self, db: Database, options: StorageOptions) -> None:
+        self._db = db
+        self._options = options
+
+    def _due(self, now: int, busy: Sequence[str]) -> sa.Select[Any]:
+        query = sa.select(deliveries).where(
+            deliveries.c.state == PENDING, deliveries.c.due_at <= now
+        )
+        if busy:
+            query = query.where(deliveries.c.subscription_id.not_in(list(busy)))
+        return query.order_by(deliveries.c.due_at, deliveries.c.id)
+
+    def take_due(
+        self,
+        limit: int,
+        lease: float,
+        *,
+        per_subscription: int = 0,
+        busy: Sequence[str] = (),
+    ) -> list[Delivery]:
+        if limit <= 0:
+            return []
+        now = self._db.now_ms()
+        # A read first: an idle outbox costs no write lock (SQLite has one writer).
+        probe = self._due(now, busy).with_only_columns(deliveries.c.id).limit(1)
+        if self._db.run(lambda c: c.execute(probe).first(), write=False) is None:
+            return []
+        scan = max(limit * 4, 32) if per_subscription else limit
+        return self._db.run(
+            lambda c: self._take(c, now, limit, scan, int(lease * 1000), per_subscription, busy)
+        )
+
+    def _take(
+        self,
+        conn: Connection,
+        now: int,
+        limit: int,
+        scan: int,
+        lease_ms: int,
+        per_subscription: int,
+        busy: Sequence[str],
+    ) -> list[Delivery]:
+        found = conn.execute(self._db.select_for_update(self._due(now, busy).limit(scan))).all()
+        taken: list[Row[Any]] = []
+        per: dict[str, int] = {}
+        for row in found:
+            count = per.get(row.subscription_id, 0)
+            if per_subscription and count >= per_subscription:
+                continue
+            per[row.subscription_id] = count + 1
+            taken.append(row)
+            if len(taken) >= limit:
+                break
+        if not taken:
+            return []
+        conn.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.id.in_([row.id for row in taken]))
+            .values(due_at=now + lease_ms, attempts=deliveries.c.attempts + 1)
+        )
+        live = {
+            row.id: _subscription(row, now)
+            for row in conn.execute(
+                sa.select(subs).where(subs.c.id.in_(list(per)), subs.c.expires_at > now)
+            )
+        }
+        metas = self._metadata(conn, {(row.project, row.queue) for row in taken})
+        return [self._delivery(row, live, metas) for row in taken]
+
+    @staticmethod
+    def _metadata(
+        conn: Connection, names: set[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        match = [sa.and_(queues.c.project == p, queues.c.name == q) for p, q in names]
+        query = sa.select(queues.c.project, queues.c.name, queues.c.meta).where(sa.or_(*match))
+        return {(row.project, row.name): loads(row.meta) for row in conn.execute(query)}
+
+    @staticmethod
+    def _delivery(
+        row: Row[Any],
+        live: dict[str, Subscription],
+        metas: dict[tuple[str, str], dict[str, Any]],
+    ) -> Delivery:
+        return Delivery(
+            id=row.id,
+            kind=row.kind,
+            project=row.project,
+            queue=row.queue,
+            subscription_id=row.subscription_id,
+            message_id=None if row.message_id is None else ids.message_id(row.message_id),
+            body=loads(row.body),
+            ttl=row.ttl,
+            attempts=row.attempts + 1,
+            created=row.created_at / 1000,
+            subscription=live.get(row.subscription_id),
+            queue_metadata=metas.get((row.project, row.queue), {}),
+        )
+
+    def _set(self, delivery_id: int, **values: Any) -> None:
+        stmt = sa.update(deliveries).where(deliveries.c.id == delivery_id).values(**values)
+        self._db.run(lambda c: c.execute(stmt))
+
+    def delivered(self, delivery_id: int) -> None:
+        keep = self._db.now_ms() + self._options.keep_delivered * 1000
+        self._set(delivery_id, state=DELIVERED, expires_at=keep)
+
+    def retry(self, delivery_id: int, delay: float, error: str) -> None:
+        due = self._db.now_ms() + int(delay * 1000)
+        self._set(delivery_id, due_at=due, last_error=error[:ERROR_MAX])
+
+    def fail(self, delivery_id: int, error: str) -> None:
+        keep = self._db.now_ms() + self._options.keep_failed * 1000
+        self._set(delivery_id, state=FAILED, expires_at=keep, last_error=error[:ERROR_MAX])
+
+    def drop(self, delivery_id: int) -> None:
+        stmt = sa.delete(deliveries).where(deliveries.c.id == delivery_id)
+        self._db.run(lambda c: c.execute(stmt))
+
+    def stats(self, subscription_id: str) -> DeliveryStats:
+        return self._db.run(lambda c: subscription_stats(c, subscription_id), write=False)
