@@ -5,6 +5,7 @@
   sqlqueue pool add NAME URL [--weight N] [--flavor F] [--option KEY=VALUE ...]
   sqlqueue pool list | remove NAME
   sqlqueue gc [--database-url URL]
+  sqlqueue notify [--database-url URL]
 
 --database-url (or SQLQUEUE_DATABASE_URL) names the catalogue database: the one
 every sqlqueue process is configured with, which also records the pools. It
@@ -85,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
         "gc",
         help="delete expired messages, claims and subscriptions once (all pools)",
         parents=[common],
+    )
+    sub.add_parser(
+        "notify", help="deliver notifications (all pools) until stopped", parents=[common]
     )
     return parser
 
@@ -315,12 +319,39 @@ def _serve(settings: Settings) -> int:
     return serve(settings)
 
 
+def _notify(settings: Settings) -> int:
+    """Deliver notifications from the catalogue database and every pool until SIGTERM/SIGINT."""
+    import signal
+    import threading
+
+    from sqlqueue import bootstrap
+    from sqlqueue.notify.service import run_until, worker_config
+
+    worker_config(settings)  # a bad notify_* setting stops here, before anything starts
+    _prepare(settings, create=False)
+    storage = bootstrap.create_storage(settings, prepare=False)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(
+        f"sqlqueue: delivering notifications from the {bootstrap.describe(settings.database_url)}",
+        flush=True,
+    )
+    try:
+        run_until(settings, storage.store, stop)
+    finally:
+        storage.close()
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.command == "db":
         return _db(args, settings)
     if args.command == "gc":
         return _gc(settings)
+    if args.command == "notify":
+        return _notify(settings)
     if args.command == "pool":
         return _pool(args, settings)
     return _serve(settings)

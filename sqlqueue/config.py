@@ -77,6 +77,9 @@ class Settings:
     """Seconds one delivery (connect + answer, or one SMTP session) may take."""
     notify_require_confirmation: bool = False
     """Zaqar's ``require_confirmation``: deliver only to confirmed subscriptions."""
+    notify_public_url: str = ""
+    """Base URL of the API (e.g. https://queues.example.com): confirmation notices
+    then carry the absolute ``WSGISubscribeURL``."""
     notify_confirmation_url: str = ""
     """Zaqar's ``external_confirmation_url``: the page linked from confirmation mails."""
     notify_deny_networks: str = DEFAULT_DENY_NETWORKS

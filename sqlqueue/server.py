@@ -18,6 +18,7 @@ from gunicorn.app.base import BaseApplication
 
 from sqlqueue import bootstrap
 from sqlqueue.config import Settings
+from sqlqueue.notify.service import start_notifier
 from sqlqueue.storage.base import QueueStore
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
         """
         storage = bootstrap.create_storage(self._settings)
         start_gc(storage.store, self._settings.gc_interval)
+        start_notifier(self._settings, storage.store)
         return bootstrap.create_app(self._settings, storage=storage)
 
 

@@ -178,13 +178,12 @@ def enqueue_notice(
 
 def subscription_stats(conn: Connection, subscription_id: str) -> DeliveryStats:
     """Counts by state and the latest error of one subscription's outbox rows."""
-    counts = dict(
-        conn.execute(
-            sa.select(deliveries.c.state, sa.func.count())
-            .where(deliveries.c.subscription_id == subscription_id)
-            .group_by(deliveries.c.state)
-        ).all()
+    query = (
+        sa.select(deliveries.c.state, sa.func.count())
+        .where(deliveries.c.subscription_id == subscription_id)
+        .group_by(deliveries.c.state)
     )
+    counts: dict[int, int] = {int(state): int(n) for state, n in conn.execute(query).all()}
     error = conn.execute(
         sa.select(deliveries.c.last_error)
         .where(

@@ -56,11 +56,10 @@ def reserve(conn: Connection, project: str, name: str, count: int, now: int) -> 
 def _bump(conn: Connection, project: str, name: str, count: int, now: int) -> Reserved | None:
     params = {"p_project": project, "p_name": name, "p_now": now}
     if conn.dialect.update_returning:
+        bump: sa.Executable = statements.BUMP_RETURNING
         if conn.dialect.name == "postgresql":
             wake = {"p_channel": CHANNEL, "p_key": notify_payload(project, name)}
             bump, params = statements.BUMP_RETURNING_NOTIFY, {**params, **wake}
-        else:
-            bump = statements.BUMP_RETURNING
         row = conn.execute(bump, {**params, "p_count": count}).first()
         if row is None:
             return None
@@ -68,8 +67,8 @@ def _bump(conn: Connection, project: str, name: str, count: int, now: int) -> Re
     row = conn.execute(statements.LOCK_COUNTER, params).first()
     if row is None:
         return None
-    bump = {"p_id": row.id, "p_next": row.next_marker + count, "p_now": now}
-    conn.execute(statements.SET_COUNTER, bump)
+    counter = {"p_id": row.id, "p_next": row.next_marker + count, "p_now": now}
+    conn.execute(statements.SET_COUNTER, counter)
     return Reserved(row.id, loads(row.meta), row.next_marker, row.notify_until)
 
 

@@ -9,6 +9,7 @@ from sqlqueue.domain.limits import Limits
 from sqlqueue.domain.models import (
     CatalogueEntry,
     Claim,
+    DeliveryStats,
     FlavorView,
     Health,
     Message,
@@ -133,6 +134,16 @@ def subscription(sub: Subscription) -> Document:
         "age": sub.age,
         "options": sub.options,
         "confirmed": sub.confirmed,
+    }
+
+
+def delivery_state(stats: DeliveryStats) -> Document:
+    """A subscription's notifications still in the outbox, by state, and its last error."""
+    return {
+        "delivered": stats.delivered,
+        "pending": stats.pending,
+        "failed": stats.failed,
+        "last_error": stats.last_error,
     }
 
 

@@ -147,7 +147,17 @@ def _subscriptions() -> dict[str, Schema]:
             "age": COUNT,
             "options": {"type": "object"},
             "confirmed": BOOLEAN,
-        }
+        },
+        {
+            "delivery": strict(
+                {
+                    "delivered": COUNT,
+                    "pending": COUNT,
+                    "failed": COUNT,
+                    "last_error": {"type": ["string", "null"]},
+                }
+            )
+        },
     )
     return {
         "Subscription": subscription,

@@ -52,6 +52,7 @@ class Collection(Resource):
             if found is not None and found.confirmed:
                 break
             if found is not None:
+                subs.request_confirmation(project, queue, found.id)
                 return found.id
         raise errors.SubscriptionAlreadyExists("Such a confirmed subscription already exists.")
 
@@ -62,12 +63,15 @@ class Item(Resource):
     def on_get(
         self, req: Request, resp: falcon.Response, queue_name: str, subscription_id: str
     ) -> None:
-        """One subscription."""
+        """One subscription, with the state of its notifications (``delivery``)."""
         project = req.context.project
-        sub = self._store.at(project, queue_name).subscriptions.get(
-            project, queue_name, subscription_id
-        )
-        resp.media = serializers.subscription(sub)
+        subs = self._store.at(project, queue_name).subscriptions
+        sub = subs.get(project, queue_name, subscription_id)
+        stats = subs.delivery_stats(project, queue_name, subscription_id)
+        resp.media = {
+            **serializers.subscription(sub),
+            "delivery": serializers.delivery_state(stats),
+        }
 
     def on_patch(
         self, req: Request, resp: falcon.Response, queue_name: str, subscription_id: str

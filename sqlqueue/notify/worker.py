@@ -1,0 +1,209 @@
+"""The delivery worker: leases due rows from every database's outbox and sends them.
+
+One loop thread per process takes at most as many rows as its bounded
+thread pool has free threads, and never more than ``per_subscription``
+rows of one subscription at once, so a slow or dead subscriber holds a few
+threads at most (each send has a timeout) and never delays posts, other
+subscribers or other queues. Each row is one message to one subscriber,
+retried on its own by the retry policy; a row leased by a process that dies
+is due again when its lease ends (at least once).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from sqlqueue import errors
+from sqlqueue.domain.models import Delivery
+from sqlqueue.notify import payloads, policy
+from sqlqueue.notify.senders import (
+    HttpSender,
+    NetworkGuard,
+    Outcome,
+    SmtpConfig,
+    SmtpSender,
+    final,
+)
+from sqlqueue.storage.base import DataDriver, DeliveryController
+
+logger = logging.getLogger(__name__)
+
+LEASE_MARGIN = 5.0
+"""Seconds a lease outlasts twice the send's timeout (time to record the outcome)."""
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How a worker sends (see config.py's ``notify_*`` settings)."""
+
+    signer: payloads.Signer
+    threads: int = 8
+    per_subscription: int = 4
+    poll_interval: float = 0.5
+    timeout: float = 10.0
+    require_confirmation: bool = False
+    max_retry_after: float = 3600.0
+    smtp_sender: str = ""
+    guard: NetworkGuard = field(default_factory=lambda: NetworkGuard([]))
+
+
+class Notifier:
+    """Delivers the outboxes of the databases ``databases()`` returns, until stopped.
+
+    Args:
+        databases: the per-database data drivers to serve (called every round,
+            so pools registered later are served too).
+        config: how to send.
+        http, smtp: the senders (built from ``config`` when omitted).
+    """
+
+    def __init__(
+        self,
+        databases: Callable[[], Sequence[DataDriver]],
+        config: WorkerConfig,
+        *,
+        http: HttpSender | None = None,
+        smtp: SmtpSender | None = None,
+    ) -> None:
+        self._databases = databases
+        self._config = config
+        self._http = http or HttpSender(config.timeout, config.guard)
+        self._smtp = smtp or SmtpSender(SmtpConfig(), config.timeout)
+        self._pool = ThreadPoolExecutor(config.threads, thread_name_prefix="sqlqueue-notify")
+        self._lock = threading.Lock()
+        self._inflight = 0
+        self._per_sub: Counter[str] = Counter()
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Notifier:
+        """Run the loop in a daemon thread."""
+        self._thread = threading.Thread(target=self.run, name="sqlqueue-notifier", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking rows and wait for the sends in flight (up to ``timeout`` s)."""
+        self._stopped.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self) -> None:
+        """The loop: take what the free threads can send, else wait a poll interval."""
+        while not self._stopped.is_set():
+            try:
+                took = self.round()
+            except Exception:  # never fatal: the next round may succeed
+                logger.exception("notification round failed")
+                took = 0
+            if not took or self._free() <= 0:
+                self._wake.wait(self._config.poll_interval)
+                self._wake.clear()
+
+    def round(self) -> int:
+        """Lease and submit due rows of every database; how many were taken."""
+        took = 0
+        for driver in self._databases():
+            free = self._free()
+            if free <= 0 or self._stopped.is_set():
+                break
+            try:
+                batch = driver.deliveries.take_due(
+                    free,
+                    2 * self._config.timeout + LEASE_MARGIN,
+                    per_subscription=self._config.per_subscription,
+                    busy=self._busy(),
+                )
+            except errors.StorageUnavailable as ex:
+                logger.warning("notifications skipped an unavailable database: %s", ex)
+                continue
+            for delivery in batch:
+                self._submit(driver.deliveries, delivery)
+            took += len(batch)
+        return took
+
+    def _free(self) -> int:
+        with self._lock:
+            return self._config.threads - self._inflight
+
+    def _busy(self) -> list[str]:
+        cap = self._config.per_subscription
+        with self._lock:
+            return [sid for sid, n in self._per_sub.items() if cap and n >= cap]
+
+    def _submit(self, outbox: DeliveryController, delivery: Delivery) -> None:
+        with self._lock:
+            self._inflight += 1
+            self._per_sub[delivery.subscription_id] += 1
+        self._pool.submit(self._task, outbox, delivery)
+
+    def _task(self, outbox: DeliveryController, delivery: Delivery) -> None:
+        try:
+            self.deliver(outbox, delivery)
+        except Exception:  # the lease makes the row due again
+            logger.exception("notification %s could not be recorded", delivery.id)
+        finally:
+            with self._lock:
+                self._inflight -= 1
+                self._per_sub[delivery.subscription_id] -= 1
+                if self._per_sub[delivery.subscription_id] <= 0:
+                    del self._per_sub[delivery.subscription_id]
+            self._wake.set()
+
+    def deliver(self, outbox: DeliveryController, delivery: Delivery) -> None:
+        """Send one row and record the outcome in ``outbox``."""
+        if not self._wanted(delivery):
+            outbox.drop(delivery.id)
+            return
+        outcome = self.send(delivery)
+        if outcome.ok:
+            outbox.delivered(delivery.id)
+            return
+        delay = self._retry_delay(delivery, outcome)
+        if delay is None:
+            logger.info("notification %s failed for good: %s", delivery.id, outcome.error)
+            outbox.fail(delivery.id, outcome.error)
+        else:
+            outbox.retry(delivery.id, delay, outcome.error)
+
+    def _wanted(self, delivery: Delivery) -> bool:
+        """Gone or expired subscriptions get nothing; unconfirmed ones only notices."""
+        sub = delivery.subscription
+        if sub is None:
+            return False
+        if delivery.kind == "notification" and self._config.require_confirmation:
+            return sub.confirmed
+        return True
+
+    def _retry_delay(self, delivery: Delivery, outcome: Outcome) -> float | None:
+        if not outcome.retry or delivery.subscription is None:
+            return None
+        chosen = policy.choose(delivery.subscription.options, delivery.queue_metadata)
+        delay = policy.next_delay(chosen, delivery.attempts)
+        if delay is None:
+            return None
+        if outcome.retry_after is not None:
+            delay = max(delay, min(outcome.retry_after, self._config.max_retry_after))
+        return delay
+
+    def send(self, delivery: Delivery) -> Outcome:
+        """One try of one row (webhook or mail)."""
+        sub = delivery.subscription
+        assert sub is not None
+        try:
+            if sub.subscriber.startswith("mailto:"):
+                mail = payloads.mail(delivery, sub, self._config.signer, self._config.smtp_sender)
+                return self._smtp.send(mail)
+            request = payloads.webhook(delivery, sub, self._config.signer, time.time())
+        except payloads.Unsendable as ex:
+            return final(str(ex))
+        return self._http.send(request)
