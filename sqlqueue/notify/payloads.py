@@ -191,16 +191,25 @@ def mail(delivery: Delivery, sub: Subscription, signer: Signer, sender: str) -> 
     if delivery.kind == "notification":
         subject = (query.get("subject") or [str(options.get("subject") or "")])[0]
         out["Subject"] = subject
-        out.set_content(json.dumps(message(delivery, signer)))
+        _text(out, json.dumps(message(delivery, signer)))
         return out
     if not signer.confirmation_url:
         raise Unsendable("no notify_confirmation_url is configured: confirmation mail not sent")
     template = SUBSCRIBE_MAIL if delivery.kind == "confirm" else UNSUBSCRIBE_MAIL
     out["Subject"] = template["subject"]
-    out.set_content(
-        template["body"].format(delivery.queue, delivery.project, confirm_link(delivery, signer))
+    _text(
+        out,
+        template["body"].format(delivery.queue, delivery.project, confirm_link(delivery, signer)),
     )
     return out
+
+
+def _text(mail: EmailMessage, text: str) -> None:
+    """A text/plain body: 7bit when it fits (as Zaqar's MIMEText), else encoded."""
+    if text.isascii() and all(len(line) <= 900 for line in text.splitlines()):
+        mail.set_content(text, cte="7bit")
+    else:
+        mail.set_content(text)
 
 
 def confirm_link(delivery: Delivery, signer: Signer) -> str:

@@ -139,9 +139,7 @@ def test_isolation(driver: SqlDataDriver) -> None:
 
 
 def test_confirmation_gates_notifications(engine: Engine, clock: ManualClock) -> None:
-    driver = SqlDataDriver(
-        engine, clock=clock, options=StorageOptions(require_confirmation=True)
-    )
+    driver = SqlDataDriver(engine, clock=clock, options=StorageOptions(require_confirmation=True))
     sid = _subscribe(driver)
     post(driver, 2)
     [notice] = driver.deliveries.take_due(10, LEASE)
