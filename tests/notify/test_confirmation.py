@@ -1,4 +1,4 @@
-"""Confirmation end to end on every backend: the notice's pre-signed URL confirms through the API."""
+"""Confirmation end to end on every backend: the notice's pre-signed URL confirms via the API."""
 
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from sqlalchemy.engine import Engine
 
 from sqlqueue.domain.clock import ManualClock

@@ -1,0 +1,178 @@
+"""Notifications from a real ``sqlqueue serve``: python-zaqarclient, and a crash test.
+
+The crash test posts 300 messages to a queue whose one webhook subscriber is
+slow, kills the whole server (master and workers) with SIGKILL right after
+the last 201, restarts it on the same database and checks that every
+acknowledged message is notified at least once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import BACKENDS, ServerUrls
+from tests.e2e.conftest import HEADERS, START_TIMEOUT, Server, command, free_port, stop
+from tests.e2e.test_zaqarclient import connect
+from tests.notify.receivers import Answer, HttpReceiver, wait_until
+
+pytestmark = pytest.mark.slow
+
+NOTIFY_ENV = {
+    "SQLQUEUE_NOTIFY_ALLOW_NETWORKS": "127.0.0.1/32",
+    "SQLQUEUE_NOTIFY_POLL_INTERVAL": "0.1",
+    "SQLQUEUE_NOTIFY_TIMEOUT": "2",
+    "SQLQUEUE_SIGNED_URL_SECRET": "e2e-notify-secret",
+    "SQLQUEUE_NOTIFY_PER_SUBSCRIPTION": "2",
+}
+MESSAGES = 300
+
+
+def start_group(database_url: str, log: Path, workers: int = 2) -> Server:
+    """``sqlqueue serve`` in a process group of its own (so SIGKILL reaches every worker)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLQUEUE_")}
+    env.update(NOTIFY_ENV)
+    args = ["serve", "--port", str(port), "--database-url", database_url]
+    args += ["--workers", str(workers)]
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [*command(), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    running = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_until(lambda: _answers(running), START_TIMEOUT, f"sqlqueue serve:\n{running.output()}")
+    except BaseException:
+        kill(running)
+        raise
+    return running
+
+
+def _answers(server: Server) -> bool:
+    if server.process.poll() is not None:
+        pytest.fail(f"sqlqueue serve exited early:\n{server.output()}")
+    try:
+        url = f"{server.url}/v2/ping"
+        return requests.get(url, headers=HEADERS, timeout=2).status_code == 204
+    except requests.RequestException:
+        return False
+
+
+def kill(server: Server) -> None:
+    """SIGKILL the server's whole process group."""
+    try:
+        os.killpg(server.process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    server.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[HttpReceiver]:
+    found = HttpReceiver()
+    yield found
+    found.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, server_urls: ServerUrls) -> str:
+    return server_urls.url(str(request.param), f"notify_{uuid.uuid4().hex[:8]}")
+
+
+def test_zaqarclient_subscription_is_notified(
+    database_url: str, receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    server = start_group(database_url, tmp_path / "server.log")
+    try:
+        cli = connect(server, project="notify-e2e")
+        queue = cli.queue("watched", force_create=True)
+        path = f"/zc/{uuid.uuid4().hex}"
+        sub = cli.subscription(
+            "watched",
+            subscriber=receiver.url(path),
+            ttl=3600,
+            options={"post_headers": {"X-A": "b"}},
+        )
+        assert sub.id and sub.confirmed is False
+        queue.post([{"body": {"n": 1}, "ttl": 300}, {"body": {"n": 2}}])
+        got = receiver.wait(path, 2)
+        assert sorted(r.json()["body"]["n"] for r in got) == [1, 2]
+        assert {r.headers["X-A"] for r in got} == {"b"}
+        item = f"{server.url}/v2/queues/watched/subscriptions/{sub.id}"
+        headers = {**HEADERS, "X-Project-Id": "notify-e2e"}
+
+        def state() -> dict[str, object]:
+            return dict(requests.get(item, headers=headers, timeout=5).json()["delivery"])
+
+        wait_until(lambda: state()["delivered"] == 2, 10, "two deliveries recorded")
+        assert state() == {"delivered": 2, "pending": 0, "failed": 0, "last_error": None}
+    finally:
+        stop(server.process)
+
+
+def test_sigkill_after_the_last_201_loses_nothing(
+    database_url: str, receiver: HttpReceiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "server.log"
+    path = f"/crash/{uuid.uuid4().hex}"
+    receiver.plan(path, Answer(200, delay=0.3))
+    server = start_group(database_url, log)
+    acknowledged: list[str] = []
+    headers = {**HEADERS, "X-Project-Id": "crash"}
+    try:
+        subscribed = requests.post(
+            f"{server.url}/v2/queues/crashq/subscriptions",
+            json={"subscriber": receiver.url(path), "ttl": 3600},
+            headers=headers,
+            timeout=10,
+        )
+        assert subscribed.status_code == 201
+        item = f"/v2/queues/crashq/subscriptions/{subscribed.json()['subscription_id']}"
+        with requests.Session() as session:
+            for n in range(MESSAGES):
+                answer = session.post(
+                    f"{server.url}/v2/queues/crashq/messages",
+                    json={"messages": [{"body": {"n": n}}]},
+                    headers=headers,
+                    timeout=10,
+                )
+                assert answer.status_code == 201, answer.text
+                acknowledged.append(answer.json()["resources"][0].rsplit("/", 1)[-1])
+    finally:
+        kill(server)
+    at_kill = len({r.headers["webhook-id"] for r in receiver.at(path)})
+    restarted = start_group(database_url, log)
+    try:
+
+        def notified() -> set[str]:
+            return {r.headers["webhook-id"].split(".", 1)[1] for r in receiver.at(path)}
+
+        def pending() -> int:
+            answer = requests.get(restarted.url + item, headers=headers, timeout=5)
+            return int(answer.json()["delivery"]["pending"])
+
+        wait_until(lambda: set(acknowledged) <= notified(), 120, "every message notified")
+        wait_until(lambda: pending() == 0, 60, "an empty outbox (re-sent leases included)")
+        received = receiver.at(path)
+        delivered = len(notified() & set(acknowledged))
+        duplicates = len(received) - len({r.headers["webhook-id"] for r in received})
+        with capsys.disabled():
+            print(
+                f"\ncrash test: acknowledged={len(acknowledged)} delivered={delivered} "
+                f"duplicates={duplicates} (delivered before the kill: {at_kill})"
+            )
+        assert delivered == len(acknowledged) == MESSAGES
+        assert at_kill < MESSAGES  # the kill really interrupted delivery
+    finally:
+        stop(restarted.process)
