@@ -70,7 +70,9 @@ class Settings:
     notify_threads: int = 8
     """Deliveries sent at once per process (a bounded thread pool)."""
     notify_per_subscription: int = 4
-    """At most this many of one subscription's deliveries in flight per process."""
+    """At most this many threads of a process send to one subscription at once."""
+    notify_batch: int = 10
+    """Deliveries of one subscription a thread sends in a row (within notify_timeout)."""
     notify_poll_interval: float = 0.5
     """Seconds an idle worker waits before looking at the outbox again."""
     notify_timeout: float = 10.0

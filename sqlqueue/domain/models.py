@@ -130,6 +130,22 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class DeliveryResult:
+    """How sending one outbox row ended.
+
+    ``state``: ``"delivered"``; ``"retry"`` (due again in ``delay`` seconds);
+    ``"failed"`` (final, kept for inspection); ``"dropped"`` (must not be sent:
+    the subscription is gone or unconfirmed); ``"released"`` (taken but not
+    tried: due again at once, the attempt uncounted). ``error`` says why it failed.
+    """
+
+    delivery_id: int
+    state: str
+    delay: float = 0.0
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class DeliveryStats:
     """Deliveries of one subscription still in the outbox, by state."""
 

@@ -63,6 +63,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         signer=signer,
         threads=max(1, settings.notify_threads),
         per_subscription=max(0, settings.notify_per_subscription),
+        batch=max(1, settings.notify_batch),
         poll_interval=settings.notify_poll_interval,
         timeout=settings.notify_timeout,
         require_confirmation=settings.notify_require_confirmation,

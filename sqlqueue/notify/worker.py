@@ -1,12 +1,20 @@
 """The delivery worker: leases due rows from every database's outbox and sends them.
 
-One loop thread per process takes at most as many rows as its bounded
-thread pool has free threads, and never more than ``per_subscription``
-rows of one subscription at once, so a slow or dead subscriber holds a few
-threads at most (each send has a timeout) and never delays posts, other
-subscribers or other queues. Each row is one message to one subscriber,
-retried on its own by the retry policy; a row leased by a process that dies
-is due again when its lease ends (at least once).
+One loop thread per process leases due rows and hands them to a bounded
+thread pool as *tasks*: up to ``batch`` rows of one subscription, sent one
+after the other over a kept-alive connection. A subscription never has more
+than ``per_subscription`` tasks in flight, so a slow or dead subscriber holds
+a few threads at most and never delays posts, other subscribers or other
+queues. A task stops after ``timeout`` seconds of sending or at its first
+failure that is worth retrying, and gives its unsent rows back untouched, so
+every task ends within twice the timeout, inside its rows' lease. Each row
+is one message to one subscriber, retried on its own by the retry policy; a
+row leased by a process that dies is due again when its lease ends (at
+least once).
+
+The sending threads never touch the database: they hand their results to
+the loop thread, which records them in one transaction per round before
+taking more rows (one writer per process: no lock contention on SQLite).
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlqueue import errors
-from sqlqueue.domain.models import Delivery
+from sqlqueue.domain.models import Delivery, DeliveryResult
 from sqlqueue.notify import payloads, policy
 from sqlqueue.notify.senders import (
     HttpSender,
@@ -45,6 +53,7 @@ class WorkerConfig:
     signer: payloads.Signer
     threads: int = 8
     per_subscription: int = 4
+    batch: int = 10
     poll_interval: float = 0.5
     timeout: float = 10.0
     require_confirmation: bool = False
@@ -79,6 +88,7 @@ class Notifier:
         self._lock = threading.Lock()
         self._inflight = 0
         self._per_sub: Counter[str] = Counter()
+        self._results: dict[int, tuple[DeliveryController, list[DeliveryResult]]] = {}
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -90,12 +100,13 @@ class Notifier:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop taking rows and wait for the sends in flight (up to ``timeout`` s)."""
+        """Stop taking rows, wait for the sends in flight and record them."""
         self._stopped.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.flush()
 
     def run(self) -> None:
         """The loop: take what the free threads can send, else wait a poll interval."""
@@ -108,27 +119,45 @@ class Notifier:
             if not took or self._free() <= 0:
                 self._wake.wait(self._config.poll_interval)
                 self._wake.clear()
+        self.flush()
+
+    def flush(self) -> None:
+        """Record the results the sending threads handed over (the lease covers failures)."""
+        with self._lock:
+            pending, self._results = self._results, {}
+        for outbox, results in pending.values():
+            try:
+                outbox.record(results)
+            except errors.StorageUnavailable as ex:
+                logger.warning("notification results not recorded (sent again later): %s", ex)
 
     def round(self) -> int:
-        """Lease and submit due rows of every database; how many were taken."""
+        """Record finished sends, then lease and submit due rows of every database;
+        how many rows were taken."""
+        self.flush()
         took = 0
+        batch = max(1, self._config.batch)
         for driver in self._databases():
             free = self._free()
             if free <= 0 or self._stopped.is_set():
                 break
             try:
-                batch = driver.deliveries.take_due(
-                    free,
+                rows = driver.deliveries.take_due(
+                    free * batch,
                     2 * self._config.timeout + LEASE_MARGIN,
-                    per_subscription=self._config.per_subscription,
+                    per_subscription=batch,
+                    subscriptions=free,
                     busy=self._busy(),
                 )
             except errors.StorageUnavailable as ex:
                 logger.warning("notifications skipped an unavailable database: %s", ex)
                 continue
-            for delivery in batch:
-                self._submit(driver.deliveries, delivery)
-            took += len(batch)
+            runs: dict[str, list[Delivery]] = {}
+            for row in rows:
+                runs.setdefault(row.subscription_id, []).append(row)
+            for run in runs.values():
+                self._submit(driver.deliveries, run)
+            took += len(rows)
         return took
 
     def _free(self) -> int:
@@ -140,40 +169,55 @@ class Notifier:
         with self._lock:
             return [sid for sid, n in self._per_sub.items() if cap and n >= cap]
 
-    def _submit(self, outbox: DeliveryController, delivery: Delivery) -> None:
+    def _submit(self, outbox: DeliveryController, run: list[Delivery]) -> None:
         with self._lock:
             self._inflight += 1
-            self._per_sub[delivery.subscription_id] += 1
-        self._pool.submit(self._task, outbox, delivery)
+            self._per_sub[run[0].subscription_id] += 1
+        self._pool.submit(self._task, outbox, run)
 
-    def _task(self, outbox: DeliveryController, delivery: Delivery) -> None:
+    def _task(self, outbox: DeliveryController, run: list[Delivery]) -> None:
+        results: list[DeliveryResult] = []
         try:
-            self.deliver(outbox, delivery)
-        except Exception:  # the lease makes the row due again
-            logger.exception("notification %s could not be recorded", delivery.id)
-        finally:
-            with self._lock:
-                self._inflight -= 1
-                self._per_sub[delivery.subscription_id] -= 1
-                if self._per_sub[delivery.subscription_id] <= 0:
-                    del self._per_sub[delivery.subscription_id]
-            self._wake.set()
+            results = self.deliver_run(run)
+        except Exception:  # the lease makes the rows due again
+            logger.exception("notifications %s failed unexpectedly", [d.id for d in run])
+        sid = run[0].subscription_id
+        with self._lock:
+            if results:
+                self._results.setdefault(id(outbox), (outbox, []))[1].extend(results)
+            self._inflight -= 1
+            self._per_sub[sid] -= 1
+            if self._per_sub[sid] <= 0:
+                del self._per_sub[sid]
+        self._wake.set()
 
-    def deliver(self, outbox: DeliveryController, delivery: Delivery) -> None:
-        """Send one row and record the outcome in ``outbox``."""
+    def deliver_run(self, run: Sequence[Delivery]) -> list[DeliveryResult]:
+        """Send rows of one subscription in order until the time budget or a
+        retryable failure; the rest are released untouched."""
+        deadline = time.monotonic() + self._config.timeout
+        results: list[DeliveryResult] = []
+        for index, delivery in enumerate(run):
+            if index and time.monotonic() > deadline:
+                break
+            result = self.deliver(delivery)
+            results.append(result)
+            if result.state == "retry":
+                break
+        results += [DeliveryResult(d.id, "released") for d in run[len(results) :]]
+        return results
+
+    def deliver(self, delivery: Delivery) -> DeliveryResult:
+        """Send one row (unless it must not be sent); how it ended."""
         if not self._wanted(delivery):
-            outbox.drop(delivery.id)
-            return
+            return DeliveryResult(delivery.id, "dropped")
         outcome = self.send(delivery)
         if outcome.ok:
-            outbox.delivered(delivery.id)
-            return
+            return DeliveryResult(delivery.id, "delivered")
         delay = self._retry_delay(delivery, outcome)
         if delay is None:
             logger.info("notification %s failed for good: %s", delivery.id, outcome.error)
-            outbox.fail(delivery.id, outcome.error)
-        else:
-            outbox.retry(delivery.id, delay, outcome.error)
+            return DeliveryResult(delivery.id, "failed", error=outcome.error)
+        return DeliveryResult(delivery.id, "retry", delay, outcome.error)
 
     def _wanted(self, delivery: Delivery) -> bool:
         """Gone or expired subscriptions get nothing; unconfirmed ones only notices."""

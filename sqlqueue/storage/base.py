@@ -23,6 +23,7 @@ from sqlqueue.domain.models import (
     CatalogueEntry,
     Claim,
     Delivery,
+    DeliveryResult,
     DeliveryStats,
     Flavor,
     Message,
@@ -305,6 +306,7 @@ class DeliveryController(abc.ABC):
         lease: float,
         *,
         per_subscription: int = 0,
+        subscriptions: int = 0,
         busy: Sequence[str] = (),
     ) -> list[Delivery]:
         """Lease up to ``limit`` due deliveries, oldest first, for ``lease`` seconds.
@@ -312,25 +314,16 @@ class DeliveryController(abc.ABC):
         A leased row is due again when its lease ends (its sender died), so
         every row is delivered at least once. Rows locked by another worker are
         skipped (SKIP LOCKED; SQLite has one writer at a time). At most
-        ``per_subscription`` rows per subscription are taken (0: no cap) and none
-        of the ``busy`` subscriptions.
+        ``per_subscription`` rows per subscription and rows of at most
+        ``subscriptions`` subscriptions are taken (0: no cap), none of the
+        ``busy`` subscriptions.
         """
 
     @abc.abstractmethod
-    def delivered(self, delivery_id: int) -> None:
-        """Record success; the row is kept ``keep_delivered`` seconds."""
-
-    @abc.abstractmethod
-    def retry(self, delivery_id: int, delay: float, error: str) -> None:
-        """Make the row due again in ``delay`` seconds, noting ``error``."""
-
-    @abc.abstractmethod
-    def fail(self, delivery_id: int, error: str) -> None:
-        """Record a final failure; the row is kept ``keep_failed`` seconds."""
-
-    @abc.abstractmethod
-    def drop(self, delivery_id: int) -> None:
-        """Forget a row that must not be sent (subscription gone or unconfirmed)."""
+    def record(self, results: Sequence[DeliveryResult]) -> None:
+        """Record how sends ended, in one transaction: delivered rows are kept
+        ``keep_delivered`` seconds, failed ones ``keep_failed``, dropped ones go,
+        released ones (taken but not tried) are due again with their attempt uncounted."""
 
     @abc.abstractmethod
     def stats(self, subscription_id: str) -> DeliveryStats:

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from sqlqueue.domain.clock import ManualClock
-from sqlqueue.domain.models import NewMessage
+from sqlqueue.domain.models import DeliveryResult, NewMessage
 from sqlqueue.storage.base import StorageOptions
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.tables import deliveries
@@ -73,9 +73,13 @@ def test_outcomes_counts_and_gc(driver: SqlDataDriver, clock: ManualClock, engin
     sid = _subscribe(driver)
     post(driver, 3)
     a, b, c = driver.deliveries.take_due(10, LEASE)
-    driver.deliveries.delivered(a.id)
-    driver.deliveries.retry(b.id, 5, "HTTP 503")
-    driver.deliveries.fail(c.id, "HTTP 404")
+    driver.deliveries.record(
+        [
+            DeliveryResult(a.id, "delivered"),
+            DeliveryResult(b.id, "retry", 5, "HTTP 503"),
+            DeliveryResult(c.id, "failed", error="HTTP 404"),
+        ]
+    )
     stats = driver.subscriptions.delivery_stats(PROJECT, QUEUE, sid)
     assert (stats.delivered, stats.pending, stats.failed) == (1, 1, 1)
     assert stats.last_error in ("HTTP 503", "HTTP 404")
@@ -83,7 +87,7 @@ def test_outcomes_counts_and_gc(driver: SqlDataDriver, clock: ManualClock, engin
     clock.advance(5)
     [retried] = driver.deliveries.take_due(10, LEASE)
     assert (retried.id, retried.attempts) == (b.id, 2)
-    driver.deliveries.delivered(b.id)
+    driver.deliveries.record([DeliveryResult(b.id, "delivered")])
     clock.advance(StorageOptions().keep_delivered + 1)
     driver.gc()
     assert _rows(engine) == 1  # the failed row is kept for inspection
@@ -110,8 +114,7 @@ def test_deleted_and_expired_subscriptions(driver: SqlDataDriver, clock: ManualC
     taken = driver.deliveries.take_due(10, LEASE)
     assert [d.subscription for d in taken] == [None, None]
     post(driver, 1)  # no live subscription: no row
-    for d in taken:
-        driver.deliveries.drop(d.id)
+    driver.deliveries.record([DeliveryResult(d.id, "dropped") for d in taken])
     assert driver.deliveries.take_due(10, LEASE) == []
 
 
@@ -160,3 +163,18 @@ def test_no_notice_without_required_confirmation(driver: SqlDataDriver) -> None:
     driver.subscriptions.request_confirmation(PROJECT, QUEUE, sid)
     driver.subscriptions.confirm(PROJECT, QUEUE, sid, False)
     assert driver.deliveries.take_due(10, LEASE) == []
+
+
+def test_released_rows_are_due_again_uncounted(driver: SqlDataDriver) -> None:
+    _subscribe(driver)
+    post(driver, 2)
+    taken = driver.deliveries.take_due(10, LEASE)
+    driver.deliveries.record([DeliveryResult(d.id, "released") for d in taken])
+    assert [d.attempts for d in driver.deliveries.take_due(10, LEASE)] == [1, 1]
+
+
+def test_subscription_cap(driver: SqlDataDriver) -> None:
+    _subscribe(driver), _subscribe(driver, "http://h/2")
+    post(driver, 3)
+    taken = driver.deliveries.take_due(10, LEASE, subscriptions=1)
+    assert len(taken) == 3 and len({d.subscription_id for d in taken}) == 1

@@ -34,6 +34,7 @@ def test_create_and_get(api: Api) -> None:
         "age": 0,
         "options": {"a": 1},
         "confirmed": False,
+        "delivery": {"delivered": 0, "pending": 0, "failed": 0, "last_error": None},
     }
     assert [q["name"] for q in api.get("/v2/queues").json["queues"]] == ["jobs"]
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from sqlqueue.domain import ids
-from sqlqueue.domain.models import Delivery, DeliveryStats, Subscription
+from sqlqueue.domain.models import Delivery, DeliveryResult, DeliveryStats, Subscription
 from sqlqueue.storage.base import DeliveryController, StorageOptions
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.tables import deliveries, messages, queues
@@ -83,6 +83,72 @@ def _posted(confirmed_only: bool) -> sa.Insert:
 
 POSTED = {False: _posted(False), True: _posted(True)}
 """One outbox row per (posted message, live subscription), in one statement."""
+
+_due = (deliveries.c.state == PENDING, deliveries.c.due_at <= _now)
+_not_busy = deliveries.c.subscription_id.not_in(sa.bindparam("p_busy", expanding=True))
+
+
+def _scan(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    return (
+        sa.select(deliveries.c.id, deliveries.c.subscription_id)
+        .where(*_due, *where)
+        .order_by(deliveries.c.due_at, deliveries.c.id)
+        .limit(sa.bindparam("p_scan"))
+        .with_for_update(skip_locked=True)  # dropped by SQLite, which has one writer
+    )
+
+
+PROBE = sa.select(deliveries.c.id).where(*_due).limit(1)
+PROBE_BUSY = sa.select(deliveries.c.id).where(*_due, _not_busy).limit(1)
+SCAN, SCAN_BUSY = _scan(), _scan(_not_busy)
+"""Due rows, oldest first (narrow: the caps are applied in Python)."""
+LEASE = (
+    sa.update(deliveries)
+    .where(deliveries.c.id.in_(sa.bindparam("p_keys", expanding=True)))
+    .values(due_at=sa.bindparam("p_until"), attempts=deliveries.c.attempts + 1)
+)
+FETCH = (
+    sa.select(deliveries)
+    .where(deliveries.c.id.in_(sa.bindparam("p_keys", expanding=True)))
+    .order_by(deliveries.c.due_at, deliveries.c.id)
+)
+LIVE_SUBSCRIPTIONS = sa.select(subs).where(
+    subs.c.id.in_(sa.bindparam("p_ids", expanding=True)), subs.c.expires_at > _now
+)
+QUEUE_METADATA = sa.select(queues.c.project, queues.c.name, queues.c.meta).where(
+    queues.c.project.in_(sa.bindparam("p_projects", expanding=True)),
+    queues.c.name.in_(sa.bindparam("p_names", expanding=True)),
+)
+
+
+def _pick(
+    found: Sequence[Row[Any]], limit: int, per_subscription: int, subscriptions: int
+) -> list[int]:
+    """Keys of the scanned rows within the caps, oldest first."""
+    keys: list[int] = []
+    per: dict[str, int] = {}
+    for row in found:
+        count = per.get(row.subscription_id, 0)
+        if per_subscription and count >= per_subscription:
+            continue
+        if subscriptions and not count and len(per) >= subscriptions:
+            continue
+        per[row.subscription_id] = count + 1
+        keys.append(row.id)
+        if len(keys) >= limit:
+            break
+    return keys
+
+
+def _metadata(conn: Connection, names: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """Metadata of the named queues (missing ones absent)."""
+    params = {"p_projects": sorted({p for p, _ in names}), "p_names": sorted({q for _, q in names})}
+    return {
+        (row.project, row.name): loads(row.meta)
+        for row in conn.execute(QUEUE_METADATA, params)
+        if (row.project, row.name) in names
+    }
+
 
 LATEST_SUBSCRIPTION = (
     sa.select(sa.func.max(subs.c.expires_at))
@@ -220,78 +286,49 @@ class SqlDeliveryController(DeliveryController):
         self._db = db
         self._options = options
 
-    def _due(self, now: int, busy: Sequence[str]) -> sa.Select[Any]:
-        query = sa.select(deliveries).where(
-            deliveries.c.state == PENDING, deliveries.c.due_at <= now
-        )
-        if busy:
-            query = query.where(deliveries.c.subscription_id.not_in(list(busy)))
-        return query.order_by(deliveries.c.due_at, deliveries.c.id)
-
     def take_due(
         self,
         limit: int,
         lease: float,
         *,
         per_subscription: int = 0,
+        subscriptions: int = 0,
         busy: Sequence[str] = (),
     ) -> list[Delivery]:
         if limit <= 0:
             return []
-        now = self._db.now_ms()
+        params = {"p_now": self._db.now_ms(), "p_busy": list(busy), "p_scan": limit}
+        probe, scan = (PROBE_BUSY, SCAN_BUSY) if busy else (PROBE, SCAN)
         # A read first: an idle outbox costs no write lock (SQLite has one writer).
-        probe = self._due(now, busy).with_only_columns(deliveries.c.id).limit(1)
-        if self._db.run(lambda c: c.execute(probe).first(), write=False) is None:
+        if self._db.run(lambda c: c.execute(probe, params).first(), write=False) is None:
             return []
-        scan = max(limit * 4, 32) if per_subscription else limit
-        return self._db.run(
-            lambda c: self._take(c, now, limit, scan, int(lease * 1000), per_subscription, busy)
-        )
+        if per_subscription or subscriptions:
+            params["p_scan"] = max(limit * 4, 32)
+        caps = (limit, per_subscription, subscriptions)
+        return self._db.run(lambda c: self._take(c, scan, params, caps, int(lease * 1000)))
 
     def _take(
         self,
         conn: Connection,
-        now: int,
-        limit: int,
-        scan: int,
+        scan: sa.Select[Any],
+        params: dict[str, Any],
+        caps: tuple[int, int, int],
         lease_ms: int,
-        per_subscription: int,
-        busy: Sequence[str],
     ) -> list[Delivery]:
-        found = conn.execute(self._db.select_for_update(self._due(now, busy).limit(scan))).all()
-        taken: list[Row[Any]] = []
-        per: dict[str, int] = {}
-        for row in found:
-            count = per.get(row.subscription_id, 0)
-            if per_subscription and count >= per_subscription:
-                continue
-            per[row.subscription_id] = count + 1
-            taken.append(row)
-            if len(taken) >= limit:
-                break
-        if not taken:
+        found = conn.execute(scan, params).all()
+        keys = _pick(found, *caps)
+        if not keys:
             return []
-        conn.execute(
-            sa.update(deliveries)
-            .where(deliveries.c.id.in_([row.id for row in taken]))
-            .values(due_at=now + lease_ms, attempts=deliveries.c.attempts + 1)
-        )
+        now = params["p_now"]
+        conn.execute(LEASE, {"p_keys": keys, "p_until": now + lease_ms})
+        rows = conn.execute(FETCH, {"p_keys": keys}).all()
+        sub_ids = list({row.subscription_id for row in rows})
         live = {
             row.id: _subscription(row, now)
-            for row in conn.execute(
-                sa.select(subs).where(subs.c.id.in_(list(per)), subs.c.expires_at > now)
-            )
+            for row in conn.execute(LIVE_SUBSCRIPTIONS, {"p_ids": sub_ids, "p_now": now})
         }
-        metas = self._metadata(conn, {(row.project, row.queue) for row in taken})
-        return [self._delivery(row, live, metas) for row in taken]
-
-    @staticmethod
-    def _metadata(
-        conn: Connection, names: set[tuple[str, str]]
-    ) -> dict[tuple[str, str], dict[str, Any]]:
-        match = [sa.and_(queues.c.project == p, queues.c.name == q) for p, q in names]
-        query = sa.select(queues.c.project, queues.c.name, queues.c.meta).where(sa.or_(*match))
-        return {(row.project, row.name): loads(row.meta) for row in conn.execute(query)}
+        metas = _metadata(conn, {(row.project, row.queue) for row in rows})
+        return [self._delivery(row, live, metas) for row in rows]
 
     @staticmethod
     def _delivery(
@@ -308,31 +345,48 @@ class SqlDeliveryController(DeliveryController):
             message_id=None if row.message_id is None else ids.message_id(row.message_id),
             body=loads(row.body),
             ttl=row.ttl,
-            attempts=row.attempts + 1,
+            attempts=row.attempts,
             created=row.created_at / 1000,
             subscription=live.get(row.subscription_id),
             queue_metadata=metas.get((row.project, row.queue), {}),
         )
 
-    def _set(self, delivery_id: int, **values: Any) -> None:
-        stmt = sa.update(deliveries).where(deliveries.c.id == delivery_id).values(**values)
-        self._db.run(lambda c: c.execute(stmt))
+    def record(self, results: Sequence[DeliveryResult]) -> None:
+        if results:
+            self._db.run(lambda c: self._record(c, results, self._db.now_ms()))
 
-    def delivered(self, delivery_id: int) -> None:
-        keep = self._db.now_ms() + self._options.keep_delivered * 1000
-        self._set(delivery_id, state=DELIVERED, expires_at=keep)
-
-    def retry(self, delivery_id: int, delay: float, error: str) -> None:
-        due = self._db.now_ms() + int(delay * 1000)
-        self._set(delivery_id, due_at=due, last_error=error[:ERROR_MAX])
-
-    def fail(self, delivery_id: int, error: str) -> None:
-        keep = self._db.now_ms() + self._options.keep_failed * 1000
-        self._set(delivery_id, state=FAILED, expires_at=keep, last_error=error[:ERROR_MAX])
-
-    def drop(self, delivery_id: int) -> None:
-        stmt = sa.delete(deliveries).where(deliveries.c.id == delivery_id)
-        self._db.run(lambda c: c.execute(stmt))
+    def _record(self, conn: Connection, results: Sequence[DeliveryResult], now: int) -> None:
+        done = [r.delivery_id for r in results if r.state == "delivered"]
+        if done:
+            keep = now + self._options.keep_delivered * 1000
+            conn.execute(
+                sa.update(deliveries)
+                .where(deliveries.c.id.in_(done))
+                .values(state=DELIVERED, expires_at=keep)
+            )
+        gone = [r.delivery_id for r in results if r.state == "dropped"]
+        if gone:
+            conn.execute(sa.delete(deliveries).where(deliveries.c.id.in_(gone)))
+        back = [r.delivery_id for r in results if r.state == "released"]
+        if back:
+            conn.execute(
+                sa.update(deliveries)
+                .where(deliveries.c.id.in_(back))
+                .values(due_at=now, attempts=deliveries.c.attempts - 1)
+            )
+        for result in results:
+            values: dict[str, Any]
+            error = result.error[:ERROR_MAX]
+            if result.state == "retry":
+                values = {"due_at": now + int(result.delay * 1000), "last_error": error}
+            elif result.state == "failed":
+                keep = now + self._options.keep_failed * 1000
+                values = {"state": FAILED, "expires_at": keep, "last_error": error}
+            else:
+                continue
+            conn.execute(
+                sa.update(deliveries).where(deliveries.c.id == result.delivery_id).values(values)
+            )
 
     def stats(self, subscription_id: str) -> DeliveryStats:
         return self._db.run(lambda c: subscription_stats(c, subscription_id), write=False)
