@@ -45,7 +45,6 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("due_at", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("expires_at", sa.BigInteger(), nullable=False),
         sa.Column("last_error", sa.String(512), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_deliveries"),
         sqlite_autoincrement=True,
@@ -55,7 +54,6 @@ def upgrade() -> None:
     op.create_index(
         "ix_deliveries_subscription_id_state", "deliveries", ["subscription_id", "state"]
     )
-    op.create_index("ix_deliveries_expires_at", "deliveries", ["expires_at"])
 
 
 def downgrade() -> None:

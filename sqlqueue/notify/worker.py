@@ -121,10 +121,13 @@ class Notifier:
                 self._wake.clear()
         self.flush()
 
-    def flush(self) -> None:
-        """Record the results the sending threads handed over (the lease covers failures)."""
+    def flush(self, keep: set[int] | None = None) -> None:
+        """Record the results the sending threads handed over (the lease covers
+        failures), except those of the outboxes whose ``id`` is in ``keep``."""
         with self._lock:
-            pending, self._results = self._results, {}
+            pending = {k: v for k, v in self._results.items() if k not in (keep or ())}
+            for key in pending:
+                del self._results[key]
         for outbox, results in pending.values():
             try:
                 outbox.record(results)
@@ -132,33 +135,58 @@ class Notifier:
                 logger.warning("notification results not recorded (sent again later): %s", ex)
 
     def round(self) -> int:
-        """Record finished sends, then lease and submit due rows of every database;
-        how many rows were taken."""
-        self.flush()
+        """Record finished sends and lease due rows (one transaction per database),
+        then submit them; how many rows were taken."""
         took = 0
         batch = max(1, self._config.batch)
+        cap = self._config.per_subscription
+        seen: set[int] = set()
         for driver in self._databases():
-            free = self._free()
-            if free <= 0 or self._stopped.is_set():
-                break
+            outbox = driver.deliveries
+            seen.add(id(outbox))
+            with self._lock:
+                done = self._results.pop(id(outbox), (outbox, []))[1]
+            free = 0 if self._stopped.is_set() else self._free()
             try:
-                rows = driver.deliveries.take_due(
+                rows = outbox.take_due(
                     free * batch,
                     2 * self._config.timeout + LEASE_MARGIN,
-                    per_subscription=batch,
+                    per_subscription=batch * cap if cap else batch * free,
                     subscriptions=free,
                     busy=self._busy(),
+                    done=done,
                 )
             except errors.StorageUnavailable as ex:
                 logger.warning("notifications skipped an unavailable database: %s", ex)
                 continue
-            runs: dict[str, list[Delivery]] = {}
-            for row in rows:
-                runs.setdefault(row.subscription_id, []).append(row)
-            for run in runs.values():
-                self._submit(driver.deliveries, run)
+            self._dispatch(outbox, rows, batch)
             took += len(rows)
+        self.flush(keep=seen)  # results of databases no longer listed
         return took
+
+    def _dispatch(self, outbox: DeliveryController, rows: list[Delivery], batch: int) -> None:
+        """Submit runs of ``batch`` rows per subscription within its free slots;
+        give back what does not fit."""
+        by_sub: dict[str, list[Delivery]] = {}
+        for row in rows:
+            by_sub.setdefault(row.subscription_id, []).append(row)
+        spare: list[DeliveryResult] = []
+        for sid, found in by_sub.items():
+            runs = [found[i : i + batch] for i in range(0, len(found), batch)]
+            slots = min(len(runs), self._slots(sid))
+            for run in runs[:slots]:
+                self._submit(outbox, run)
+            spare += [DeliveryResult(d.id, "released") for run in runs[slots:] for d in run]
+        if spare:
+            with self._lock:
+                self._results.setdefault(id(outbox), (outbox, []))[1].extend(spare)
+
+    def _slots(self, sid: str) -> int:
+        """Runs this subscription and the pool can take now."""
+        cap = self._config.per_subscription
+        with self._lock:
+            free = self._config.threads - self._inflight
+            return max(0, min(free, cap - self._per_sub[sid]) if cap else free)
 
     def _free(self) -> int:
         with self._lock:

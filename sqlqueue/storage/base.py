@@ -308,8 +308,10 @@ class DeliveryController(abc.ABC):
         per_subscription: int = 0,
         subscriptions: int = 0,
         busy: Sequence[str] = (),
+        done: Sequence[DeliveryResult] = (),
     ) -> list[Delivery]:
-        """Lease up to ``limit`` due deliveries, oldest first, for ``lease`` seconds.
+        """Record ``done`` (as ``record``), then lease up to ``limit`` due deliveries,
+        oldest first, for ``lease`` seconds, in one transaction.
 
         A leased row is due again when its lease ends (its sender died), so
         every row is delivered at least once. Rows locked by another worker are

@@ -10,6 +10,7 @@ afterwards; a worker that dies leaves its rows due again when the lease ends.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,12 +21,10 @@ from sqlqueue.domain import ids
 from sqlqueue.domain.models import Delivery, DeliveryResult, DeliveryStats, Subscription
 from sqlqueue.storage.base import DeliveryController, StorageOptions
 from sqlqueue.storage.sql.database import Database, loads
-from sqlqueue.storage.sql.tables import deliveries, messages, queues
+from sqlqueue.storage.sql.tables import deliveries, queues
 from sqlqueue.storage.sql.tables import subscriptions as subs
 
 PENDING, DELIVERED, FAILED = 0, 1, 2
-FOREVER = 2**62
-"""``expires_at`` of a pending row: gc never takes it."""
 ERROR_MAX = 500
 
 NOTIFICATION, CONFIRM, UNCONFIRM = "notification", "confirm", "unconfirm"
@@ -46,43 +45,9 @@ _COLUMNS = [
     "attempts",
     "due_at",
     "created_at",
-    "expires_at",
     "last_error",
 ]
 
-
-def _posted(confirmed_only: bool) -> sa.Insert:
-    where = [subs.c.project == _project, subs.c.source == _name, subs.c.expires_at > _now]
-    posted = sa.and_(
-        messages.c.queue_id == sa.bindparam("p_queue"),
-        messages.c.marker.between(sa.bindparam("p_first"), sa.bindparam("p_last")),
-    )
-    if confirmed_only:
-        where.append(subs.c.confirmed == sa.true())
-    rows = (
-        sa.select(
-            subs.c.id,
-            subs.c.project,
-            subs.c.source,
-            sa.literal_column(f"'{NOTIFICATION}'"),
-            messages.c.id,
-            messages.c.body,
-            messages.c.ttl,
-            sa.literal_column(str(PENDING)),
-            sa.literal_column("0"),
-            _now,
-            _now,
-            sa.literal_column(str(FOREVER)),
-            sa.null(),
-        )
-        .select_from(subs.join(messages, posted))
-        .where(*where)
-    )
-    return sa.insert(deliveries).from_select(_COLUMNS, rows)
-
-
-POSTED = {False: _posted(False), True: _posted(True)}
-"""One outbox row per (posted message, live subscription), in one statement."""
 
 _due = (deliveries.c.state == PENDING, deliveries.c.due_at <= _now)
 _not_busy = deliveries.c.subscription_id.not_in(sa.bindparam("p_busy", expanding=True))
@@ -150,6 +115,27 @@ def _metadata(conn: Connection, names: set[tuple[str, str]]) -> dict[tuple[str, 
     }
 
 
+@functools.lru_cache(maxsize=8)
+def posted_sql(paramstyle: str, confirmed_only: bool) -> str:
+    """One outbox row per (posted message, live subscription), in one driver-level
+    statement; parameters: now, now, queue id, first marker,
+    last marker, project, queue name, now.
+
+    PERF: the same ``INSERT ... SELECT`` as a Core statement cost SQLAlchemy
+    about 0.2 ms of Python per post (bench/notify_bench.py); cached text skips it.
+    """
+    mark = "?" if paramstyle == "qmark" else "%s"
+    confirmed = " AND s.confirmed" if confirmed_only else ""
+    return (
+        f"INSERT INTO deliveries ({', '.join(_COLUMNS)}) "
+        f"SELECT s.id, s.project, s.source, '{NOTIFICATION}', m.id, m.body, m.ttl, "
+        f"{PENDING}, 0, {mark}, {mark}, NULL "
+        f"FROM subscriptions s JOIN messages m "
+        f"ON m.queue_id = {mark} AND m.marker BETWEEN {mark} AND {mark} "
+        f"WHERE s.project = {mark} AND s.source = {mark} AND s.expires_at > {mark}{confirmed}"
+    )
+
+
 LATEST_SUBSCRIPTION = (
     sa.select(sa.func.max(subs.c.expires_at))
     .where(subs.c.project == _project, subs.c.source == _name)
@@ -192,8 +178,8 @@ def enqueue_posted(
     ``hint`` is the queue's ``notify_until`` read while reserving the markers:
     in the past, nothing is done; unknown (None), it is computed first.
     """
-    params = {"p_project": project, "p_name": queue, "p_queue": queue_id, "p_now": now}
     if hint is None:
+        params = {"p_project": project, "p_name": queue, "p_queue": queue_id}
         conn.execute(SET_HINT, params)
         hint = conn.execute(
             sa.select(queues.c.notify_until).where(queues.c.id == queue_id)
@@ -201,7 +187,8 @@ def enqueue_posted(
     if hint is None or hint <= now:
         return
     first, last = markers
-    conn.execute(POSTED[confirmed_only], {**params, "p_first": first, "p_last": last})
+    sql = posted_sql(conn.dialect.paramstyle, confirmed_only)
+    conn.exec_driver_sql(sql, (now, now, queue_id, first, last, project, queue, now))
 
 
 def raise_hint(conn: Connection, project: str, queue: str, until: int) -> None:
@@ -235,7 +222,6 @@ def enqueue_notice(
         "attempts": 0,
         "due_at": now,
         "created_at": now,
-        "expires_at": FOREVER,
         "last_error": None,
     }
     conn.execute(sa.insert(deliveries).values(values))
@@ -294,18 +280,33 @@ class SqlDeliveryController(DeliveryController):
         per_subscription: int = 0,
         subscriptions: int = 0,
         busy: Sequence[str] = (),
+        done: Sequence[DeliveryResult] = (),
     ) -> list[Delivery]:
-        if limit <= 0:
-            return []
-        params = {"p_now": self._db.now_ms(), "p_busy": list(busy), "p_scan": limit}
+        now = self._db.now_ms()
+        params: dict[str, Any] = {"p_now": now, "p_busy": list(busy), "p_scan": limit}
         probe, scan = (PROBE_BUSY, SCAN_BUSY) if busy else (PROBE, SCAN)
         # A read first: an idle outbox costs no write lock (SQLite has one writer).
-        if self._db.run(lambda c: c.execute(probe, params).first(), write=False) is None:
+        if not done and (
+            limit <= 0
+            or self._db.run(lambda c: c.execute(probe, params).first(), write=False) is None
+        ):
             return []
         if per_subscription or subscriptions:
             params["p_scan"] = max(limit * 4, 32)
         caps = (limit, per_subscription, subscriptions)
-        return self._db.run(lambda c: self._take(c, scan, params, caps, int(lease * 1000)))
+
+        def work(conn: Connection) -> list[Delivery]:
+            self._relaxed(conn)
+            self._record(conn, done, now)
+            return self._take(conn, scan, params, caps, int(lease * 1000)) if limit > 0 else []
+
+        return self._db.run(work)
+
+    def _relaxed(self, conn: Connection) -> None:
+        """PostgreSQL: do not wait for this transaction's WAL flush. A lease or a
+        result lost in a database crash only means the row is sent again."""
+        if self._db.backend == "postgresql":
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
     def _take(
         self,
@@ -353,7 +354,7 @@ class SqlDeliveryController(DeliveryController):
 
     def record(self, results: Sequence[DeliveryResult]) -> None:
         if results:
-            self._db.run(lambda c: self._record(c, results, self._db.now_ms()))
+            self.take_due(0, 0, done=results)
 
     def _record(self, conn: Connection, results: Sequence[DeliveryResult], now: int) -> None:
         done = [r.delivery_id for r in results if r.state == "delivered"]
@@ -362,7 +363,7 @@ class SqlDeliveryController(DeliveryController):
             conn.execute(
                 sa.update(deliveries)
                 .where(deliveries.c.id.in_(done))
-                .values(state=DELIVERED, expires_at=keep)
+                .values(state=DELIVERED, due_at=keep)
             )
         gone = [r.delivery_id for r in results if r.state == "dropped"]
         if gone:
@@ -381,7 +382,7 @@ class SqlDeliveryController(DeliveryController):
                 values = {"due_at": now + int(result.delay * 1000), "last_error": error}
             elif result.state == "failed":
                 keep = now + self._options.keep_failed * 1000
-                values = {"state": FAILED, "expires_at": keep, "last_error": error}
+                values = {"state": FAILED, "due_at": keep, "last_error": error}
             else:
                 continue
             conn.execute(
@@ -390,3 +391,23 @@ class SqlDeliveryController(DeliveryController):
 
     def stats(self, subscription_id: str) -> DeliveryStats:
         return self._db.run(lambda c: subscription_stats(c, subscription_id), write=False)
+
+
+GC = (
+    sa.select(deliveries.c.id)
+    .where(
+        deliveries.c.state.in_([DELIVERED, FAILED]),
+        deliveries.c.due_at <= _now,
+    )
+    .order_by(deliveries.c.id)
+    .limit(sa.bindparam("p_limit"))
+    .with_for_update(skip_locked=True)
+)
+
+
+def gc_batch(conn: Connection, now: int, limit: int) -> int:
+    """Delete up to ``limit`` finished rows past their keeping time; how many went."""
+    keys = list(conn.execute(GC, {"p_now": now, "p_limit": limit}).scalars())
+    if keys:
+        conn.execute(sa.delete(deliveries).where(deliveries.c.id.in_(keys)))
+    return len(keys)

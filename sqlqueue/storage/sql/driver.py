@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.storage.base import DataDriver, StorageOptions
+from sqlqueue.storage.sql import deliveries as outbox
 from sqlqueue.storage.sql.claims import SqlClaimController
 from sqlqueue.storage.sql.database import Database
 from sqlqueue.storage.sql.deliveries import SqlDeliveryController
@@ -16,7 +17,7 @@ from sqlqueue.storage.sql.engine import make_engine
 from sqlqueue.storage.sql.messages import SqlMessageController
 from sqlqueue.storage.sql.queues import SqlQueueController
 from sqlqueue.storage.sql.subscriptions import SqlSubscriptionController
-from sqlqueue.storage.sql.tables import claims, deliveries, messages, subscriptions
+from sqlqueue.storage.sql.tables import claims, messages, subscriptions
 from sqlqueue.storage.sql.wakeups import SqlWakeups
 
 logger = logging.getLogger(__name__)
@@ -58,12 +59,18 @@ class SqlDataDriver(DataDriver):
         """Delete expired rows in small batches; safe from many workers at once."""
         now = self.db.now_ms()
         removed = 0
-        for table in (messages, claims, subscriptions, deliveries):
+        for table in (messages, claims, subscriptions):
             while True:
                 batch = self.db.run(lambda c, t=table: self._gc_batch(c, t, now))  # type: ignore[misc]
                 removed += batch
                 if batch < self.options.gc_batch:
                     break
+        limit = self.options.gc_batch
+        while True:
+            batch = self.db.run(lambda c: outbox.gc_batch(c, now, limit))
+            removed += batch
+            if batch < limit:
+                break
         if removed:
             logger.info("gc removed %d expired rows", removed)
         return removed

@@ -17,7 +17,9 @@ Indexes, chosen for the hot queries:
 * ``ix_claims_expires_at``: the same for claims.
 * ``ix_deliveries_state_due_at``: the notification workers take due
   deliveries oldest first; ``ix_deliveries_subscription_id_state``: the
-  per-subscription delivery counts; ``ix_deliveries_expires_at``: gc.
+  per-subscription delivery counts. A finished row's ``due_at`` is when gc
+  may delete it, so gc uses the first index too (one index less to write per
+  posted notification).
 * ``uq_queues_project_name``: every queue-scoped request resolves its queue
   by (project, name).
 """
@@ -191,13 +193,13 @@ deliveries = sa.Table(
     # 0 pending, 1 delivered, 2 failed (retries exhausted or refused)
     sa.Column("state", sa.SmallInteger, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
+    # pending: when the next attempt is due (or the lease ends);
+    # delivered/failed: when gc may delete the row
     sa.Column("due_at", Millis, nullable=False),
     sa.Column("created_at", Millis, nullable=False),
-    sa.Column("expires_at", Millis, nullable=False),
     sa.Column("last_error", sa.String(512), nullable=True),
     sa.Index(None, "state", "due_at"),
     sa.Index(None, "subscription_id", "state"),
-    sa.Index(None, "expires_at"),
     sqlite_autoincrement=True,
     **MYSQL,
 )
