@@ -30,7 +30,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -44,11 +43,12 @@ import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from storage_bench import DEFAULT_URLS, open_backend
+from harness.databases import DEFAULT_URLS, fresh_database
 
 from sqlqueue.config import Settings
 from sqlqueue.domain.models import NewMessage
 from sqlqueue.notify import service
+from sqlqueue.storage.base import SingleStore
 from sqlqueue.storage.sql.driver import SqlDataDriver
 
 PROJECT = "bench"
@@ -111,7 +111,7 @@ def deliveries_per_second(
         driver.messages.post(PROJECT, queue, batch, CLIENT)
     total = messages * subscribers
     base = receiver.count
-    worker = service.notifier(_settings(), driver)
+    worker = service.notifier(_settings(), SingleStore(driver))
     begun = time.perf_counter()
     worker.start()
     receiver.wait(base + total)
@@ -172,42 +172,38 @@ def post_cost(
     return statistics.median(times[plain]), statistics.median(times[watched])
 
 
-def http_post_cost(url: str, receiver: Receiver, posts: int) -> tuple[float, float]:
-    """Median seconds per HTTP post x1 to a real ``sqlqueue serve`` (1 worker, its
-    delivery worker on), without and with one webhook subscriber."""
+def http_post_cost(db_url: str, receiver: Receiver, posts: int) -> tuple[float, float]:
+    """Median seconds per HTTP post x1 to a real ``sqlqueue serve`` on ``db_url`` (1
+    worker, its delivery worker on), without and with one webhook subscriber."""
     import requests
 
-    with tempfile.TemporaryDirectory(prefix="sqlqueue-notify-bench-") as tmp:
-        db_url = url or f"sqlite:///{tmp}/serve.db"
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SQLQUEUE_")}
-        env["SQLQUEUE_NOTIFY_ALLOW_NETWORKS"] = "127.0.0.1/32"
-        command = [sys.executable, "-m", "sqlqueue", "serve", "--port", str(port)]
-        command += ["--workers", "1", "--database-url", db_url]
-        server = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-        )
-        base = f"http://127.0.0.1:{port}/v2/queues"
-        headers = {"Client-ID": CLIENT, "X-Project-Id": PROJECT}
-        try:
-            with requests.Session() as http:
-                _wait_up(http, f"http://127.0.0.1:{port}/v2/ping", headers)
-                plain, watched = f"hp-{uuid.uuid4().hex[:6]}", f"hw-{uuid.uuid4().hex[:6]}"
-                hook = {"subscriber": receiver.url("/http-watched"), "ttl": 3600}
-                http.post(f"{base}/{watched}/subscriptions", json=hook, headers=headers)
-                body = {"messages": [{"body": BODY, "ttl": 3600}]}
-                times: dict[str, list[float]] = {plain: [], watched: []}
-                for n in range(posts + 50):
-                    for queue in (plain, watched) if n % 2 == 0 else (watched, plain):
-                        begun = time.perf_counter()
-                        answer = http.post(f"{base}/{queue}/messages", json=body, headers=headers)
-                        spent = time.perf_counter() - begun
-                        assert answer.status_code == 201, answer.text
-                        if n >= 50:  # warm-up
-                            times[queue].append(spent)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLQUEUE_")}
+    env["SQLQUEUE_NOTIFY_ALLOW_NETWORKS"] = "127.0.0.1/32"
+    command = [sys.executable, "-m", "sqlqueue", "serve", "--port", str(port)]
+    command += ["--workers", "1", "--database-url", db_url]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/v2/queues"
+    headers = {"Client-ID": CLIENT, "X-Project-Id": PROJECT}
+    plain, watched = f"hp-{uuid.uuid4().hex[:6]}", f"hw-{uuid.uuid4().hex[:6]}"
+    times: dict[str, list[float]] = {plain: [], watched: []}
+    try:
+        with requests.Session() as http:
+            _wait_up(http, f"http://127.0.0.1:{port}/v2/ping", headers)
+            hook = {"subscriber": receiver.url("/http-watched"), "ttl": 3600}
+            http.post(f"{base}/{watched}/subscriptions", json=hook, headers=headers)
+            body = {"messages": [{"body": BODY, "ttl": 3600}]}
+            for n in range(posts + 50):
+                for queue in (plain, watched) if n % 2 == 0 else (watched, plain):
+                    begun = time.perf_counter()
+                    answer = http.post(f"{base}/{queue}/messages", json=body, headers=headers)
+                    spent = time.perf_counter() - begun
+                    assert answer.status_code == 201, answer.text
+                    if n >= 50:  # warm-up
+                        times[queue].append(spent)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
     return statistics.median(times[plain]), statistics.median(times[watched])
 
 
@@ -230,8 +226,8 @@ def _wait_up(http: Any, url: str, headers: dict[str, str]) -> None:
 
 
 def bench(name: str, args: argparse.Namespace, receiver: Receiver) -> None:
-    with open_backend(name, DEFAULT_URLS, f"sqlqueue_notify_bench_{os.getpid()}") as backend:
-        driver = SqlDataDriver(backend.engine)
+    with fresh_database(name, DEFAULT_URLS, f"sqlqueue_notify_bench_{os.getpid()}") as database:
+        driver = SqlDataDriver(database.engine)
         for subscribers in (1, 10):
             messages = max(1, args.messages // subscribers)
             rate = max(
@@ -248,8 +244,7 @@ def bench(name: str, args: argparse.Namespace, receiver: Receiver) -> None:
             f"{name:<10} post x1 (storage): no subscriber {none * 1e6:7.0f} us, one webhook "
             f"{one * 1e6:7.0f} us   ratio {one / none:.2f} (target <= 1.20)"
         )
-        url = "" if name == "sqlite" else backend.engine.url.render_as_string(hide_password=False)
-        none, one = http_post_cost(url, receiver, args.posts)
+        none, one = http_post_cost(database.url, receiver, args.posts)
         print(
             f"{name:<10} post x1 (HTTP):    no subscriber {none * 1e6:7.0f} us, one webhook "
             f"{one * 1e6:7.0f} us   ratio {one / none:.2f} (target <= 1.20)"

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlqueue.config import Settings
 from sqlqueue.notify import service
 from sqlqueue.notify.worker import Notifier
-from sqlqueue.storage.base import StorageOptions
+from sqlqueue.storage.base import SingleStore, StorageOptions
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from tests.notify.receivers import HttpReceiver, SmtpReceiver
 
@@ -59,7 +59,8 @@ def start_worker(smtp: SmtpReceiver) -> Iterator[Callable[..., Notifier]]:
     started: list[Notifier] = []
 
     def start(driver: SqlDataDriver, **overrides: Any) -> Notifier:
-        worker = service.notifier(settings(smtp.port, **overrides), driver).start()
+        store = SingleStore(driver)
+        worker = service.notifier(settings(smtp.port, **overrides), store).start()
         started.append(worker)
         return worker
 
