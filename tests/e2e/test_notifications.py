@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,3 +177,48 @@ def test_sigkill_after_the_last_201_loses_nothing(
         assert at_kill < MESSAGES  # the kill really interrupted delivery
     finally:
         stop(restarted.process)
+
+
+def test_sqlqueue_notify_delivers_and_stops_on_sigterm(
+    database_url: str, receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    """A dedicated ``sqlqueue notify`` delivers what an API server without workers took."""
+    log = tmp_path / "server.log"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLQUEUE_")}
+    env.update(NOTIFY_ENV)
+    api_env = {**env, "SQLQUEUE_NOTIFY_IN_SERVE": "false"}
+    args = ["serve", "--port", str(port), "--database-url", database_url, "--workers", "1"]
+    with log.open("ab") as out:
+        api = subprocess.Popen(
+            [*command(), *args], stdout=out, stderr=subprocess.STDOUT, env=api_env
+        )
+    server = Server(f"http://127.0.0.1:{port}", api, log)
+    path = f"/cli/{uuid.uuid4().hex}"
+    headers = {**HEADERS, "X-Project-Id": "cli"}
+    try:
+        wait_until(lambda: _answers(server), START_TIMEOUT, "sqlqueue serve")
+        queue = f"{server.url}/v2/queues/cliq"
+        hook = {"subscriber": receiver.url(path)}
+        assert (
+            requests.post(f"{queue}/subscriptions", json=hook, headers=headers).status_code == 201
+        )
+        body = {"messages": [{"body": {"n": n}} for n in range(3)]}
+        assert requests.post(f"{queue}/messages", json=body, headers=headers).status_code == 201
+        time.sleep(1.0)
+        assert receiver.at(path) == []  # the API server delivers nothing itself
+        notifier = subprocess.Popen(
+            [*command(), "--database-url", database_url, "notify"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            assert sorted(r.json()["body"]["n"] for r in receiver.wait(path, 3)) == [0, 1, 2]
+        finally:
+            notifier.terminate()
+            output, _ = notifier.communicate(timeout=30)
+        assert notifier.returncode == 0
+        assert b"sqlqueue: delivering notifications from the " in output
+    finally:
+        stop(api)
