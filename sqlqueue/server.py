@@ -54,7 +54,7 @@ class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
         """
         storage = bootstrap.create_storage(self._settings)
         start_gc(storage.store, self._settings.gc_interval)
-        start_notifier(self._settings, storage.store)
+        start_notifier(self._settings, bootstrap.create_storage(self._settings).store)  # own caches
         return bootstrap.create_app(self._settings, storage=storage)
 
 

@@ -92,7 +92,13 @@ def notifier(settings: Settings, store: QueueStore) -> Notifier:
 
 
 def start_notifier(settings: Settings, store: QueueStore) -> Notifier | None:
-    """Start a worker in this process unless ``notify_in_serve`` is off."""
+    """Start a worker in this process unless ``notify_in_serve`` is off.
+
+    Give it a store of its own, not the API's: walking every pool each round
+    keeps a store's pool-list cache warm, and an API store whose cache was
+    filled just before a pool was registered would place new queues by the
+    stale list for up to ``catalogue_cache_seconds``.
+    """
     if not settings.notify_in_serve:
         return None
     return notifier(settings, store).start()
