@@ -21,6 +21,7 @@ from sqlqueue.domain import ids
 from sqlqueue.domain.models import Delivery, DeliveryResult, DeliveryStats, Subscription
 from sqlqueue.storage.base import DeliveryController, StorageOptions
 from sqlqueue.storage.sql.database import Database, loads
+from sqlqueue.storage.sql.rows import age_seconds
 from sqlqueue.storage.sql.tables import deliveries, queues
 from sqlqueue.storage.sql.tables import subscriptions as subs
 
@@ -259,7 +260,7 @@ def _subscription(row: Row[Any], now: int) -> Subscription:
         source=row.source,
         subscriber=row.subscriber,
         ttl=row.ttl,
-        age=max(0, (now - row.created_at) // 1000),
+        age=age_seconds(now, row.created_at),
         options=loads(row.options),
         confirmed=bool(row.confirmed),
     )
