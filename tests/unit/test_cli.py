@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from sqlqueue import cli
 
 
@@ -28,3 +32,16 @@ def test_serve_flags() -> None:
 def test_defaults() -> None:
     settings = cli._settings(cli._parser().parse_args(["serve"]))
     assert (settings.workers, settings.threads, settings.admin_mode) == (2, 2, False)
+
+
+def test_notify_with_a_bad_network_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SQLQUEUE_NOTIFY_DENY_NETWORKS", "10.0.0.0/33")
+    assert cli.main(["--database-url", f"sqlite:///{tmp_path}/x.db", "notify"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "sqlqueue: Bad network in notify_*_networks: "
+        "'10.0.0.0/33' does not appear to be an IPv4 or IPv6 network\n"
+    )
