@@ -1,59 +1,63 @@
-"""``sqlqueue serve``: the API under gunicorn, with a garbage collector per worker.
+"""``sqlqueue serve``: the API under granian, with a garbage collector per worker.
+
+granian (a Rust HTTP server) reads and buffers every request outside Python:
+a worker's Python threads only ever run complete requests, so slow or idle
+clients cost a connection slot, never a thread (docs/serving.md).
 
 The master prepares the database (a SQLite or empty database is brought to
-the current schema) and settles the signed-URL secret before forking, so
-every worker shares it; each worker builds its own engine after the fork.
-gunicorn stops gracefully on SIGTERM and quickly on SIGINT.
+the current schema) and settles the signed-URL secret before the workers
+start, so every worker shares it; each worker builds its own engine.
+
+Stopping (SIGTERM or SIGINT): workers stop accepting connections, finish
+the requests they received, answer any further request on a kept-alive
+connection with ``Connection: close``, and exit once no request has been in
+their hands for ``QUIET_SECONDS``; a worker still busy after
+``GRACE_SECONDS`` is killed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
+import functools
 import logging
+import math
+import multiprocessing
+import os
 import random
+import socket
 import threading
-from typing import Any
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
-from gunicorn.app.base import BaseApplication
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.server.mp import MPServer
 
-from sqlqueue import bootstrap
+from sqlqueue import bootstrap, logs
 from sqlqueue.config import Settings
+from sqlqueue.errors import ValidationFailed
 from sqlqueue.storage.base import QueueStore
 
 logger = logging.getLogger(__name__)
 
-LOG_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
+GRACE_SECONDS = 25
+"""A stopping worker still alive after this is killed (exit within 30 s)."""
+QUIET_SECONDS = 0.5
+"""A stopping worker exits once no request has been in its hands this long."""
+MAX_TIMEOUT = 60.0
+"""granian's limit on its header-read timer."""
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
-    """gunicorn running the sqlqueue app with settings given in code."""
+class Flag(Protocol):
+    """A boolean (0 or 1) shared between the master and its workers."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        super().__init__()
-
-    def load_config(self) -> None:
-        """Bind address, workers and logging from the settings."""
-        settings = self._settings
-        self.cfg.set("bind", f"{settings.host}:{settings.port}")
-        self.cfg.set("workers", settings.workers)
-        self.cfg.set("worker_class", "gthread")
-        self.cfg.set("threads", settings.threads)
-        self.cfg.set("graceful_timeout", 10)
-        self.cfg.set("loglevel", settings.log_level.lower())
-        self.cfg.set("proc_name", "sqlqueue")
-        if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25
-            self.cfg.set("control_socket_disable", True)
-
-    def load(self) -> Any:
-        """Build this worker's storage, garbage collector and app (after the fork).
-
-        Every worker, public or admin, routes queues to their pools through
-        the catalogue database they share.
-        """
-        storage = bootstrap.create_storage(self._settings)
-        start_gc(storage.store, self._settings.gc_interval)
-        return bootstrap.create_app(self._settings, storage=storage)
+    value: int
 
 
 def start_gc(
@@ -80,6 +84,157 @@ def start_gc(
     return thread
 
 
+class Drain:
+    """Wraps a worker's WSGI app: counts requests in hand, and ends the worker on stop.
+
+    Once ``stopping`` is set (by the master, on SIGTERM or SIGINT), every
+    answer carries ``Connection: close``, and the worker process exits as
+    soon as no request has been in the app for ``quiet`` seconds. A request
+    that arrives after that decision never reaches the app: its connection
+    closes without an answer, as an idle one would.
+    """
+
+    def __init__(self, app: WsgiApp, stopping: Flag, quiet: float = QUIET_SECONDS) -> None:
+        self._app = app
+        self._stopping = stopping
+        self._quiet = quiet
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._last = time.monotonic()
+        self._exiting = False
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        with self._lock:
+            if self._exiting:
+                threading.Event().wait()  # the process ends in a moment
+            self._busy += 1
+        try:
+            if self._stopping.value:
+                start_response = _closing(start_response)
+            return self._app(environ, start_response)
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._last = time.monotonic()
+
+    def ready_to_exit(self, since: float) -> bool:
+        """Whether no request was in hand for ``quiet`` s (and none since ``since``)."""
+        with self._lock:
+            idle = time.monotonic() - max(self._last, since)
+            self._exiting = self._busy == 0 and idle >= self._quiet
+            return self._exiting
+
+    def exit_when_drained(self, poll: float = 0.05) -> None:
+        """Wait for ``stopping``, then for quiet, then end the process (run in a thread)."""
+        while not self._stopping.value:
+            time.sleep(poll * 2)
+        since = time.monotonic()
+        while not self.ready_to_exit(since):
+            time.sleep(poll)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(0)
+
+
+def _closing(start_response: StartResponse) -> StartResponse:
+    def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+        kept = [(k, v) for k, v in headers if k.lower() != "connection"]
+        return start_response(status, [*kept, ("Connection", "close")], *exc_info)
+
+    return start
+
+
+def worker_app(settings: Settings, stopping: Flag) -> WsgiApp:
+    """Build one worker's storage, garbage collector and app (in the worker process).
+
+    Every worker, public or admin, routes queues to their pools through
+    the catalogue database they share.
+    """
+    storage = bootstrap.create_storage(settings)
+    start_gc(storage.store, settings.gc_interval)
+    drain = Drain(bootstrap.create_app(settings, storage=storage), stopping)
+    threading.Thread(target=drain.exit_when_drained, name="sqlqueue-drain", daemon=True).start()
+    return drain
+
+
+class Granian(MPServer):
+    """granian's process manager, telling the workers when a stop begins."""
+
+    def __init__(self, stopping: Flag, **options: Any) -> None:
+        self._stopping = stopping
+        super().__init__(**options)
+
+    def signal_handler_interrupt(self, *args: Any, **kwargs: Any) -> None:
+        """SIGTERM/SIGINT: workers start draining, then granian stops them."""
+        self._stopping.value = 1
+        super().signal_handler_interrupt(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+
+def header_timer(settings: Settings) -> float:
+    """Seconds of granian's one timer for a request head and for an idle connection.
+
+    :raises ValidationFailed: a timeout outside (0, 60] seconds.
+    """
+    for name in ("header_timeout", "keepalive_timeout"):
+        value = getattr(settings, name)
+        if not 0 < value <= MAX_TIMEOUT:
+            raise ValidationFailed(f"{name} must be more than 0 and at most 60 seconds")
+    return max(settings.header_timeout, settings.keepalive_timeout)
+
+
+def per_worker_connections(settings: Settings) -> int:
+    """Each worker's share of ``max_connections`` (granian's backpressure).
+
+    :raises ValidationFailed: fewer connections than workers.
+    """
+    if settings.workers < 1:
+        raise ValidationFailed("workers must be at least 1")
+    if settings.max_connections < settings.workers:
+        raise ValidationFailed("max_connections must be at least the number of workers")
+    return math.ceil(settings.max_connections / settings.workers)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port another process listens on (granian would share it silently).
+
+    :raises ValidationFailed: the address is in use or cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as ex:
+            if ex.errno == errno.EADDRINUSE:
+                raise ValidationFailed(
+                    f"{host}:{port} is already in use: stop what listens there "
+                    "or choose another port with --port"
+                ) from ex
+            raise ValidationFailed(f"Cannot listen on {host}:{port}: {ex.strerror}") from ex
+
+
+def granian_server(settings: Settings, stopping: Flag) -> Granian:
+    """The granian process manager for ``settings``."""
+    timer_ms = round(header_timer(settings) * 1000)
+    return Granian(
+        stopping,
+        target="sqlqueue",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.WSGI,
+        workers=settings.workers,
+        blocking_threads=settings.threads,
+        backpressure=per_worker_connections(settings),
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=timer_ms, keep_alive=True),
+        websockets=False,
+        log_enabled=True,
+        log_level=LogLevels(settings.log_level.lower()),
+        log_dictconfig=logs.dict_config(settings.log_level, settings.log_format),
+        workers_kill_timeout=GRACE_SECONDS,
+    )
+
+
 def _with_secret(settings: Settings) -> Settings:
     if settings.signed_url_secret:
         return settings
@@ -89,15 +244,26 @@ def _with_secret(settings: Settings) -> Settings:
 
 
 def serve(settings: Settings) -> int:
-    """Serve the API until stopped; the exit status."""
-    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    """Serve the API until stopped; the exit status.
+
+    :raises ValidationFailed: a serving option out of range, or a busy port.
+    :raises StorageUnavailable: the database cannot be reached or is stale.
+    """
+    logs.configure(settings.log_level, settings.log_format)
+    header_timer(settings)
+    per_worker_connections(settings)
+    check_port_free(settings.host, settings.port)
     bootstrap.prepare_database(settings)
     print(f"sqlqueue: {bootstrap.describe(settings.database_url)}", flush=True)
     settings = _with_secret(settings)
+    stopping: Flag = multiprocessing.RawValue("b", 0)
+    server = granian_server(settings, stopping)
     api = " (admin API)" if settings.admin_mode else ""
     print(f"sqlqueue: listening on http://{settings.host}:{settings.port}{api}", flush=True)
     try:
-        Server(settings).run()
+        server.serve(
+            target_loader=functools.partial(worker_app, settings, stopping), wrap_loader=False
+        )
     except SystemExit as ex:
         return ex.code if isinstance(ex.code, int) else (0 if ex.code is None else 1)
     return 0
