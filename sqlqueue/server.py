@@ -1,7 +1,8 @@
 """``sqlqueue serve``: the API under granian, with a garbage collector per worker.
 
-granian (a Rust HTTP server) reads and buffers every request outside Python:
-a worker's Python threads only ever run complete requests, so slow or idle
+granian (a Rust HTTP server) reads request heads outside Python, and the
+RSGI front (sqlqueue/rsgi.py) reads bodies on the worker's event loop: a
+worker's Python threads only ever run complete requests, so slow or idle
 clients cost a connection slot, never a thread (docs/serving.md).
 
 The master prepares the database (a SQLite or empty database is brought to
@@ -28,7 +29,6 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from granian.constants import HTTPModes, Interfaces
@@ -39,6 +39,7 @@ from granian.server.mp import MPServer
 from sqlqueue import bootstrap, logs
 from sqlqueue.config import Settings
 from sqlqueue.errors import ValidationFailed
+from sqlqueue.rsgi import WsgiFront
 from sqlqueue.storage.base import QueueStore
 
 logger = logging.getLogger(__name__)
@@ -49,9 +50,6 @@ QUIET_SECONDS = 0.5
 """A stopping worker exits once no request has been in its hands this long."""
 MAX_TIMEOUT = 60.0
 """granian's limit on its header-read timer."""
-
-StartResponse = Callable[..., Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class Flag(Protocol):
@@ -84,67 +82,42 @@ def start_gc(
     return thread
 
 
-class Drain:
-    """Wraps a worker's WSGI app: counts requests in hand, and ends the worker on stop.
+class Stopper:
+    """Ends a worker process once it is stopping and has had no request for a while.
 
-    Once ``stopping`` is set (by the master, on SIGTERM or SIGINT), every
-    answer carries ``Connection: close``, and the worker process exits as
-    soon as no request has been in the app for ``quiet`` seconds. A request
-    that arrives after that decision never reaches the app: its connection
-    closes without an answer, as an idle one would.
+    When ``stopping`` is set (by the master, on SIGTERM or SIGINT), the
+    front answers every further request with ``Connection: close``, and
+    the process exits as soon as no request has been in its hands for
+    ``quiet`` seconds (granian alone would wait for every idle keep-alive
+    connection to time out).
     """
 
-    def __init__(self, app: WsgiApp, stopping: Flag, quiet: float = QUIET_SECONDS) -> None:
-        self._app = app
+    def __init__(self, front: WsgiFront, stopping: Flag, quiet: float = QUIET_SECONDS) -> None:
+        self._front = front
         self._stopping = stopping
         self._quiet = quiet
-        self._lock = threading.Lock()
-        self._busy = 0
-        self._last = time.monotonic()
-        self._exiting = False
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        with self._lock:
-            if self._exiting:
-                threading.Event().wait()  # the process ends in a moment
-            self._busy += 1
-        try:
-            if self._stopping.value:
-                start_response = _closing(start_response)
-            return self._app(environ, start_response)
-        finally:
-            with self._lock:
-                self._busy -= 1
-                self._last = time.monotonic()
+    def drained(self, since: float) -> bool:
+        """Whether no request was in hand for ``quiet`` s, counting from ``since`` at least."""
+        front = self._front
+        with front.lock:
+            idle = time.monotonic() - max(front.last_answer, since)
+            return front.busy == 0 and idle >= self._quiet
 
-    def ready_to_exit(self, since: float) -> bool:
-        """Whether no request was in hand for ``quiet`` s (and none since ``since``)."""
-        with self._lock:
-            idle = time.monotonic() - max(self._last, since)
-            self._exiting = self._busy == 0 and idle >= self._quiet
-            return self._exiting
-
-    def exit_when_drained(self, poll: float = 0.05) -> None:
-        """Wait for ``stopping``, then for quiet, then end the process (run in a thread)."""
+    def run(self, poll: float = 0.05) -> None:
+        """Wait for the stop, then for quiet, then end the process (in a daemon thread)."""
         while not self._stopping.value:
             time.sleep(poll * 2)
+        self._front.closing = True
         since = time.monotonic()
-        while not self.ready_to_exit(since):
+        while not self.drained(since):
             time.sleep(poll)
         for handler in logging.getLogger().handlers:
             handler.flush()
         os._exit(0)
 
 
-def _closing(start_response: StartResponse) -> StartResponse:
-    def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
-        kept = [(k, v) for k, v in headers if k.lower() != "connection"]
-        return start_response(status, [*kept, ("Connection", "close")], *exc_info)
-
-    return start
-
-
-def worker_app(settings: Settings, stopping: Flag) -> WsgiApp:
+def worker_app(settings: Settings, stopping: Flag) -> WsgiFront:
     """Build one worker's storage, garbage collector and app (in the worker process).
 
     Every worker, public or admin, routes queues to their pools through
@@ -152,9 +125,15 @@ def worker_app(settings: Settings, stopping: Flag) -> WsgiApp:
     """
     storage = bootstrap.create_storage(settings)
     start_gc(storage.store, settings.gc_interval)
-    drain = Drain(bootstrap.create_app(settings, storage=storage), stopping)
-    threading.Thread(target=drain.exit_when_drained, name="sqlqueue-drain", daemon=True).start()
-    return drain
+    front = WsgiFront(
+        bootstrap.create_app(settings, storage=storage),
+        threads=settings.threads,
+        max_body=settings.max_body_size,
+        body_timeout=settings.body_timeout,
+    )
+    stopper = Stopper(front, stopping)
+    threading.Thread(target=stopper.run, name="sqlqueue-stopper", daemon=True).start()
+    return front
 
 
 class Granian(MPServer):
@@ -180,6 +159,21 @@ def header_timer(settings: Settings) -> float:
         if not 0 < value <= MAX_TIMEOUT:
             raise ValidationFailed(f"{name} must be more than 0 and at most 60 seconds")
     return max(settings.header_timeout, settings.keepalive_timeout)
+
+
+def check_body_limits(settings: Settings) -> None:
+    """Refuse body settings the API could not work with.
+
+    :raises ValidationFailed: a body timeout not above 0, or a body size
+        under the largest body the API accepts.
+    """
+    if settings.body_timeout <= 0:
+        raise ValidationFailed("body_timeout must be more than 0 seconds")
+    largest = max(settings.limits.max_messages_post_size, settings.limits.max_queue_metadata)
+    if settings.max_body_size < largest:
+        raise ValidationFailed(
+            f"max_body_size must be at least {largest} bytes (the largest API body limit)"
+        )
 
 
 def per_worker_connections(settings: Settings) -> int:
@@ -221,9 +215,8 @@ def granian_server(settings: Settings, stopping: Flag) -> Granian:
         target="sqlqueue",
         address=settings.host,
         port=settings.port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.RSGI,
         workers=settings.workers,
-        blocking_threads=settings.threads,
         backpressure=per_worker_connections(settings),
         http=HTTPModes.http1,
         http1_settings=HTTP1Settings(header_read_timeout=timer_ms, keep_alive=True),
@@ -251,6 +244,7 @@ def serve(settings: Settings) -> int:
     """
     logs.configure(settings.log_level, settings.log_format)
     header_timer(settings)
+    check_body_limits(settings)
     per_worker_connections(settings)
     check_port_free(settings.host, settings.port)
     bootstrap.prepare_database(settings)
