@@ -43,7 +43,7 @@ def build() -> Any:
     settings = Settings.load()
     logs.configure(settings.log_level, settings.log_format)
     storage = bootstrap.create_storage(settings)
-    start_gc(storage.driver, settings.gc_interval)
+    start_gc(storage.store, settings.gc_interval)
     return bootstrap.create_app(settings, storage=storage)
 
 
