@@ -29,6 +29,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from granian.constants import HTTPModes, Interfaces
@@ -89,12 +90,19 @@ class Stopper:
     front answers every further request with ``Connection: close``, and
     the process exits as soon as no request has been in its hands for
     ``quiet`` seconds (granian alone would wait for every idle keep-alive
-    connection to time out).
+    connection to time out). ``on_stop`` runs when the stop begins.
     """
 
-    def __init__(self, front: WsgiFront, stopping: Flag, quiet: float = QUIET_SECONDS) -> None:
+    def __init__(
+        self,
+        front: WsgiFront,
+        stopping: Flag,
+        on_stop: Callable[[], None] = lambda: None,
+        quiet: float = QUIET_SECONDS,
+    ) -> None:
         self._front = front
         self._stopping = stopping
+        self._on_stop = on_stop
         self._quiet = quiet
 
     def drained(self, since: float) -> bool:
@@ -109,6 +117,7 @@ class Stopper:
         while not self._stopping.value:
             time.sleep(poll * 2)
         self._front.closing = True
+        self._on_stop()
         since = time.monotonic()
         while not self.drained(since):
             time.sleep(poll)
@@ -131,7 +140,8 @@ def worker_app(settings: Settings, stopping: Flag) -> WsgiFront:
         max_body=settings.max_body_size,
         body_timeout=settings.body_timeout,
     )
-    stopper = Stopper(front, stopping)
+    # long-poll waiters answer at once instead of holding the stop up
+    stopper = Stopper(front, stopping, on_stop=storage.default.wakeups.close)
     threading.Thread(target=stopper.run, name="sqlqueue-stopper", daemon=True).start()
     return front
 
