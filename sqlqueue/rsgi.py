@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("sqlqueue.access")
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -91,9 +92,12 @@ class WsgiFront:
         try:
             body = await asyncio.wait_for(self._body(scope, proto), self._body_timeout)
         except _Refused as ex:
-            return _refuse(proto, ex)
+            return _refuse(scope, proto, ex)
         except TimeoutError:
-            return _refuse(proto, _Refused(408, "Request timeout", self._timeout_text()))
+            return _refuse(scope, proto, _Refused(408, "Request timeout", self._timeout_text()))
+        except Exception as ex:  # granian's protocol errors: the client went away
+            logger.debug("request body not received: %s", ex)
+            return None
         environ = build_environ(scope, body)
         loop = asyncio.get_running_loop()
         status, headers, payload = await loop.run_in_executor(self._pool, self._call, environ)
@@ -154,7 +158,23 @@ def _error(status: int, title: str, description: str) -> tuple[int, Headers, byt
     return status, [JSON, CLOSE], body
 
 
-def _refuse(proto: Any, refused: _Refused) -> None:
+def _refuse(scope: Scope, proto: Any, refused: _Refused) -> None:
+    """Answer for the front itself, and log it as the app logs its answers."""
+    remote = _host_port(scope.client)[0]
+    access_logger.info(
+        '%s "%s %s" %s refused before the app: %s',
+        remote,
+        scope.method,
+        scope.path,
+        refused.status,
+        refused.title,
+        extra={
+            "method": scope.method,
+            "path": scope.path,
+            "status": refused.status,
+            "remote": remote,
+        },
+    )
     proto.response_bytes(*_error(refused.status, refused.title, refused.description))
 
 
