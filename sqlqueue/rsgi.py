@@ -90,7 +90,7 @@ class WsgiFront:
 
     async def _serve(self, scope: Scope, proto: Any) -> None:
         try:
-            body = await asyncio.wait_for(self._body(scope, proto), self._body_timeout)
+            body = await self._body(scope, proto)
         except _Refused as ex:
             return _refuse(scope, proto, ex)
         except TimeoutError:
@@ -109,13 +109,21 @@ class WsgiFront:
         return f"The request body did not arrive within {self._body_timeout:g} seconds."
 
     async def _body(self, scope: Scope, proto: Any) -> bytes:
+        """The whole body, read within ``body_timeout`` (most requests have none)."""
         declared = scope.headers.get("content-length")
         if declared is not None:
             if int(declared) > self._max_body:
                 raise self._too_large()
-            return bytes(await proto()) if int(declared) else b""
-        if scope.headers.get("transfer-encoding") is None:
+            if not int(declared):
+                return b""
+        elif scope.headers.get("transfer-encoding") is None:
             return b""
+        async with asyncio.timeout(self._body_timeout):
+            if declared is not None:
+                return bytes(await proto())
+            return await self._chunked(proto)
+
+    async def _chunked(self, proto: Any) -> bytes:
         parts, size = [], 0
         async for chunk in proto:
             size += len(chunk)
