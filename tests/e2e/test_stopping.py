@@ -18,6 +18,7 @@ from tests.e2e.front_door import JSON_HEADERS, SlowClients, address
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite]
 
 EXIT_BOUND = 30.0
+POSTED = 1000  # the most one post may carry (max_messages_per_post)
 
 
 def test_sigterm_finishes_received_requests_and_exits_despite_lingering_clients(
@@ -30,7 +31,7 @@ def test_sigterm_finishes_received_requests_and_exits_despite_lingering_clients(
         idle = http.client.HTTPConnection(*where, timeout=10)  # kept alive, idle
         idle.request("GET", "/v2/ping", headers=JSON_HEADERS)
         assert idle.getresponse().status == 204
-        messages = [{"body": {"n": n, "pad": "x" * 40}} for n in range(2000)]
+        messages = [{"body": {"n": n, "pad": "x" * 120}} for n in range(POSTED)]
         big = json.dumps({"messages": messages}).encode()
         busy = http.client.HTTPConnection(*where, timeout=30)
         busy.request("POST", "/v2/queues/stop/messages", body=big, headers=JSON_HEADERS)
@@ -52,7 +53,7 @@ def test_sigterm_finishes_received_requests_and_exits_despite_lingering_clients(
     finally:
         stop(server.process)
     assert answer["status"] == 201  # received before the signal: answered in full
-    assert len(json.loads(answer["body"])["resources"]) == 2000  # type: ignore[arg-type]
+    assert len(json.loads(answer["body"])["resources"]) == POSTED  # type: ignore[arg-type]
     assert code == 0 and took < EXIT_BOUND
     assert "Traceback" not in server.output()
 
