@@ -19,14 +19,12 @@ their hands for ``QUIET_SECONDS``; a worker still busy after
 from __future__ import annotations
 
 import dataclasses
-import errno
 import functools
 import logging
 import math
 import multiprocessing
 import os
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -198,25 +196,6 @@ def per_worker_connections(settings: Settings) -> int:
     return math.ceil(settings.max_connections / settings.workers)
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Refuse a port another process listens on (granian would share it silently).
-
-    :raises ValidationFailed: the address is in use or cannot be bound.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as ex:
-            if ex.errno == errno.EADDRINUSE:
-                raise ValidationFailed(
-                    f"{host}:{port} is already in use: stop what listens there "
-                    "or choose another port with --port"
-                ) from ex
-            raise ValidationFailed(f"Cannot listen on {host}:{port}: {ex.strerror}") from ex
-
-
 def granian_server(settings: Settings, stopping: Flag) -> Granian:
     """The granian process manager for ``settings``."""
     timer_ms = round(header_timer(settings) * 1000)
@@ -249,14 +228,13 @@ def _with_secret(settings: Settings) -> Settings:
 def serve(settings: Settings) -> int:
     """Serve the API until stopped; the exit status.
 
-    :raises ValidationFailed: a serving option out of range, or a busy port.
+    :raises ValidationFailed: a serving option out of range (the CLI checked the port).
     :raises StorageUnavailable: the database cannot be reached or is stale.
     """
     logs.configure(settings.log_level, settings.log_format)
     header_timer(settings)
     check_body_limits(settings)
     per_worker_connections(settings)
-    check_port_free(settings.host, settings.port)
     bootstrap.prepare_database(settings)
     print(f"sqlqueue: {bootstrap.describe(settings.database_url)}", flush=True)
     settings = _with_secret(settings)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import http.client
 import json
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import command, start, stop
+from tests.e2e.conftest import start, stop
 from tests.e2e.front_door import JSON_HEADERS, SlowClients, address
 
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite]
@@ -56,23 +55,3 @@ def test_sigterm_finishes_received_requests_and_exits_despite_lingering_clients(
     assert len(json.loads(answer["body"])["resources"]) == POSTED  # type: ignore[arg-type]
     assert code == 0 and took < EXIT_BOUND
     assert "Traceback" not in server.output()
-
-
-def test_busy_port_is_one_line_naming_the_flag(tmp_path: Path) -> None:
-    server = start(f"sqlite:///{tmp_path}/q.db", tmp_path / "server.log", workers=1)
-    try:
-        port = str(address(server)[1])
-        second = subprocess.run(
-            [*command(), "serve", "--port", port, "--database-url", f"sqlite:///{tmp_path}/2.db"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    finally:
-        stop(server.process)
-    assert second.returncode == 2
-    assert second.stderr.strip().splitlines() == [
-        f"sqlqueue: 127.0.0.1:{port} is already in use: stop what listens there "
-        "or choose another port with --port"
-    ]
-    assert "listening on" not in second.stdout
