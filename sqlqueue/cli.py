@@ -335,7 +335,8 @@ def _serve(settings: Settings) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    logs.configure(settings.log_level, settings.log_format)
+    terminal = args.command != "serve"
+    logs.configure(settings.log_level, settings.log_format, terminal=terminal)
     if args.command == "db":
         return _db(args, settings)
     if args.command == "gc":

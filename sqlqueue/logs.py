@@ -3,6 +3,8 @@
 Two formats, chosen by ``Settings.log_format``:
 
 * ``text`` (default): ``2026-11-30 08:00:00,123 [4242] INFO sqlqueue.access: ...``
+  (for the one-shot commands ``db``, ``pool`` and ``gc``: the message alone,
+  warnings and errors only)
 * ``json``: one JSON object per line with ``time`` (UTC, ISO 8601), ``level``,
   ``logger``, ``pid`` and ``message``; access lines add ``request_id``,
   ``project``, ``queue``, ``method``, ``path``, ``status``, ``duration_ms`` and
@@ -24,6 +26,8 @@ from typing import Any
 from sqlqueue.errors import ValidationFailed
 
 TEXT_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
+TERMINAL_FORMAT = "%(message)s"
+"""One-shot commands (``db``, ``pool``, ``gc``) talk to a person: the message only."""
 FORMATS = ("text", "json")
 ACCESS_FIELDS = (
     "request_id",
@@ -70,13 +74,22 @@ def check_format(log_format: str) -> str:
     return log_format
 
 
-def dict_config(level: str = "INFO", log_format: str = "text") -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` document: one stderr handler for every logger."""
+def dict_config(
+    level: str = "INFO", log_format: str = "text", *, terminal: bool = False
+) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` document: one stderr handler for every logger.
+
+    ``terminal``: a one-shot command, where text lines are the bare message
+    and only warnings and errors are shown.
+    """
+    json_lines = check_format(log_format) == "json"
     formatter: dict[str, Any] = (
         {"()": f"{__name__}.JsonFormatter"}
-        if check_format(log_format) == "json"
-        else {"format": TEXT_FORMAT}
+        if json_lines
+        else {"format": TERMINAL_FORMAT if terminal else TEXT_FORMAT}
     )
+    if terminal and logging.getLevelName(level.upper()) < logging.WARNING:
+        level = "WARNING"
     loggers: dict[str, Any] = {
         name: {"level": quiet, "propagate": True} for name, quiet in QUIET_LOGGERS.items()
     }
@@ -98,6 +111,6 @@ def dict_config(level: str = "INFO", log_format: str = "text") -> dict[str, Any]
     }
 
 
-def configure(level: str = "INFO", log_format: str = "text") -> None:
+def configure(level: str = "INFO", log_format: str = "text", *, terminal: bool = False) -> None:
     """Install the configuration in this process (idempotent)."""
-    logging.config.dictConfig(dict_config(level, log_format))
+    logging.config.dictConfig(dict_config(level, log_format, terminal=terminal))
