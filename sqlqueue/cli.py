@@ -25,7 +25,7 @@ import tomllib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlqueue import __version__
+from sqlqueue import __version__, logs
 from sqlqueue.config import Settings
 from sqlqueue.errors import SqlqueueError, ValidationFailed
 
@@ -67,6 +67,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (default 2)")
     serve.add_argument("--threads", type=int, help="threads per worker (default 2)")
     serve.add_argument("--admin", action="store_true", help="serve the admin API too")
+    serve.add_argument(
+        "--header-timeout", type=float, help="seconds to send a request head (default 20)"
+    )
+    serve.add_argument(
+        "--keepalive-timeout", type=float, help="seconds an idle connection stays open (default 20)"
+    )
+    serve.add_argument(
+        "--body-timeout", type=float, help="seconds to send a request body (default 30)"
+    )
+    serve.add_argument(
+        "--max-connections", type=int, help="open connections, all workers (default 1024)"
+    )
+    serve.add_argument("--log-format", choices=["text", "json"], help="log lines (default text)")
 
     db = sub.add_parser("db", help="manage the database schema (Alembic)", parents=[common])
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -130,6 +143,11 @@ def _settings(args: argparse.Namespace) -> Settings:
             workers=getattr(args, "workers", None),
             threads=getattr(args, "threads", None),
             admin_mode=True if getattr(args, "admin", False) else None,
+            header_timeout=getattr(args, "header_timeout", None),
+            keepalive_timeout=getattr(args, "keepalive_timeout", None),
+            body_timeout=getattr(args, "body_timeout", None),
+            max_connections=getattr(args, "max_connections", None),
+            log_format=getattr(args, "log_format", None),
         )
     except OSError as ex:
         raise ValidationFailed(
@@ -346,6 +364,8 @@ def _notify(settings: Settings) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    terminal = args.command != "serve"
+    logs.configure(settings.log_level, settings.log_format, terminal=terminal)
     if args.command == "db":
         return _db(args, settings)
     if args.command == "gc":

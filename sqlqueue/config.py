@@ -62,6 +62,25 @@ class Settings:
     gc_interval: float = 60.0
     catalogue_cache_seconds: float = 5.0
     log_level: str = "INFO"
+    log_format: str = "text"
+    """``text`` (one readable line per record) or ``json`` (one JSON object per
+    line; access lines carry request_id, project, queue, status, duration_ms)."""
+    header_timeout: float = 20.0
+    """Seconds a client has to send a whole request head (request line and
+    headers) once it started one (docs/serving.md)."""
+    keepalive_timeout: float = 20.0
+    """Seconds an idle keep-alive connection is kept open waiting for the
+    next request. Under granian one timer covers both waits (the larger of
+    the two values is used). At most 60."""
+    body_timeout: float = 30.0
+    """Seconds a client has to send a whole request body once its head arrived
+    (408 after)."""
+    max_body_size: int = 1048576
+    """Bytes of request body the server reads at most (413 above, before
+    reading when Content-Length says so); at least the largest API limit."""
+    max_connections: int = 1024
+    """Open client connections across all workers; more wait in the listen
+    backlog until one closes (backpressure)."""
     limits: Limits = field(default_factory=Limits)
 
     # Notifications (docs/notifications.md)

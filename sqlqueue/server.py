@@ -1,61 +1,61 @@
-"""``sqlqueue serve``: the API under gunicorn, with a garbage collector per worker.
+"""``sqlqueue serve``: the API under granian, with a garbage collector per worker.
+
+granian (a Rust HTTP server) reads request heads outside Python, and the
+RSGI front (sqlqueue/rsgi.py) reads bodies on the worker's event loop: a
+worker's Python threads only ever run complete requests, so slow or idle
+clients cost a connection slot, never a thread (docs/serving.md).
 
 The master prepares the database (a SQLite or empty database is brought to
-the current schema) and settles the signed-URL secret before forking, so
-every worker shares it; each worker builds its own engine after the fork.
-gunicorn stops gracefully on SIGTERM and quickly on SIGINT.
+the current schema) and settles the signed-URL secret before the workers
+start, so every worker shares it; each worker builds its own engine.
+
+Stopping (SIGTERM or SIGINT): workers stop accepting connections, finish
+the requests they received, answer any further request on a kept-alive
+connection with ``Connection: close``, and exit once no request has been in
+their hands for ``QUIET_SECONDS``; a worker still busy after
+``GRACE_SECONDS`` is killed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import math
+import multiprocessing
+import os
 import random
 import threading
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from gunicorn.app.base import BaseApplication
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.server.mp import MPServer
 
-from sqlqueue import bootstrap
+from sqlqueue import bootstrap, logs
 from sqlqueue.config import Settings
+from sqlqueue.errors import ValidationFailed
 from sqlqueue.notify.service import start_notifier
+from sqlqueue.rsgi import WsgiFront
 from sqlqueue.storage.base import QueueStore
 
 logger = logging.getLogger(__name__)
 
-LOG_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
+GRACE_SECONDS = 25
+"""A stopping worker still alive after this is killed (exit within 30 s)."""
+QUIET_SECONDS = 0.5
+"""A stopping worker exits once no request has been in its hands this long."""
+MAX_TIMEOUT = 60.0
+"""granian's limit on its header-read timer."""
 
 
-class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types
-    """gunicorn running the sqlqueue app with settings given in code."""
+class Flag(Protocol):
+    """A boolean (0 or 1) shared between the master and its workers."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        super().__init__()
-
-    def load_config(self) -> None:
-        """Bind address, workers and logging from the settings."""
-        settings = self._settings
-        self.cfg.set("bind", f"{settings.host}:{settings.port}")
-        self.cfg.set("workers", settings.workers)
-        self.cfg.set("worker_class", "gthread")
-        self.cfg.set("threads", settings.threads)
-        self.cfg.set("graceful_timeout", 10)
-        self.cfg.set("loglevel", settings.log_level.lower())
-        self.cfg.set("proc_name", "sqlqueue")
-        if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25
-            self.cfg.set("control_socket_disable", True)
-
-    def load(self) -> Any:
-        """Build this worker's storage, garbage collector and app (after the fork).
-
-        Every worker, public or admin, routes queues to their pools through
-        the catalogue database they share.
-        """
-        storage = bootstrap.create_storage(self._settings)
-        start_gc(storage.store, self._settings.gc_interval)
-        start_notifier(self._settings, bootstrap.create_storage(self._settings).store)  # own caches
-        return bootstrap.create_app(self._settings, storage=storage)
+    value: int
 
 
 def start_gc(
@@ -82,6 +82,143 @@ def start_gc(
     return thread
 
 
+class Stopper:
+    """Ends a worker process once it is stopping and has had no request for a while.
+
+    When ``stopping`` is set (by the master, on SIGTERM or SIGINT), the
+    front answers every further request with ``Connection: close``, and
+    the process exits as soon as no request has been in its hands for
+    ``quiet`` seconds (granian alone would wait for every idle keep-alive
+    connection to time out). ``on_stop`` runs when the stop begins.
+    """
+
+    def __init__(
+        self,
+        front: WsgiFront,
+        stopping: Flag,
+        on_stop: Callable[[], None] = lambda: None,
+        quiet: float = QUIET_SECONDS,
+    ) -> None:
+        self._front = front
+        self._stopping = stopping
+        self._on_stop = on_stop
+        self._quiet = quiet
+
+    def drained(self, since: float) -> bool:
+        """Whether no request was in hand for ``quiet`` s, counting from ``since`` at least."""
+        front = self._front
+        with front.lock:
+            idle = time.monotonic() - max(front.last_answer, since)
+            return front.busy == 0 and idle >= self._quiet
+
+    def run(self, poll: float = 0.05) -> None:
+        """Wait for the stop, then for quiet, then end the process (in a daemon thread)."""
+        while not self._stopping.value:
+            time.sleep(poll * 2)
+        self._front.closing = True
+        self._on_stop()
+        since = time.monotonic()
+        while not self.drained(since):
+            time.sleep(poll)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(0)
+
+
+def worker_app(settings: Settings, stopping: Flag) -> WsgiFront:
+    """Build one worker's storage, garbage collector and app (in the worker process).
+
+    Every worker, public or admin, routes queues to their pools through
+    the catalogue database they share.
+    """
+    storage = bootstrap.create_storage(settings)
+    start_gc(storage.store, settings.gc_interval)
+    start_notifier(settings, bootstrap.create_storage(settings).store)  # own caches
+    front = WsgiFront(
+        bootstrap.create_app(settings, storage=storage),
+        threads=settings.threads,
+        max_body=settings.max_body_size,
+        body_timeout=settings.body_timeout,
+    )
+    # long-poll waiters answer at once instead of holding the stop up
+    stopper = Stopper(front, stopping, on_stop=storage.default.wakeups.close)
+    threading.Thread(target=stopper.run, name="sqlqueue-stopper", daemon=True).start()
+    return front
+
+
+class Granian(MPServer):
+    """granian's process manager, telling the workers when a stop begins."""
+
+    def __init__(self, stopping: Flag, **options: Any) -> None:
+        self._stopping = stopping
+        super().__init__(**options)
+
+    def signal_handler_interrupt(self, *args: Any, **kwargs: Any) -> None:
+        """SIGTERM/SIGINT: workers start draining, then granian stops them."""
+        self._stopping.value = 1
+        super().signal_handler_interrupt(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+
+def header_timer(settings: Settings) -> float:
+    """Seconds of granian's one timer for a request head and for an idle connection.
+
+    :raises ValidationFailed: a timeout outside (0, 60] seconds.
+    """
+    for name in ("header_timeout", "keepalive_timeout"):
+        value = getattr(settings, name)
+        if not 0 < value <= MAX_TIMEOUT:
+            raise ValidationFailed(f"{name} must be more than 0 and at most 60 seconds")
+    return max(settings.header_timeout, settings.keepalive_timeout)
+
+
+def check_body_limits(settings: Settings) -> None:
+    """Refuse body settings the API could not work with.
+
+    :raises ValidationFailed: a body timeout not above 0, or a body size
+        under the largest body the API accepts.
+    """
+    if settings.body_timeout <= 0:
+        raise ValidationFailed("body_timeout must be more than 0 seconds")
+    largest = max(settings.limits.max_messages_post_size, settings.limits.max_queue_metadata)
+    if settings.max_body_size < largest:
+        raise ValidationFailed(
+            f"max_body_size must be at least {largest} bytes (the largest API body limit)"
+        )
+
+
+def per_worker_connections(settings: Settings) -> int:
+    """Each worker's share of ``max_connections`` (granian's backpressure).
+
+    :raises ValidationFailed: fewer connections than workers.
+    """
+    if settings.workers < 1:
+        raise ValidationFailed("workers must be at least 1")
+    if settings.max_connections < settings.workers:
+        raise ValidationFailed("max_connections must be at least the number of workers")
+    return math.ceil(settings.max_connections / settings.workers)
+
+
+def granian_server(settings: Settings, stopping: Flag) -> Granian:
+    """The granian process manager for ``settings``."""
+    timer_ms = round(header_timer(settings) * 1000)
+    return Granian(
+        stopping,
+        target="sqlqueue",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.RSGI,
+        workers=settings.workers,
+        backpressure=per_worker_connections(settings),
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=timer_ms, keep_alive=True),
+        websockets=False,
+        log_enabled=True,
+        log_level=LogLevels(settings.log_level.lower()),
+        log_dictconfig=logs.dict_config(settings.log_level, settings.log_format),
+        workers_kill_timeout=GRACE_SECONDS,
+    )
+
+
 def _with_secret(settings: Settings) -> Settings:
     if settings.signed_url_secret:
         return settings
@@ -91,15 +228,26 @@ def _with_secret(settings: Settings) -> Settings:
 
 
 def serve(settings: Settings) -> int:
-    """Serve the API until stopped; the exit status."""
-    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    """Serve the API until stopped; the exit status.
+
+    :raises ValidationFailed: a serving option out of range (the CLI checked the port).
+    :raises StorageUnavailable: the database cannot be reached or is stale.
+    """
+    logs.configure(settings.log_level, settings.log_format)
+    header_timer(settings)
+    check_body_limits(settings)
+    per_worker_connections(settings)
     bootstrap.prepare_database(settings)
     print(f"sqlqueue: {bootstrap.describe(settings.database_url)}", flush=True)
     settings = _with_secret(settings)
+    stopping: Flag = multiprocessing.RawValue("b", 0)
+    server = granian_server(settings, stopping)
     api = " (admin API)" if settings.admin_mode else ""
     print(f"sqlqueue: listening on http://{settings.host}:{settings.port}{api}", flush=True)
     try:
-        Server(settings).run()
+        server.serve(
+            target_loader=functools.partial(worker_app, settings, stopping), wrap_loader=False
+        )
     except SystemExit as ex:
         return ex.code if isinstance(ex.code, int) else (0 if ex.code is None else 1)
     return 0

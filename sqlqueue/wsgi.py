@@ -1,7 +1,10 @@
 """The WSGI entry point for any server: ``gunicorn sqlqueue.wsgi:app``.
 
-The application is built from ``Settings.load()`` on the first request, so
-importing this module reads no configuration and opens no database.
+The application is built from ``Settings.load()`` on the first request in
+each process: logging as configured (sqlqueue/logs.py), the storage, a
+garbage-collector thread every ``gc_interval`` seconds, and the Falcon app.
+Importing this module reads no configuration and opens no database. How to
+run it under gunicorn, granian or waitress: docs/serving.md.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlqueue import bootstrap
+from sqlqueue import bootstrap, logs
 from sqlqueue.config import Settings
 
 StartResponse = Callable[..., Any]
@@ -33,4 +36,15 @@ class LazyApp:
         return result
 
 
-app = LazyApp(lambda: bootstrap.create_app(Settings.load()))
+def build() -> Any:
+    """This process's app, with its logging and garbage collector."""
+    from sqlqueue.server import start_gc
+
+    settings = Settings.load()
+    logs.configure(settings.log_level, settings.log_format)
+    storage = bootstrap.create_storage(settings)
+    start_gc(storage.store, settings.gc_interval)
+    return bootstrap.create_app(settings, storage=storage)
+
+
+app = LazyApp(build)

@@ -10,7 +10,7 @@ from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.storage.base import QueueStore
 from sqlqueue.transport.wsgi import errors
 from sqlqueue.transport.wsgi.context import Deps, Request
-from sqlqueue.transport.wsgi.middleware import AccessLog, Guard
+from sqlqueue.transport.wsgi.middleware import AccessLog, Guard, UnreadBody
 from sqlqueue.transport.wsgi.v2 import routes
 from sqlqueue.transport.wsgi.validation import Validator
 
@@ -33,7 +33,7 @@ def build_app(
     deps = Deps(store, settings, clock, secret, Validator(settings.limits), admin)
     app: falcon.App[Request, falcon.Response] = falcon.App(
         request_type=Request,
-        middleware=[AccessLog(), Guard(deps)],
+        middleware=[UnreadBody(), AccessLog(), Guard(deps)],
     )
     # As Zaqar: `ids=a,b` splits on commas and blank values count as absent.
     app.req_options.auto_parse_qs_csv = True

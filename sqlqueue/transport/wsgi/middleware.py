@@ -1,7 +1,9 @@
 """Middleware: request ids and the access log, then Zaqar's "before" checks.
 
 Checks run in Zaqar's order: pre-signed URL, no form-encoded body, Accept,
-Client-ID, X-Project-Id, then (once routed) the queue name.
+Client-ID, X-Project-Id, then (once routed) the queue name. ``UnreadBody``
+keeps a keep-alive connection in step when an answer (usually a 4xx) did
+not read the request body.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from sqlqueue.transport.wsgi.context import Deps, Request
 
 access_logger = logging.getLogger("sqlqueue.access")
 
+DRAIN_LIMIT = 1024 * 1024
+"""Bytes of an unread request body read and discarded after the answer;
+past this the answer says ``Connection: close`` instead."""
+_DRAIN_CHUNK = 64 * 1024
+QUEUE_PATH = re.compile(r"/v2/queues/([^/]+)")
+
 VERSION_PREFIX = "/v2/"
 UNCHECKED = frozenset({"/v2/openapi.json"})
 QUEUE_NAME = re.compile(r"[a-zA-Z0-9_\-.]+")
@@ -28,8 +36,54 @@ CLIENT_ID_COLUMN = 64
 BAD_QUEUE = "Invalid queue identification"
 
 
+class UnreadBody:
+    """Never leave an unread request body on a connection that stays open.
+
+    An answer given before the body was read (a 400 for a too-large or
+    misaddressed request) would leave the body's bytes in the connection,
+    where the server takes them for the next request. After the answer the
+    rest of the body is read and discarded, up to ``limit`` bytes; a larger
+    body, or a chunked one the server cannot delimit, gets
+    ``Connection: close`` so the server closes the connection after this
+    answer instead of reading another request from it.
+    """
+
+    def __init__(self, limit: int = DRAIN_LIMIT) -> None:
+        self._limit = limit
+
+    def process_response(
+        self, req: Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        """Discard what is left of the body, or ask the server to close."""
+        length = req.content_length
+        if length:
+            if not req.bounded_stream.eof and not self._discard(req.bounded_stream, length):
+                resp.set_header("Connection", "close")
+        elif req.get_header("Transfer-Encoding"):
+            terminated = bool(req.env.get("wsgi.input_terminated"))
+            if not (terminated and self._discard(req.stream, None)):
+                resp.set_header("Connection", "close")
+
+    def _discard(self, stream: Any, length: int | None) -> bool:
+        """Read ``stream`` to its end within the limit; whether the end was reached."""
+        if length is not None and length > self._limit:
+            return False
+        budget = self._limit + 1
+        while budget > 0:
+            chunk = stream.read(min(_DRAIN_CHUNK, budget))
+            if not chunk:
+                return True
+            budget -= len(chunk)
+        return False
+
+
 class AccessLog:
-    """Give each request an id (``x-openstack-request-id``) and log one line for it."""
+    """Give each request an id (``x-openstack-request-id``) and log one line for it.
+
+    The line's fields also travel as record attributes (``request_id``,
+    ``project``, ``queue``, ``method``, ``path``, ``status``,
+    ``duration_ms``, ``remote``) for the JSON log format (sqlqueue/logs.py).
+    """
 
     def process_request(self, req: Request, resp: falcon.Response) -> None:
         """Start the clock."""
@@ -42,15 +96,28 @@ class AccessLog:
         """Echo the request id and log method, path, status and duration."""
         resp.set_header("x-openstack-request-id", req.context.request_id)
         millis = (time.perf_counter() - req.context.started) * 1000
+        status = resp.status[:3] if isinstance(resp.status, str) else resp.status
+        queue = QUEUE_PATH.match(req.path)
+        fields = {
+            "request_id": req.context.request_id,
+            "project": req.context.project or None,
+            "queue": queue.group(1) if queue else None,
+            "method": req.method,
+            "path": req.relative_uri,
+            "status": int(status),
+            "duration_ms": round(millis, 1),
+            "remote": req.remote_addr,
+        }
         access_logger.info(
             '%s "%s %s" %s %.1fms project=%s request_id=%s',
             req.remote_addr,
             req.method,
             req.relative_uri,
-            resp.status[:3] if isinstance(resp.status, str) else resp.status,
+            status,
             millis,
             req.context.project or "-",
             req.context.request_id,
+            extra=fields,
         )
 
 
