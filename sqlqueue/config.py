@@ -81,6 +81,9 @@ class Settings:
     max_connections: int = 1024
     """Open client connections across all workers; more wait in the listen
     backlog until one closes (backpressure)."""
+    long_polls: int = 512
+    """Long-poll requests (``?wait=``) one worker holds at once, each on a thread
+    of its own that waits without CPU; more wait in line (docs/long-poll.md)."""
     limits: Limits = field(default_factory=Limits)
 
     # Notifications (docs/notifications.md)

@@ -7,6 +7,11 @@ that run the WSGI app. A slow or stalled client therefore holds a
 connection, never a thread (granian's own WSGI interface hands the body to
 the app while it is still arriving, so a slow body would hold a thread).
 
+Long-poll requests (``?wait=N`` with N > 0) run on a pool of their own,
+``long_polls`` threads large: a waiting request blocks a thread that costs
+memory but no CPU, and never takes one of the ``threads`` that ordinary
+requests need.
+
 Answers of the front itself, with Zaqar's JSON error body and
 ``Connection: close``: 413 for a body over ``max_body`` (refused from its
 Content-Length before reading when it has one), 408 for a body not received
@@ -25,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("sqlqueue.access")
@@ -33,6 +39,9 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Headers = list[tuple[str, str]]
 CLOSE = ("connection", "close")
+DISCONNECT_KEY = "sqlqueue.on_disconnect"
+"""The environ key of the callbacks to run when a long-polling client leaves
+(``transport.wsgi.longpoll.on_disconnect`` reads it)."""
 JSON = ("content-type", "application/json")
 
 
@@ -66,9 +75,20 @@ class WsgiFront:
     (``time.monotonic``).
     """
 
-    def __init__(self, app: WsgiApp, *, threads: int, max_body: int, body_timeout: float) -> None:
+    def __init__(
+        self,
+        app: WsgiApp,
+        *,
+        threads: int,
+        max_body: int,
+        body_timeout: float,
+        long_polls: int = 1,
+    ) -> None:
         self._app = app
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sqlqueue")
+        self._waiters = ThreadPoolExecutor(
+            max_workers=max(1, long_polls), thread_name_prefix="sqlqueue-wait"
+        )
         self._max_body = max_body
         self._body_timeout = body_timeout
         self.lock = threading.Lock()
@@ -99,11 +119,39 @@ class WsgiFront:
             logger.debug("request body not received: %s", ex)
             return None
         environ = build_environ(scope, body)
-        loop = asyncio.get_running_loop()
-        status, headers, payload = await loop.run_in_executor(self._pool, self._call, environ)
+        if waits(scope.query_string):
+            answer = await self._call_waiting(environ, proto)
+            if answer is None:
+                return None  # the client went away while it waited
+            status, headers, payload = answer
+        else:
+            loop = asyncio.get_running_loop()
+            status, headers, payload = await loop.run_in_executor(self._pool, self._call, environ)
         if self.closing:
             headers = [h for h in headers if h[0].lower() != "connection"] + [CLOSE]
         proto.response_bytes(status, headers, payload)
+
+    async def _call_waiting(
+        self, environ: dict[str, Any], proto: Any
+    ) -> tuple[int, Headers, bytes] | None:
+        """Run a long-poll on the waiters' pool; None if the client left meanwhile.
+
+        A client that disconnects has the app's ``sqlqueue.on_disconnect``
+        callbacks run, which end its wait at once and free its thread.
+        """
+        callbacks: list[Callable[[], None]] = []
+        environ[DISCONNECT_KEY] = callbacks
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self._waiters, self._call, environ)
+        gone = asyncio.ensure_future(proto.client_disconnect())
+        await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if work.done():
+            gone.cancel()
+            return work.result()
+        for callback in list(callbacks):
+            callback()
+        await work
+        return None
 
     def _timeout_text(self) -> str:
         return f"The request body did not arrive within {self._body_timeout:g} seconds."
@@ -159,6 +207,14 @@ class WsgiFront:
             return _error(500, "Internal server error", "The server failed to answer.")
         status, headers = started
         return int(status[:3]), headers, b"".join(written)
+
+
+def waits(query_string: str) -> bool:
+    """Whether a request asks to long-poll (``wait`` a positive integer)."""
+    if "wait=" not in query_string:
+        return False
+    values = [value for key, value in parse_qsl(query_string) if key == "wait"]
+    return bool(values) and values[-1].isdigit() and int(values[-1]) > 0
 
 
 def _error(status: int, title: str, description: str) -> tuple[int, Headers, bytes]:

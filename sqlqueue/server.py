@@ -137,6 +137,7 @@ def worker_app(settings: Settings, stopping: Flag) -> WsgiFront:
     front = WsgiFront(
         bootstrap.create_app(settings, storage=storage),
         threads=settings.threads,
+        long_polls=settings.long_polls,
         max_body=settings.max_body_size,
         body_timeout=settings.body_timeout,
     )

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,13 @@ class Server:
     """
 
     def __init__(
-        self, database_url: str, workers: int, log: Path, log_level: str | None, project: str
+        self,
+        database_url: str,
+        workers: int,
+        log: Path,
+        log_level: str | None,
+        project: str,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
@@ -84,7 +90,7 @@ class Server:
         if log_level:
             env["SQLQUEUE_LOG_LEVEL"] = log_level
         args = ["serve", "--host", HOST, "--port", str(self.port), "--workers", str(workers)]
-        args += ["--database-url", database_url]
+        args += ["--database-url", database_url, *extra_args]
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 [*serve_command(), *args],
@@ -137,13 +143,19 @@ class Server:
 
 @contextmanager
 def running_server(
-    database_url: str, workers: int, log_dir: Path, log_level: str | None, project: str
+    database_url: str,
+    workers: int,
+    log_dir: Path,
+    log_level: str | None,
+    project: str,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[Server]:
     """A started server with ``workers`` workers, up and answering; stopped on exit.
 
-    Its output goes to ``log_dir/server.log``; on a ``BenchError`` its tail is printed.
+    ``extra_args`` are further ``sqlqueue serve`` flags. Its output goes to
+    ``log_dir/server.log``; on a ``BenchError`` its tail is printed.
     """
-    server = Server(database_url, workers, log_dir / "server.log", log_level, project)
+    server = Server(database_url, workers, log_dir / "server.log", log_level, project, extra_args)
     try:
         server.wait_until_up(workers)
         yield server

@@ -423,6 +423,10 @@ class QueueWakeups(abc.ABC):
         Returns True when woken by a post, False on timeout or shutdown.
         """
 
+    @abc.abstractmethod
+    def wake(self, project: str, queue: str) -> None:
+        """Wake the queue's waiters here, as a post would (they look again)."""
+
 
 class DataDriver(abc.ABC):
     """One database's data-plane controllers and housekeeping."""

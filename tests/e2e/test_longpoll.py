@@ -7,6 +7,7 @@ can wake it.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -82,3 +83,29 @@ def test_a_post_to_one_server_wakes_a_claim_waiting_on_another(
     assert answer["status"] == 201
     assert [m["body"] for m in answer["body"]["messages"]] == ["wake up"]
     assert answer["at"] - posted_at < 2.0  # woken, not timed out (bench/ measures p99)
+
+
+def test_a_client_that_leaves_frees_its_waiting_thread(
+    server_urls: ServerUrls, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    url = server_urls.url("sqlite", "e2e_longpoll_leave")
+    log = tmp_path_factory.mktemp("leave") / "server.log"
+    server = start(url, log, "sqlite", SQLQUEUE_LONG_POLLS="2")
+    try:
+        host, port = server.url.removeprefix("http://").split(":")
+        body = '{"ttl": 60, "grace": 60}'
+        head = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
+        for i in range(2):  # every long-poll thread of the worker, then gone
+            with socket.create_connection((host, int(port))) as sock:
+                request = f"POST /v2/queues/gone{i}/claims?wait=20 HTTP/1.1\r\nHost: t\r\n{head}"
+                request += "Content-Type: application/json\r\n"
+                sock.sendall(f"{request}Content-Length: {len(body)}\r\n\r\n{body}".encode())
+                time.sleep(0.5)
+        started = time.monotonic()
+        got = requests.post(
+            f"{server.url}/v2/queues/stays/claims?wait=1", json=CLAIM, headers=HEADERS, timeout=30
+        )
+        assert got.status_code == 204
+        assert time.monotonic() - started < 5  # a thread was free: not queued behind 20 s waits
+    finally:
+        stop(server.process)

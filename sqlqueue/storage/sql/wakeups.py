@@ -19,6 +19,7 @@ import json
 import logging
 import select
 import threading
+import time
 from functools import partial
 from typing import Any
 
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 CHANNEL = "sqlqueue_posts"
 """The PostgreSQL NOTIFY channel of posts; the payload is ``["project", "queue"]``."""
 BATCH = 200
+FORGET_SECONDS = 30.0
 RETRY_SECONDS = 1.0
 
 
@@ -71,6 +73,9 @@ class SqlWakeups(QueueWakeups):
         self._someone_waits.set()
         return self._waker.wait((project, queue), ticket, timeout)
 
+    def wake(self, project: str, queue: str) -> None:
+        self._waker.bump((project, queue))
+
     def posted(self, project: str, queue: str) -> None:
         """A post to ``queue`` committed in this process: wake its waiters here."""
         self._waker.bump((project, queue))
@@ -104,6 +109,7 @@ class SqlWakeups(QueueWakeups):
 
     def _poll_markers(self) -> None:
         seen: dict[Key, int | None] = {}
+        last_watched: dict[Key, float] = {}
         while self._idle():
             keys = self._waker.watched()
             try:
@@ -112,11 +118,15 @@ class SqlWakeups(QueueWakeups):
                 logger.warning("long-poll watcher cannot read the queues: %s", ex)
                 self._stop.wait(RETRY_SECONDS)
                 continue
+            now = time.monotonic()
             for key in keys:
                 if key not in seen or seen[key] != found.get(key):
                     self._waker.bump(key)  # first sight wakes spuriously: never late
-                seen[key] = found.get(key)
-            seen = {key: seen[key] for key in keys}
+                seen[key], last_watched[key] = found.get(key), now
+            # Forget a queue only once nobody has waited on it for a while: its
+            # waiters leave the watch list for a moment each time they look again.
+            for key in [k for k, at in last_watched.items() if now - at > FORGET_SECONDS]:
+                del seen[key], last_watched[key]
             self._stop.wait(self._poll)
 
     # -- PostgreSQL: LISTEN on one connection --------------------------------

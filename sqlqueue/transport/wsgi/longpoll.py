@@ -9,6 +9,7 @@ a post and those that find nothing wait on. ``wait=0`` is Zaqar's behaviour.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -19,12 +20,24 @@ from sqlqueue.domain.limits import MAX_WAIT
 from sqlqueue.storage.base import QueueStore
 
 T = TypeVar("T")
+DISCONNECT_KEY = "sqlqueue.on_disconnect"
 
 
 def wait_param(req: falcon.Request) -> int:
     """``wait`` in 0..MAX_WAIT seconds (400 otherwise); 0 when absent."""
     value = req.get_param_as_int("wait", min_value=0, max_value=MAX_WAIT)
     return value or 0
+
+
+def on_disconnect(req: falcon.Request) -> list[Callable[[], None]] | None:
+    """Where to register what to do if the client goes away while waiting.
+
+    A server that can tell (``sqlqueue serve``'s front) puts a list under
+    ``sqlqueue.on_disconnect`` in the WSGI environ and calls each entry when
+    the client disconnects; elsewhere a waiter is freed when its wait ends.
+    """
+    found = req.env.get(DISCONNECT_KEY)
+    return found if isinstance(found, list) else None
 
 
 def long_poll(
@@ -34,20 +47,30 @@ def long_poll(
     wait: float,
     attempt: Callable[[], T],
     found: Callable[[T], bool],
+    disconnect: list[Callable[[], None]] | None = None,
 ) -> T:
     """``attempt()`` until ``found(result)``, waiting for posts up to ``wait`` seconds.
 
     ``attempt`` resolves the queue's driver itself, so a queue placed while
     the request waits is found at the latest when the wait runs out. When
-    the server stops, waiters are released and answer with a last attempt.
+    the server stops, waiters are released and answer with a last attempt;
+    when the client disconnects (see ``on_disconnect``) the wait ends at once.
     """
     deadline = time.monotonic() + wait
+    gone = threading.Event()
+
+    def client_left() -> None:
+        gone.set()
+        store.at(project, queue).wakeups.wake(project, queue)
+
+    if disconnect is not None:
+        disconnect.append(client_left)
     while True:
         wakeups = store.at(project, queue).wakeups
         ticket = wakeups.ticket(project, queue)
         result = attempt()
         remaining = deadline - time.monotonic()
-        if found(result) or remaining <= 0:
+        if found(result) or remaining <= 0 or gone.is_set():
             return result
         if not wakeups.wait(project, queue, ticket, remaining):
             return attempt()

@@ -32,7 +32,13 @@ class Collection(Resource):
             )
 
         claim_id, msgs = longpoll.long_poll(
-            self._store, project, queue_name, wait, attempt, lambda got: bool(got[1])
+            self._store,
+            project,
+            queue_name,
+            wait,
+            attempt,
+            lambda got: bool(got[1]),
+            longpoll.on_disconnect(req),
         )
         if claim_id is None or not msgs:
             resp.status = falcon.HTTP_204

@@ -56,7 +56,13 @@ class Collection(Resource):
             )
 
         page = longpoll.long_poll(
-            self._store, project, queue_name, wait, attempt, lambda got: bool(got.items)
+            self._store,
+            project,
+            queue_name,
+            wait,
+            attempt,
+            lambda got: bool(got.items),
+            longpoll.on_disconnect(req),
         )
         links = params.next_links(req, page.next_marker if page.items else None, limit)
         resp.media = serializers.listing(
