@@ -17,6 +17,7 @@ from sqlqueue.config import Settings
 from sqlqueue.control.admin import Admin
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.domain.models import Pool
+from sqlqueue.errors import DatabaseAccessDenied, DatabaseMissing, DatabaseUnreachable
 from sqlqueue.storage.base import DataDriver, SingleStore, StorageOptions
 from sqlqueue.storage.pooling import DriverFactory, PooledStore
 from sqlqueue.storage.sql import errors as sql_errors
@@ -42,7 +43,7 @@ def storage_options(settings: Settings) -> StorageOptions:
 def create_driver(settings: Settings, *, clock: Clock = system_clock) -> DataDriver:
     """A data driver on ``settings.database_url``, through the schema gate."""
     engine = make_engine(settings.database_url)
-    _prepare(engine, sqlite=True)
+    _gate(engine, settings.database_url)
     return SqlDataDriver(engine, clock=clock, options=storage_options(settings))
 
 
@@ -92,7 +93,7 @@ def create_storage(
     """
     engine = make_engine(settings.database_url)
     if prepare:
-        _prepare(engine, sqlite=True)
+        _gate(engine, settings.database_url)
     control = SqlControlDriver(engine, clock=clock)
     default = SqlDataDriver(engine, clock=clock, options=storage_options(settings))
     pooled = PooledStore(
@@ -150,6 +151,19 @@ def migrate_database(settings: Settings, revision: str, *, down: bool = False) -
 def schema_differences(settings: Settings) -> str | None:
     """How the catalogue database's schema differs from the code's tables (None: it does not)."""
     return schema.model_differences(settings.database_url)
+
+
+def _gate(engine: Engine, url: str) -> None:
+    """The schema gate for a process about to serve: a stale schema is refused;
+    a database that does not answer yet is served anyway (503 until it does),
+    so a worker started during an outage recovers with the database.
+
+    :raises SchemaMismatch: :raises BadDatabaseUrl:
+    """
+    try:
+        _prepare(engine, sqlite=True)
+    except (DatabaseUnreachable, DatabaseMissing, DatabaseAccessDenied) as ex:
+        logger.warning("%s; answering 503 until it does", ex)
 
 
 def _prepare(engine: Engine, *, sqlite: bool) -> None:
