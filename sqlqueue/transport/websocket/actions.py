@@ -97,9 +97,10 @@ def message_item(msg: Message) -> Document:
     }
 
 
-def _listing(key: str, items: list[Any], page: Page[Any]) -> Document:
+def _listing(key: str, items: list[Any], page: Page[Any], limit: int) -> Document:
+    """A list; ``next`` (the marker of the next page) only when this page is full."""
     doc: Document = {key: items}
-    if page.items and page.next_marker is not None:
+    if len(page.items) >= limit and page.next_marker is not None:
         doc["next"] = page.next_marker
     return doc
 
@@ -204,7 +205,7 @@ class Actions:
             if detailed:
                 item["metadata"] = info.metadata or {}
             items.append(item)
-        return Outcome(Reply(200, _listing("queues", items, page)))
+        return Outcome(Reply(200, _listing("queues", items, page, limit)))
 
     def _queue_create(self, call: Call) -> Outcome:
         metadata = self._validate.metadata(call.body.get("metadata"))
@@ -293,7 +294,7 @@ class Actions:
             include_delayed=bool(call.body.get("include_delayed", False)),
         )
         items = [message_item(m) for m in page.items]
-        return Outcome(Reply(200, _listing("messages", items, page)))
+        return Outcome(Reply(200, _listing("messages", items, page, limit)))
 
     def _message_get(self, call: Call) -> Outcome:
         where = self._store.at(call.project, call.queue)
@@ -427,7 +428,7 @@ class Actions:
             call.project, call.queue, marker=call.body.get("marker"), limit=limit
         )
         items = [serializers.subscription(sub) for sub in page.items]
-        return Outcome(Reply(200, _listing("subscriptions", items, page)))
+        return Outcome(Reply(200, _listing("subscriptions", items, page, limit)))
 
     def _subscription_delete(self, call: Call) -> Outcome:
         sub_id = call.body["subscription_id"]

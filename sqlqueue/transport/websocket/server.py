@@ -24,6 +24,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
+from websockets.protocol import State
 
 from sqlqueue.config import Settings
 from sqlqueue.storage.base import QueueStore
@@ -40,6 +41,8 @@ ENVELOPE_ALLOWANCE = 16384
 """Bytes a request frame may carry beyond the largest HTTP body (action, headers, keys)."""
 INCOMING_QUEUE = 4
 """Frames received and not yet answered, per connection, before reading pauses."""
+CLOSE_TIMEOUT = 5.0
+"""Seconds a closing connection may wait for the client before its TCP connection is aborted."""
 SLOW_READER = 1008
 SLOW_READER_REASON = "send queue full: the client is not reading its frames"
 TOO_MANY = "Too many websocket connections; try again later.\n"
@@ -87,6 +90,7 @@ class Socket:
         """Pushes are MessagePack when the last socket subscription came in binary."""
         self.subscriptions: dict[str, Subscribe] = {}
         self.writer: asyncio.Task[None] | None = None
+        self.closing_since: float | None = None
 
     def push(self, frame: Frame) -> None:
         """Queue a pushed frame; a client that is not reading is disconnected."""
@@ -118,6 +122,8 @@ class WebsocketServer:
         self._pool = ThreadPoolExecutor(options.threads, thread_name_prefix="sqlqueue-ws")
         self._hub = PushHub(store, self._run, options.poll_interval)
         self._server: Server | None = None
+        self._sockets: set[Socket] = set()
+        self._reaper: asyncio.Task[None] | None = None
         self._subscriber = f"websocket://{options.host}:{options.port}"
         largest_body = max(
             settings.limits.max_messages_post_size, settings.limits.max_queue_metadata
@@ -145,16 +151,24 @@ class WebsocketServer:
             max_queue=INCOMING_QUEUE,
             ping_interval=opts.ping_interval or None,
             ping_timeout=opts.ping_timeout or None,
-            close_timeout=5,
+            close_timeout=CLOSE_TIMEOUT,
             compression=None,
             server_header="sqlqueue",
         )
+        self._reaper = asyncio.get_running_loop().create_task(self._reap())
 
     async def stop(self) -> None:
         """Close every connection (1001), wait for their clean-up, release the pool."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), CLOSE_TIMEOUT * 2)
+            except TimeoutError:
+                for socket in list(self._sockets):
+                    socket.ws.transport.abort()
+                await self._server.wait_closed()
+        if self._reaper is not None:
+            self._reaper.cancel()
         self._hub.close()
         self._pool.shutdown(wait=True)
 
@@ -165,9 +179,28 @@ class WebsocketServer:
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, TOO_MANY)
         return None
 
+    async def _reap(self) -> None:
+        """Abort connections stuck closing (a client that never answers the close).
+
+        websockets leaves a connection it closed itself (1009: frame too big)
+        half-closed until the client closes its side; this bounds that wait.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(1.0)
+            now = loop.time()
+            for socket in list(self._sockets):
+                if socket.ws.state is not State.CLOSING:
+                    continue
+                if socket.closing_since is None:
+                    socket.closing_since = now
+                elif now - socket.closing_since > CLOSE_TIMEOUT:
+                    socket.ws.transport.abort()
+
     async def _handle(self, ws: ServerConnection) -> None:
         socket = Socket(ws, self._options, self._subscriber)
         socket.writer = asyncio.get_running_loop().create_task(socket.write())
+        self._sockets.add(socket)
         try:
             async for frame in ws:
                 reply = await self._answer(socket, frame)
@@ -177,6 +210,7 @@ class WebsocketServer:
         except ConnectionClosed:
             pass
         finally:
+            self._sockets.discard(socket)
             await self._forget(socket)
 
     async def _answer(self, socket: Socket, frame: Frame) -> Frame:
