@@ -35,7 +35,7 @@ def test_a_frame_over_the_hard_cap_closes_with_1009(
     opcode, data = client.conn.recv_data(control_frame=True)
     assert opcode == websocket.ABNF.OPCODE_CLOSE
     assert int.from_bytes(data[:2], "big") == 1009  # "message too big", with a reason
-    client.close()
+    client.conn.shutdown()
     other = server.client()
     assert other.call("queue_list")[0] == 200  # the server carries on
     other.close()
@@ -104,7 +104,7 @@ def test_a_client_that_stops_reading_is_cut_off(
         closed.set()
     assert closed.is_set()
     assert received < posted
-    lazy.close()
+    lazy.shutdown()
     other = server.client()
     assert other.call("queue_list")[0] == 200
     other.close()
