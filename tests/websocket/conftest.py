@@ -24,6 +24,7 @@ from sqlqueue.config import Settings
 from sqlqueue.storage.base import SingleStore
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.transport import websocket as ws_transport
+from sqlqueue.transport.websocket import WebsocketServer
 
 PROJECT = "ws-project"
 TIMEOUT = 10.0
@@ -87,6 +88,7 @@ class RunningServer:
     settings: Settings
     stop: threading.Event
     thread: threading.Thread
+    server: WebsocketServer
 
     def client(self, project: str = PROJECT) -> Client:
         """A new connection."""
@@ -101,10 +103,10 @@ def start_server(engine: Engine, **overrides: Any) -> RunningServer:
     )
     store = SingleStore(SqlDataDriver(engine))
     stop, ready = threading.Event(), threading.Event()
-    port: list[int] = []
+    running: list[WebsocketServer] = []
 
-    def on_ready(bound: int) -> None:
-        port.append(bound)
+    def on_ready(server: WebsocketServer) -> None:
+        running.append(server)
         ready.set()
 
     thread = threading.Thread(
@@ -115,7 +117,8 @@ def start_server(engine: Engine, **overrides: Any) -> RunningServer:
     )
     thread.start()
     assert ready.wait(TIMEOUT), "the websocket server did not start"
-    return RunningServer(f"ws://127.0.0.1:{port[0]}/", store, settings, stop, thread)
+    url = f"ws://127.0.0.1:{running[0].port}/"
+    return RunningServer(url, store, settings, stop, thread, running[0])
 
 
 def stop_server(server: RunningServer) -> None:

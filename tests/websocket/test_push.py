@@ -121,3 +121,26 @@ def test_binary_subscription_gets_messagepack_pushes(client: Client) -> None:
     opcode, data = client.conn.recv_data()
     assert opcode == websocket.ABNF.OPCODE_BINARY
     assert msgpack.unpackb(data, raw=False)["body"] == {"k": "v"}
+
+
+def test_one_shared_poll_per_subscribed_queue(server: RunningServer) -> None:
+    """Five sockets on two queues: two polls; the poll of a queue ends with its last socket."""
+    on_a = [server.client() for _ in range(3)]
+    on_b = [server.client() for _ in range(2)]
+    try:
+        for conn in on_a:
+            _subscribe(conn, "a")
+        for conn in on_b:
+            _subscribe(conn, "b")
+        assert server.server.watched_queues == 2
+        for conn in on_a:
+            conn.close()
+        deadline = time.monotonic() + WAIT
+        while server.server.watched_queues != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.server.watched_queues == 1
+        on_b[0].post("b", "still pushed")
+        assert [_push(conn)["body"] for conn in on_b] == ["still pushed"] * 2
+    finally:
+        for conn in on_b:
+            conn.close()

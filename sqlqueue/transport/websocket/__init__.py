@@ -30,12 +30,13 @@ def run(
     settings: Settings,
     *,
     stop: threading.Event | None = None,
-    ready: Callable[[int], None] | None = None,
+    ready: Callable[[WebsocketServer], None] | None = None,
     parent_pid: int | None = None,
 ) -> None:
     """Serve until a signal, ``stop``, or the death of ``parent_pid``.
 
-    ``ready`` is called with the bound port once connections are accepted.
+    ``ready`` is called with the server once connections are accepted
+    (``server.port`` is the port bound).
     """
     asyncio.run(_serve(store, settings, stop, ready, parent_pid))
 
@@ -44,7 +45,7 @@ async def _serve(
     store: QueueStore,
     settings: Settings,
     stop: threading.Event | None,
-    ready: Callable[[int], None] | None,
+    ready: Callable[[WebsocketServer], None] | None,
     parent_pid: int | None,
 ) -> None:
     loop = asyncio.get_running_loop()
@@ -55,7 +56,7 @@ async def _serve(
     server = WebsocketServer(store, settings, Options.from_settings(settings))
     await server.start()
     if ready is not None:
-        ready(server.port)
+        ready(server)
     try:
         while not done.is_set():
             if stop is not None and stop.is_set():

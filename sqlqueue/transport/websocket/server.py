@@ -136,6 +136,16 @@ class WebsocketServer:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def watched_queues(self) -> int:
+        """How many queues this process polls for socket subscribers."""
+        return self._hub.watched
+
+    @property
+    def open_sockets(self) -> int:
+        """How many client connections this process holds."""
+        return len(self._sockets)
+
     async def _run(self, call: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
