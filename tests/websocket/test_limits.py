@@ -13,7 +13,8 @@ import pytest
 import websocket
 
 from sqlqueue.domain.models import NewMessage
-from tests.websocket.conftest import PROJECT, Client, RunningServer
+from sqlqueue.storage.sql.engine import make_engine
+from tests.websocket.conftest import PROJECT, Client, RunningServer, start_server, stop_server
 
 
 def test_a_frame_over_the_body_limits_gets_an_error_frame(client: Client) -> None:
@@ -108,3 +109,24 @@ def test_a_client_that_stops_reading_is_cut_off(
     other = server.client()
     assert other.call("queue_list")[0] == 200
     other.close()
+
+
+@pytest.mark.sqlite
+def test_storage_trouble_is_a_503_frame_and_the_socket_stays() -> None:
+    engine = make_engine("postgresql://postgres@127.0.0.1:1/nowhere")
+    server = start_server(engine)
+    client = server.client()
+    try:
+        for action, body in (
+            ("queue_list", None),
+            ("message_post", {"queue_name": "q", "messages": [{"body": 1}]}),
+            ("subscription_create", {"queue_name": "q"}),
+        ):
+            status, reply = client.call(action, body)
+            assert status == 503, (action, reply)
+            assert reply["title"] == "Service temporarily unavailable"
+            assert "try again" in reply["error"]
+    finally:
+        client.close()
+        stop_server(server)
+        engine.dispose()

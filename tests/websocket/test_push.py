@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
 import websocket
 
-from tests.websocket.conftest import Client, RunningServer
+from tests.websocket.conftest import PROJECT, Client, RunningServer, stop_server
 
 WAIT = 10.0
 
@@ -144,3 +145,20 @@ def test_one_shared_poll_per_subscribed_queue(server: RunningServer) -> None:
     finally:
         for conn in on_b:
             conn.close()
+
+
+def test_stopping_the_server_closes_sockets_and_deletes_their_subscriptions(
+    start_ws: Callable[..., RunningServer],
+) -> None:
+    server = start_ws()
+    listener = server.client()
+    _subscribe(listener, "bye")
+    where = server.store.at(PROJECT, "bye")
+    assert len(where.subscriptions.list(PROJECT, "bye").items) == 1
+    stop_server(server)
+    assert not server.thread.is_alive()
+    opcode, data = listener.conn.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    assert int.from_bytes(data[:2], "big") == 1001  # going away
+    assert where.subscriptions.list(PROJECT, "bye").items == []
+    listener.conn.shutdown()
