@@ -89,7 +89,7 @@ class Settings:
     """Address of the websocket API; empty: the same as ``host``."""
     websocket_port: int = 9000
     websocket_max_connections: int = 1000
-    websocket_max_frame_size: int = 1048576
+    websocket_max_frame_size: int = 524288
     """Bytes; a larger frame closes the socket (1009). Frames over the HTTP body
     limits plus 16 KiB of envelope get a 400 error frame."""
     websocket_send_buffer: int = 1048576

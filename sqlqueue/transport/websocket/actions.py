@@ -150,7 +150,9 @@ class Actions:
         value = request.header("X-Project-ID")
         if value is None:
             raise InvalidBody("Schema validation failed: headers.X-Project-ID is required.")
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str):
+            raise errors.ValidationFailed("X-Project-ID must be a string.")
+        if not value:
             raise errors.ValidationFailed("Empty project header not allowed")
         if len(value) > self._limits.max_project_id_length:
             raise errors.ValidationFailed(BAD_NAME)

@@ -159,7 +159,9 @@ class PushHub:
             return
         watch.targets.pop(subscription_id, None)
         if not watch.targets:
-            self._watches.pop((watch.project, watch.queue), None)
+            key = (watch.project, watch.queue)
+            if self._watches.get(key) is watch:  # not a newer watch of the same queue
+                del self._watches[key]
             if watch.task is not None:
                 watch.task.cancel()
 

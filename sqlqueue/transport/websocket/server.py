@@ -39,7 +39,7 @@ T = TypeVar("T")
 
 ENVELOPE_ALLOWANCE = 16384
 """Bytes a request frame may carry beyond the largest HTTP body (action, headers, keys)."""
-INCOMING_QUEUE = 4
+INCOMING_QUEUE = 2
 """Frames received and not yet answered, per connection, before reading pauses."""
 CLOSE_TIMEOUT = 5.0
 """Seconds a closing connection may wait for the client before its TCP connection is aborted."""
@@ -55,7 +55,7 @@ class Options:
     host: str = "127.0.0.1"
     port: int = 9000
     max_connections: int = 1000
-    max_frame_size: int = 1048576
+    max_frame_size: int = 524288
     send_buffer: int = 1048576
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
