@@ -130,3 +130,28 @@ def test_storage_trouble_is_a_503_frame_and_the_socket_stays() -> None:
         client.close()
         stop_server(server)
         engine.dispose()
+
+
+def test_a_client_that_does_not_answer_pings_is_closed(
+    start_ws: Callable[..., RunningServer],
+) -> None:
+    server = start_ws(websocket_ping_interval=0.2, websocket_ping_timeout=0.5)
+    silent = server.client()  # websocket-client answers pings only while reading
+    time.sleep(2.0)
+    silent.conn.settimeout(10)
+    codes = []
+    try:
+        while True:
+            opcode, data = silent.conn.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                codes.append(int.from_bytes(data[:2], "big"))
+                break
+    except (websocket.WebSocketConnectionClosedException, ConnectionError):
+        codes.append(-1)  # aborted after the close handshake timed out
+    assert codes and codes[0] in (1011, -1)  # 1011: keepalive ping timeout
+    silent.conn.shutdown()
+    answering = server.client()  # one that reads keeps its connection
+    for _ in range(20):  # it reads (and so answers pings) every 50 ms
+        time.sleep(0.05)
+        assert answering.call("queue_list")[0] == 200
+    answering.close()
