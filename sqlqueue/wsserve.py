@@ -13,11 +13,13 @@ import dataclasses
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 
 from sqlqueue import bootstrap
 from sqlqueue.config import Settings
+from sqlqueue.errors import ValidationFailed
 from sqlqueue.transport import websocket
 
 logger = logging.getLogger(__name__)
@@ -41,10 +43,28 @@ def address(settings: Settings) -> str:
     return f"ws://{settings.websocket_host or settings.host}:{settings.websocket_port}"
 
 
+def check_port(settings: Settings) -> None:
+    """Refuse to start when the websocket address cannot be bound.
+
+    :raises ValidationFailed: in use or not available (one line for the CLI).
+    """
+    host = settings.websocket_host or settings.host
+    try:
+        with socket.create_server((host, settings.websocket_port)):
+            pass
+    except OSError as ex:
+        raise ValidationFailed(
+            f"cannot listen on {address(settings)} ({os.strerror(ex.errno) if ex.errno else ex}): "
+            "choose another --websocket-port or --websocket-host"
+        ) from ex
+
+
 def run(settings: Settings, *, parent_pid: int | None = None, gc: bool = False) -> int:
     """Serve the websocket API until SIGTERM/SIGINT (or the parent dies); the exit status."""
     from sqlqueue.server import start_gc
 
+    if parent_pid is None:
+        check_port(settings)
     storage = bootstrap.create_storage(settings)
     try:
         if gc:
@@ -56,7 +76,11 @@ def run(settings: Settings, *, parent_pid: int | None = None, gc: bool = False) 
 
 
 def start(settings: Settings) -> Child:
-    """Start the websocket server beside this process (the database is already prepared)."""
+    """Start the websocket server beside this process (the database is already prepared).
+
+    :raises ValidationFailed: the websocket address cannot be bound.
+    """
+    check_port(settings)
     print(f"sqlqueue: websocket API on {address(settings)}", flush=True)
     env = dict(os.environ)
     env[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))

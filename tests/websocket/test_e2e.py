@@ -192,6 +192,7 @@ def test_a_non_reading_subscriber_does_not_grow_the_server(
         while "send queue full" not in served.output() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "send queue full" in served.output()
+        print(f"websocket process RSS {before} KiB before, peak {peak} KiB, 40 MB pushed")
         assert (peak - before) < 30 * 1024, f"websocket process grew {peak - before} KiB"
         lazy.shutdown()
         other = Client(served.ws_url, project=PROJECT)
@@ -214,3 +215,32 @@ def test_websocket_only_serves_no_http(server_urls: ServerUrls, tmp_path: Path) 
     finally:
         stop(served.process)
     assert served.process.returncode == 0
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize("flag", ["--websocket", "--websocket-only"])
+def test_a_taken_websocket_port_is_one_line(server_urls: ServerUrls, flag: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                *command(),
+                "serve",
+                flag,
+                "--websocket-port",
+                str(port),
+                "--port",
+                str(free_port()),
+                "--database-url",
+                server_urls.url("sqlite", "e2e_ws_taken"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"sqlqueue: cannot listen on ws://127.0.0.1:{port} (Address already in use): "
+        "choose another --websocket-port or --websocket-host"
+    )
