@@ -91,6 +91,7 @@ class Socket:
         self.subscriptions: dict[str, Subscribe] = {}
         self.writer: asyncio.Task[None] | None = None
         self.closing_since: float | None = None
+        self.closer: asyncio.Task[None] | None = None
 
     def push(self, frame: Frame) -> None:
         """Queue a pushed frame; a client that is not reading is disconnected."""
@@ -98,7 +99,9 @@ class Socket:
             return
         logger.warning("websocket %s: %s; closing", self.id, SLOW_READER_REASON)
         self.outbox.close()
-        asyncio.get_running_loop().create_task(self.ws.close(SLOW_READER, SLOW_READER_REASON))
+        self.closer = asyncio.get_running_loop().create_task(
+            self.ws.close(SLOW_READER, SLOW_READER_REASON)
+        )
 
     async def write(self) -> None:
         """Send queued frames until the outbox closes or the socket does."""
@@ -165,6 +168,7 @@ class WebsocketServer:
             compression=None,
             server_header="sqlqueue",
         )
+        self._subscriber = f"websocket://{opts.host}:{self.port}"
         self._reaper = asyncio.get_running_loop().create_task(self._reap())
 
     async def stop(self) -> None:
