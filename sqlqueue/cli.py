@@ -1,6 +1,7 @@
 """sqlqueue: the Zaqar v2 queuing API served from a SQL database.
 
   sqlqueue serve [--host H] [--port P] [--workers N] [--database-url URL] [--admin]
+                 [--websocket | --websocket-only] [--websocket-host H] [--websocket-port P]
   sqlqueue db upgrade|downgrade REV|current|check [--database-url URL]
   sqlqueue pool add NAME URL [--weight N] [--flavor F] [--option KEY=VALUE ...]
   sqlqueue pool list | remove NAME
@@ -80,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
         "--max-connections", type=int, help="open connections, all workers (default 1024)"
     )
     serve.add_argument("--log-format", choices=["text", "json"], help="log lines (default text)")
+    serve.add_argument(
+        "--websocket", action="store_true", help="serve Zaqar's websocket API too (port 9000)"
+    )
+    serve.add_argument(
+        "--websocket-only", action="store_true", help="serve only the websocket API (no HTTP)"
+    )
+    serve.add_argument("--websocket-host", help="websocket address (default: --host)")
+    serve.add_argument("--websocket-port", type=int, help="websocket port (default 9000)")
 
     db = sub.add_parser("db", help="manage the database schema (Alembic)", parents=[common])
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -148,6 +157,10 @@ def _settings(args: argparse.Namespace) -> Settings:
             body_timeout=getattr(args, "body_timeout", None),
             max_connections=getattr(args, "max_connections", None),
             log_format=getattr(args, "log_format", None),
+            websocket=True if getattr(args, "websocket", False) else None,
+            websocket_only=True if getattr(args, "websocket_only", False) else None,
+            websocket_host=getattr(args, "websocket_host", None),
+            websocket_port=getattr(args, "websocket_port", None),
         )
     except OSError as ex:
         raise ValidationFailed(

@@ -84,6 +84,26 @@ class Settings:
     long_polls: int = 512
     """Long-poll requests (``?wait=``) one worker holds at once, each on a thread
     of its own that waits without CPU; more wait in line (docs/long-poll.md)."""
+
+    # The websocket API (docs/websocket.md): `serve --websocket` / `--websocket-only`.
+    websocket: bool = False
+    websocket_only: bool = False
+    """Serve the websocket API alone (no HTTP API)."""
+    websocket_host: str = ""
+    """Address of the websocket API; empty: the same as ``host``."""
+    websocket_port: int = 9000
+    websocket_max_connections: int = 1000
+    websocket_max_frame_size: int = 524288
+    """Bytes; a larger frame closes the socket (1009). Frames over the HTTP body
+    limits plus 16 KiB of envelope get a 400 error frame."""
+    websocket_send_buffer: int = 1048576
+    """Bytes of frames queued for one client; a push that does not fit closes it (1008)."""
+    websocket_ping_interval: float = 20.0
+    websocket_ping_timeout: float = 20.0
+    websocket_threads: int = 8
+    """Storage threads of the websocket server."""
+    websocket_poll_interval: float = 0.15
+    """Seconds between polls of a queue with socket subscribers."""
     limits: Limits = field(default_factory=Limits)
 
     # Notifications (docs/notifications.md)

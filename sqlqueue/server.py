@@ -241,8 +241,14 @@ def serve(settings: Settings) -> int:
     bootstrap.prepare_database(settings)
     print(f"sqlqueue: {bootstrap.describe(settings.database_url)}", flush=True)
     settings = _with_secret(settings)
+    if settings.websocket_only:
+        from sqlqueue import wsserve
+
+        print(f"sqlqueue: websocket API on {wsserve.address(settings)}", flush=True)
+        return wsserve.run(settings, gc=True)
     stopping: Flag = multiprocessing.RawValue("b", 0)
     server = granian_server(settings, stopping)
+    companion = _start_websocket(settings)
     api = " (admin API)" if settings.admin_mode else ""
     print(f"sqlqueue: listening on http://{settings.host}:{settings.port}{api}", flush=True)
     try:
@@ -251,4 +257,22 @@ def serve(settings: Settings) -> int:
         )
     except SystemExit as ex:
         return ex.code if isinstance(ex.code, int) else (0 if ex.code is None else 1)
+    finally:
+        _stop_websocket(companion)
     return 0
+
+
+def _start_websocket(settings: Settings) -> Any:
+    """The websocket server's process when ``settings.websocket`` (sqlqueue/wsserve.py)."""
+    if not settings.websocket:
+        return None
+    from sqlqueue import wsserve
+
+    return wsserve.start(settings)
+
+
+def _stop_websocket(process: Any) -> None:
+    if process is not None:
+        from sqlqueue import wsserve
+
+        wsserve.stop(process)
