@@ -32,6 +32,18 @@ def test_no_subscription_no_rows(driver: SqlDataDriver, engine: Engine) -> None:
     assert driver.deliveries.take_due(10, LEASE) == []
 
 
+def test_socket_subscribers_get_no_outbox_rows(driver: SqlDataDriver, engine: Engine) -> None:
+    """The websocket server pushes to its sockets itself; the outbox is for the rest."""
+    _subscribe(driver, "websocket://127.0.0.1:9000/3f2a")
+    hook = _subscribe(driver)
+    posted = post(driver, 2)
+    taken = driver.deliveries.take_due(10, LEASE)
+    assert sorted((d.subscription_id, d.message_id) for d in taken) == sorted(
+        (hook, mid) for mid in posted
+    )
+    assert _rows(engine) == 2
+
+
 def test_one_row_per_message_and_subscription(driver: SqlDataDriver) -> None:
     first, second = _subscribe(driver), _subscribe(driver, "mailto:a@example.com")
     posted = post(driver, 3)

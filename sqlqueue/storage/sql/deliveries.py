@@ -116,6 +116,11 @@ def _metadata(conn: Connection, names: set[tuple[str, str]]) -> dict[tuple[str, 
     }
 
 
+SOCKET_SCHEME = "websocket:"
+"""Subscribers that are websocket connections: the websocket server pushes to
+them itself, so the outbox holds nothing for them."""
+
+
 @functools.lru_cache(maxsize=8)
 def posted_sql(paramstyle: str, confirmed_only: bool) -> str:
     """One outbox row per (posted message, live subscription), in one driver-level
@@ -133,7 +138,8 @@ def posted_sql(paramstyle: str, confirmed_only: bool) -> str:
         f"{PENDING}, 0, {mark}, {mark}, NULL "
         f"FROM subscriptions s JOIN messages m "
         f"ON m.queue_id = {mark} AND m.marker BETWEEN {mark} AND {mark} "
-        f"WHERE s.project = {mark} AND s.source = {mark} AND s.expires_at > {mark}{confirmed}"
+        f"WHERE s.project = {mark} AND s.source = {mark} AND s.expires_at > {mark}{confirmed} "
+        f"AND SUBSTR(s.subscriber, 1, {len(SOCKET_SCHEME)}) <> '{SOCKET_SCHEME}'"
     )
 
 
@@ -202,14 +208,14 @@ def enqueue_notice(
 ) -> bool:
     """Queue a confirmation notice of a live subscription; False if there is none."""
     row = conn.execute(
-        sa.select(subs.c.ttl).where(
+        sa.select(subs.c.ttl, subs.c.subscriber).where(
             subs.c.id == subscription_id,
             subs.c.project == project,
             subs.c.source == queue,
             subs.c.expires_at > now,
         )
     ).first()
-    if row is None:
+    if row is None or row.subscriber.startswith(SOCKET_SCHEME):
         return False
     values = {
         "subscription_id": subscription_id,
