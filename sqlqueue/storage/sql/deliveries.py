@@ -21,7 +21,7 @@ from sqlqueue.domain import ids
 from sqlqueue.domain.models import Delivery, DeliveryResult, DeliveryStats, Subscription
 from sqlqueue.storage.base import DeliveryController, StorageOptions
 from sqlqueue.storage.sql.database import Database, loads
-from sqlqueue.storage.sql.rows import age_seconds
+from sqlqueue.storage.sql.rows import to_subscription
 from sqlqueue.storage.sql.tables import deliveries, queues
 from sqlqueue.storage.sql.tables import subscriptions as subs
 
@@ -260,18 +260,6 @@ def subscription_stats(conn: Connection, subscription_id: str) -> DeliveryStats:
     )
 
 
-def _subscription(row: Row[Any], now: int) -> Subscription:
-    return Subscription(
-        id=row.id,
-        source=row.source,
-        subscriber=row.subscriber,
-        ttl=row.ttl,
-        age=age_seconds(now, row.created_at),
-        options=loads(row.options),
-        confirmed=bool(row.confirmed),
-    )
-
-
 class SqlDeliveryController(DeliveryController):
     """The outbox of one database."""
 
@@ -332,7 +320,7 @@ class SqlDeliveryController(DeliveryController):
         rows = conn.execute(FETCH, {"p_keys": keys}).all()
         sub_ids = list({row.subscription_id for row in rows})
         live = {
-            row.id: _subscription(row, now)
+            row.id: to_subscription(row, now)
             for row in conn.execute(LIVE_SUBSCRIPTIONS, {"p_ids": sub_ids, "p_now": now})
         }
         metas = _metadata(conn, {(row.project, row.queue) for row in rows})

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
-from sqlqueue.domain.models import Message
+from sqlqueue.domain.models import Message, Subscription
 from sqlqueue.storage.base import Metadata
 from sqlqueue.storage.sql import statements
 from sqlqueue.storage.sql.database import loads
@@ -61,3 +61,16 @@ def available(queue_id: int, now: int, meta: Metadata, include_delayed: bool = F
 def select_messages(*where: Any) -> sa.Select[Any]:
     """The reader's columns of the messages matching ``where``."""
     return sa.select(*COLUMNS).where(*where)
+
+
+def to_subscription(row: Row[Any], now: int) -> Subscription:
+    """A subscriptions row as the contract's ``Subscription`` (age in whole seconds)."""
+    return Subscription(
+        id=row.id,
+        source=row.source,
+        subscriber=row.subscriber,
+        ttl=row.ttl,
+        age=age_seconds(now, row.created_at),
+        options=loads(row.options),
+        confirmed=bool(row.confirmed),
+    )

@@ -5,32 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from sqlqueue import errors
 from sqlqueue.domain import ids
 from sqlqueue.domain.documents import TEXT_BYTES, encode_within
 from sqlqueue.domain.models import DeliveryStats, Page, Subscription
 from sqlqueue.storage.base import Metadata, StorageOptions, SubscriptionController
-from sqlqueue.storage.sql import deliveries
-from sqlqueue.storage.sql.database import Database, loads
+from sqlqueue.storage.sql import deliveries, rows
+from sqlqueue.storage.sql.database import Database
 from sqlqueue.storage.sql.queues import lock_queue
-from sqlqueue.storage.sql.rows import age_seconds
 from sqlqueue.storage.sql.tables import subscriptions as subs
 
 OPTIONS = "Subscription options"
-
-
-def _to_subscription(row: Row[Any], now: int) -> Subscription:
-    return Subscription(
-        id=row.id,
-        source=row.source,
-        subscriber=row.subscriber,
-        ttl=row.ttl,
-        age=age_seconds(now, row.created_at),
-        options=loads(row.options),
-        confirmed=bool(row.confirmed),
-    )
 
 
 class SqlSubscriptionController(SubscriptionController):
@@ -61,7 +48,7 @@ class SqlSubscriptionController(SubscriptionController):
             stmt = stmt.where(subs.c.id > marker)
         stmt = stmt.order_by(subs.c.id).limit(limit or self._options.default_queue_page)
         found = [
-            _to_subscription(r, now)
+            rows.to_subscription(r, now)
             for r in self._db.run(lambda c: c.execute(stmt).all(), write=False)
         ]
         return Page(found, found[-1].id if found else None)
@@ -74,7 +61,7 @@ class SqlSubscriptionController(SubscriptionController):
         row = self._db.run(lambda c: c.execute(stmt).first(), write=False)
         if row is None:
             raise errors.SubscriptionDoesNotExist(f"Subscription {subscription_id} does not exist")
-        return _to_subscription(row, now)
+        return rows.to_subscription(row, now)
 
     def find(self, project: str, queue: str, subscriber: str) -> Subscription | None:
         now = self._db.now_ms()
@@ -82,7 +69,7 @@ class SqlSubscriptionController(SubscriptionController):
             *self._scope(project, queue, now), subs.c.subscriber == subscriber
         )
         row = self._db.run(lambda c: c.execute(stmt).first(), write=False)
-        return None if row is None else _to_subscription(row, now)
+        return None if row is None else rows.to_subscription(row, now)
 
     def create(
         self, project: str, queue: str, subscriber: str, ttl: int, options: Metadata
