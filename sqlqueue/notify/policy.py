@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sqlqueue.domain import policy
+
 STEP = 5
 """Zaqar's fixed constant: the linear step and the divisor of the other curves."""
 MAX_RETRIES = 1000
@@ -37,8 +39,8 @@ def choose(
     ``ignore_subscription_override``; otherwise the subscription's if it is
     non-empty, else the queue's. There is no per-key merge of the two.
     """
-    own = _as_dict(subscription_options.get("_retry_policy"))
-    queue = _as_dict(queue_metadata.get("_retry_policy"))
+    own = _as_dict(subscription_options.get(policy.RETRY_POLICY))
+    queue = _as_dict(queue_metadata.get(policy.RETRY_POLICY))
     if own.get("ignore_subscription_override") or queue.get("ignore_subscription_override"):
         chosen = queue
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlqueue.domain import policy
 from sqlqueue.domain.limits import Limits
 
 Schema = dict[str, Any]
@@ -93,15 +94,15 @@ def metadata(limits: Limits) -> Schema:
         "pattern": r"^[a-zA-Z0-9_\-.]+\Z",
     }
     props = {
-        "_default_message_ttl": ttl,
-        "_max_messages_post_size": integer(1, limits.max_messages_post_size, nullable=True),
-        "_default_message_delay": integer(0, limits.max_message_delay, nullable=True),
-        "_dead_letter_queue": queue_name,
-        "_dead_letter_queue_messages_ttl": ttl,
-        "_max_claim_count": integer(0, INT32_MAX, nullable=True),
-        "_enable_encrypt_messages": {"type": ["boolean", "null"]},
-        "_retry_policy": _retry_policy(),
-        "_flavor": {"type": ["string", "null"], "maxLength": 64},
+        policy.DEFAULT_MESSAGE_TTL: ttl,
+        policy.MAX_MESSAGES_POST_SIZE: integer(1, limits.max_messages_post_size, nullable=True),
+        policy.DEFAULT_MESSAGE_DELAY: integer(0, limits.max_message_delay, nullable=True),
+        policy.DEAD_LETTER_QUEUE: queue_name,
+        policy.DEAD_LETTER_QUEUE_MESSAGES_TTL: ttl,
+        policy.MAX_CLAIM_COUNT: integer(0, INT32_MAX, nullable=True),
+        policy.ENABLE_ENCRYPT_MESSAGES: {"type": ["boolean", "null"]},
+        policy.RETRY_POLICY: _retry_policy(),
+        policy.FLAVOR: {"type": ["string", "null"], "maxLength": 64},
     }
     return {"type": "object", "properties": props}
 

@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 from sqlqueue import errors
+from sqlqueue.domain import policy
 from sqlqueue.domain.documents import DOCUMENT_BYTES, TEXT_BYTES, TooLarge, encode_within
 from sqlqueue.domain.limits import Limits
 from sqlqueue.domain.models import NewMessage
@@ -73,13 +74,13 @@ class PatchOp:
 def reserved_defaults(limits: Limits) -> dict[str, Any]:
     """Reserved metadata shown for keys a queue leaves absent or falsy."""
     return {
-        "_default_message_ttl": limits.default_message_ttl,
-        "_max_messages_post_size": limits.max_messages_post_size,
-        "_default_message_delay": limits.default_message_delay,
-        "_dead_letter_queue": None,
-        "_dead_letter_queue_messages_ttl": None,
-        "_max_claim_count": None,
-        "_enable_encrypt_messages": False,
+        policy.DEFAULT_MESSAGE_TTL: limits.default_message_ttl,
+        policy.MAX_MESSAGES_POST_SIZE: limits.max_messages_post_size,
+        policy.DEFAULT_MESSAGE_DELAY: limits.default_message_delay,
+        policy.DEAD_LETTER_QUEUE: None,
+        policy.DEAD_LETTER_QUEUE_MESSAGES_TTL: None,
+        policy.MAX_CLAIM_COUNT: None,
+        policy.ENABLE_ENCRYPT_MESSAGES: False,
     }
 
 
@@ -88,7 +89,7 @@ class Validator:
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
-        self._reserved = frozenset(reserved_defaults(limits)) | {"_retry_policy", "_flavor"}
+        self._reserved = frozenset(reserved_defaults(limits)) | {policy.RETRY_POLICY, policy.FLAVOR}
         build = StrictValidator
         self._messages = build(schemas.messages(limits))
         self._claim = build(schemas.claim(limits))
@@ -152,7 +153,7 @@ class Validator:
         """Queue metadata as PUT or as it results from a PATCH."""
         document = {} if document is None else document
         _check(self._metadata, document)
-        if document.get("_enable_encrypt_messages"):
+        if document.get(policy.ENABLE_ENCRYPT_MESSAGES):
             raise InvalidBody("Message encryption (_enable_encrypt_messages) is not supported.")
         limit = min(self._limits.max_queue_metadata, DOCUMENT_BYTES)
         fits(document, limit, "Queue metadata")

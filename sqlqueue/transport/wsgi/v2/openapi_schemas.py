@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlqueue.domain import policy
 from sqlqueue.transport.wsgi import schemas
 
 Schema = dict[str, Any]
@@ -109,13 +110,13 @@ def _queues() -> dict[str, Schema]:
     )
     nullable_count = {"type": ["integer", "null"], "minimum": 0}
     reserved = {
-        "_default_message_ttl": COUNT,
-        "_max_messages_post_size": COUNT,
-        "_default_message_delay": COUNT,
-        "_dead_letter_queue": {"type": ["string", "null"]},
-        "_dead_letter_queue_messages_ttl": nullable_count,
-        "_max_claim_count": nullable_count,
-        "_enable_encrypt_messages": BOOLEAN,
+        policy.DEFAULT_MESSAGE_TTL: COUNT,
+        policy.MAX_MESSAGES_POST_SIZE: COUNT,
+        policy.DEFAULT_MESSAGE_DELAY: COUNT,
+        policy.DEAD_LETTER_QUEUE: {"type": ["string", "null"]},
+        policy.DEAD_LETTER_QUEUE_MESSAGES_TTL: nullable_count,
+        policy.MAX_CLAIM_COUNT: nullable_count,
+        policy.ENABLE_ENCRYPT_MESSAGES: BOOLEAN,
     }
     return {
         "QueueList": strict(
