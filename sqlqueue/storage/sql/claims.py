@@ -20,7 +20,7 @@ from sqlqueue import errors
 from sqlqueue.domain import ids
 from sqlqueue.domain.models import Claim, Message
 from sqlqueue.storage.base import ClaimController, Metadata, StorageOptions
-from sqlqueue.storage.sql import rows, statements
+from sqlqueue.storage.sql import counters, rows, statements
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.messages import reserve_markers
 from sqlqueue.storage.sql.queues import find_queue
@@ -140,6 +140,7 @@ def claimable(
         params = {"p_queue": queue_id, "p_now": now, "p_limit": want, "p_after": after}
         found = conn.execute(pick, params).all()
         kept = dead_letter(conn, (project, name), meta, found, now)
+        counters.add(conn, queue_id, len(kept) - len(found))  # moved to the dead-letter queue
         keys += [r.id for r in kept]
         if len(found) < want or len(kept) == len(found):
             break  # the queue has no more free messages, or none was moved

@@ -13,6 +13,7 @@ import functools
 
 import sqlalchemy as sa
 
+from sqlqueue.storage.sql import counters
 from sqlqueue.storage.sql.tables import claims, messages, queues
 
 READ_COLUMNS = (
@@ -45,10 +46,14 @@ QUEUE_ID = (
 BUMP_RETURNING = (
     sa.update(queues)
     .where(queues.c.project == _project, queues.c.name == _name)
-    .values(next_marker=queues.c.next_marker + sa.bindparam("p_count"), updated_at=_now)
+    .values(
+        next_marker=queues.c.next_marker + sa.bindparam("p_count"),
+        message_rows=queues.c.message_rows + sa.bindparam("p_rows"),
+        updated_at=_now,
+    )
     .returning(queues.c.id, queues.c.meta, queues.c.next_marker)
 )
-"""Reserve ``p_count`` markers; returns the counter after the bump."""
+"""Reserve ``p_count`` markers and count ``p_rows`` rows; returns the counter after the bump."""
 
 BUMP_RETURNING_NOTIFY = BUMP_RETURNING.returning(
     sa.func.pg_notify(sa.bindparam("p_channel"), sa.bindparam("p_key"))
@@ -67,7 +72,11 @@ LOCK_COUNTER = (
 SET_COUNTER = (
     sa.update(queues)
     .where(queues.c.id == sa.bindparam("p_id"))
-    .values(next_marker=sa.bindparam("p_next"), updated_at=_now)
+    .values(
+        next_marker=sa.bindparam("p_next"),
+        message_rows=queues.c.message_rows + sa.bindparam("p_rows"),
+        updated_at=_now,
+    )
 )
 """Without UPDATE ... RETURNING (MySQL): lock the row, then bump it."""
 
@@ -177,3 +186,7 @@ DELETE_UNCLAIMED = sa.delete(messages).where(
     messages.c.claim_expires <= _now,
 )
 """Delete one message under the claim rules, resolving the queue in-statement."""
+
+DELETE_CLAIMED_COUNTED = counters.counted_delete(DELETE_CLAIMED)
+DELETE_UNCLAIMED_COUNTED = counters.counted_delete(DELETE_UNCLAIMED)
+"""PostgreSQL: the deletes above and their count, in one statement (``p_shard``)."""
