@@ -21,8 +21,28 @@ from sqlqueue.storage.sql.wakeups import SqlWakeups
 
 logger = logging.getLogger(__name__)
 
-GC_QUEUES = 200
-"""Queues whose expired rows one clean-up statement looks for (an IN list)."""
+_PROBES = {
+    table: sa.select(sa.func.min(table.c.expires_at)).where(
+        table.c.queue_id == sa.bindparam("p_queue")
+    )
+    for table in (messages, claims)
+}
+"""The earliest expiry of a queue's rows: one descent of (queue_id, expires_at).
+
+PERF: not ``… AND expires_at <= now LIMIT 1``: when statistics promise many
+expired rows, PostgreSQL plans that as a sequential scan that stops at the
+first match, which reads the whole table once the rows are gone."""
+
+
+def _expired_queues(conn: Connection, now: int) -> list[tuple[sa.Table, int]]:
+    """(table, queue id) of every queue with expired messages or claims."""
+    found = []
+    for queue_id in conn.execute(sa.select(queues.c.id).order_by(queues.c.id)).scalars():
+        for table, probe in _PROBES.items():
+            earliest = conn.execute(probe, {"p_queue": queue_id}).scalar()
+            if earliest is not None and earliest <= now:
+                found.append((table, queue_id))
+    return found
 
 
 class SqlDataDriver(DataDriver):
@@ -59,53 +79,44 @@ class SqlDataDriver(DataDriver):
     def gc(self) -> int:
         """Delete expired rows in small batches; safe from many workers at once.
 
-        Messages and claims are looked for queue by queue (``queue_id IN
-        (…)`` over the ``(queue_id, expires_at)`` indexes, GC_QUEUES queues
-        a statement), so the clean-up never needs an index that a live query
-        of one queue could be planned over. Removed messages are counted in
-        the same transaction (storage/sql/counters.py).
+        Messages and claims are collected queue by queue over their
+        ``(queue_id, expires_at)`` indexes: one probe per queue finds the
+        queues with expired rows, then batches of their expired rows are
+        deleted. No statement can be planned over live rows or over a
+        table-wide expiry index (that a live query could also pick), and
+        removed messages are counted in the deleting transaction
+        (storage/sql/counters.py).
         """
         now = self.db.now_ms()
-        listed = sa.select(queues.c.id).order_by(queues.c.id)
-        queue_ids = self.db.run(lambda c: list(c.execute(listed).scalars()), write=False)
         removed = 0
-        for start in range(0, len(queue_ids), GC_QUEUES):
-            chunk = queue_ids[start : start + GC_QUEUES]
-            for table in (messages, claims):
-                removed += self._drain(table, now, chunk)
+        for table, queue_id in self.db.run(lambda c: _expired_queues(c, now), write=False):
+            removed += self._drain(table, now, queue_id)
         removed += self._drain(subscriptions, now, None)
         if removed:
             logger.info("gc removed %d expired rows", removed)
         return removed
 
-    def _drain(self, table: sa.Table, now: int, queue_ids: list[int] | None) -> int:
+    def _drain(self, table: sa.Table, now: int, queue_id: int | None) -> int:
         removed = 0
         while True:
-            batch = self.db.run(lambda c: self._gc_batch(c, table, now, queue_ids))
+            batch = self.db.run(lambda c: self._gc_batch(c, table, now, queue_id))
             removed += batch
             if batch < self.options.gc_batch:
                 return removed
 
-    def _gc_batch(
-        self, conn: Connection, table: sa.Table, now: int, queue_ids: list[int] | None
-    ) -> int:
+    def _gc_batch(self, conn: Connection, table: sa.Table, now: int, queue_id: int | None) -> int:
         key = table.primary_key.columns.values()[0]
-        if queue_ids is None:
-            query = sa.select(key).where(table.c.expires_at <= now).order_by(key)
-        else:
-            query = sa.select(key, table.c.queue_id).where(
-                table.c.queue_id.in_(queue_ids), table.c.expires_at <= now
-            )
-        found = conn.execute(self.db.select_for_update(query.limit(self.options.gc_batch))).all()
-        if not found:
+        query = sa.select(key).where(table.c.expires_at <= now).limit(self.options.gc_batch)
+        if queue_id is not None:
+            # Ordered by the index, so no plan can prefer a scan plus a sort.
+            query = query.where(table.c.queue_id == queue_id).order_by(table.c.expires_at)
+        keys = list(conn.execute(self.db.select_for_update(query)).scalars())
+        if not keys:
             return 0
-        conn.execute(sa.delete(table).where(key.in_([row[0] for row in found])))
-        if table is messages:
-            deltas: dict[int, int] = {}
-            for row in found:
-                deltas[row.queue_id] = deltas.get(row.queue_id, 0) - 1
-            counters.add_many(conn, deltas)
-        return len(found)
+        conn.execute(sa.delete(table).where(key.in_(keys)))
+        if table is messages and queue_id is not None:
+            counters.add(conn, queue_id, -len(keys))
+        return len(keys)
 
     def close(self) -> None:
         """Release waiting long-polls, then the connections."""
