@@ -1,24 +1,25 @@
 """Depth benchmark: hot operations on a shallow and a deep queue, beside churn.
 
-For each backend a fresh database is created and migrated, then filled with
-bulk SQL (one ``INSERT … SELECT`` over generated numbers, no API calls) and
-measured through ``SqlDataDriver`` (storage time, no HTTP), in five
-situations that build on each other:
+For each backend two fresh databases are created and migrated, then filled
+with bulk SQL (``INSERT … SELECT`` over generated numbers, no API calls),
+and measured through ``SqlDataDriver`` (storage time, no HTTP):
 
-1. ``1k``: a queue of ``--small`` messages, nothing else in the tables;
-2. ``1k + 1M neighbour``: the same queue beside a queue of ``--messages``;
-3. ``1M``: the deep queue itself;
-4. ``1M + dead``: ``--dead`` messages posted to the deep queue ahead of its
-   live ones and consumed (deleted), leaving dead rows at the head of its
-   index on PostgreSQL (autovacuum is turned off for the tables);
-5. ``1k + dead``: the small queue again, with those dead rows in the table.
+* the *floor* database holds one queue of ``--small`` messages and nothing
+  else: situation ``1k``;
+* the *deep* database holds the same small queue beside a queue of
+  ``--messages``: situations ``1k + 1M neighbour`` and ``1M``;
+* then ``--dead`` messages are posted to the deep queue ahead of its live
+  ones and consumed (deleted), leaving dead rows at the head of its index
+  on PostgreSQL (autovacuum is off for the tables): situations
+  ``1k + dead`` and ``1M + dead``, measured beside a fresh ``1k`` floor.
 
-Each round times ``stats``, ``list`` (10), ten ``post 1``, ``claim 10`` and
-the ten deletes of the claimed messages (with the claim id), so a queue
-keeps its depth. The table gives p50/p99 in milliseconds, and each
-operation's p50 divided by its p50 at ``1k`` (the floor, measured in the
-same run). Targets (issue 11): every ratio at most 1.3; stats at 1M under
-5 ms on PostgreSQL.
+Within each phase the situations take turns round by round (the start
+rotates), so a busy machine slows them alike. Each round times ``stats``,
+``list`` (10), ten ``post 1``, ``claim 10`` and the ten deletes of the
+claimed messages (with the claim id), so every queue keeps its depth. The
+table gives p50/p99 in milliseconds and each operation's p50 divided by its
+p50 at ``1k`` in the same phase. Targets (issue 11): every ratio at most
+1.3; stats at 1M under 5 ms on PostgreSQL.
 
 Usage::
 
@@ -154,22 +155,36 @@ def timed(samples: list[float], step: Callable[[], Any]) -> Any:
     return result
 
 
-def measure(driver: SqlDataDriver, queue: str, rounds: int) -> Samples:
-    """Rounds of stats, list, 10 × post 1, claim 10 and 10 deletes; ms per call."""
-    samples: Samples = {op: [] for op in OPERATIONS}
+Situation = tuple[str, SqlDataDriver, str]
+
+
+def one_round(driver: SqlDataDriver, queue: str, out: Samples) -> None:
+    """stats, list, 10 x post 1, claim 10 and its 10 deletes; ms per call into ``out``."""
     m, c = driver.messages, driver.claims
-    for number in range(rounds + 3):
-        out: Samples = {op: [] for op in OPERATIONS} if number < 3 else samples  # warm-up
-        timed(out["stats"], lambda: driver.queues.stats(PROJECT, queue))
-        timed(out["list"], lambda: m.list(PROJECT, queue, limit=10))
-        for _ in range(10):
-            timed(out["post 1"], lambda: m.post(PROJECT, queue, [NewMessage({"n": 1})], "bench"))
-        claim_id, taken = timed(
-            out["claim 10"], lambda: c.create(PROJECT, queue, ttl=300, grace=60, limit=10)
+    timed(out["stats"], lambda: driver.queues.stats(PROJECT, queue))
+    timed(out["list"], lambda: m.list(PROJECT, queue, limit=10))
+    for _ in range(10):
+        timed(out["post 1"], lambda: m.post(PROJECT, queue, [NewMessage({"n": 1})], "bench"))
+    claim_id, taken = timed(
+        out["claim 10"], lambda: c.create(PROJECT, queue, ttl=300, grace=60, limit=10)
+    )
+    for message in taken:
+        timed(
+            out["delete"], lambda mid=message.id, cid=claim_id: m.delete(PROJECT, queue, mid, cid)
         )
-        for message in taken:
-            timed(out["delete"], lambda mid=message.id: m.delete(PROJECT, queue, mid, claim_id))
-    return samples
+
+
+def measure(situations: list[Situation], rounds: int) -> dict[str, Samples]:
+    """Interleaved rounds over the situations, after 3 untimed warm-up rounds each."""
+    results: dict[str, Samples] = {
+        label: {op: [] for op in OPERATIONS} for label, _, _ in situations
+    }
+    for number in range(rounds + 3):
+        shift = number % len(situations)
+        for label, driver, queue in situations[shift:] + situations[:shift]:
+            out = results[label] if number >= 3 else {op: [] for op in OPERATIONS}
+            one_round(driver, queue, out)
+    return results
 
 
 def check_counts(driver: SqlDataDriver, queue: str, expected: int) -> None:
@@ -178,29 +193,42 @@ def check_counts(driver: SqlDataDriver, queue: str, expected: int) -> None:
         sys.exit(f"stats of {queue}: total {stats.total}, claimed {stats.claimed}; want {expected}")
 
 
-def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Samples]:
-    results: dict[str, Samples] = {}
-    with database(backend, args.urls, args.db_name) as url:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        if backend == "postgresql":
-            with engine.begin() as conn:
-                for table in ("queues", "messages", "claims"):
-                    conn.exec_driver_sql(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
-        driver = SqlDataDriver(engine)
-        now = driver.db.now_ms()
-        for name in (SMALL, BIG):
-            driver.queues.create(PROJECT, name)
+def prepare(url: str) -> tuple[Engine, SqlDataDriver]:
+    """A migrated database with autovacuum off (PostgreSQL) and the two queues."""
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            for table in ("queues", "messages", "claims"):
+                conn.exec_driver_sql(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+    driver = SqlDataDriver(engine)
+    for name in (SMALL, BIG):
+        driver.queues.create(PROJECT, name)
+    return engine, driver
+
+
+def bench_backend(backend: str, args: argparse.Namespace) -> list[dict[str, Samples]]:
+    with (
+        database(backend, args.urls, args.db_name + "_floor") as floor_url,
+        database(backend, args.urls, args.db_name) as deep_url,
+    ):
+        floor_engine, floor = prepare(floor_url)
+        engine, deep = prepare(deep_url)
+        now = deep.db.now_ms()
         small, big = queue_id(engine, SMALL), queue_id(engine, BIG)
         started = time.perf_counter()
+        bulk_load(floor_engine, queue_id(floor_engine, SMALL), 1, args.small, now)
         bulk_load(engine, small, 1, args.small, now)
-        analyze(engine)
-        results["1k"] = measure(driver, SMALL, args.rounds)
         bulk_load(engine, big, args.dead + 1, args.messages, now)
+        analyze(floor_engine)
         analyze(engine)
         print(f"  {backend}: loaded {args.messages:,} in {time.perf_counter() - started:.0f} s")
-        results["1k + 1M neighbour"] = measure(driver, SMALL, args.rounds)
-        results["1M"] = measure(driver, BIG, args.rounds)
+        phases = [
+            measure(
+                [("1k", floor, SMALL), ("1k + 1M neighbour", deep, SMALL), ("1M", deep, BIG)],
+                args.rounds,
+            )
+        ]
         if args.dead:
             bulk_load(engine, big, 1, args.dead, now, counted=False)
             with engine.begin() as conn:  # consumed: deleted, never vacuumed
@@ -209,19 +237,30 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Samples]:
                     {"q": big, "m": args.dead},
                 )
             analyze(engine)
-            results["1M + dead"] = measure(driver, BIG, args.rounds)
-            results["1k + dead"] = measure(driver, SMALL, args.rounds)
-        check_counts(driver, SMALL, args.small)
-        check_counts(driver, BIG, args.messages)
-        driver.close()
-    return results
+            phases.append(
+                measure(
+                    [("1k", floor, SMALL), ("1k + dead", deep, SMALL), ("1M + dead", deep, BIG)],
+                    args.rounds,
+                )
+            )
+        check_counts(floor, SMALL, args.small)
+        check_counts(deep, SMALL, args.small)
+        check_counts(deep, BIG, args.messages)
+        floor.close()
+        deep.close()
+    return phases
 
 
-def print_table(backend: str, results: dict[str, Samples]) -> None:
-    floor = {op: statistics.median(results["1k"][op]) for op in OPERATIONS}
+def print_table(backend: str, phases: list[dict[str, Samples]]) -> None:
     print(f"\n### {backend}\n")
     print("| situation | " + " | ".join(OPERATIONS) + " |")
     print("|---|" + "---|" * len(OPERATIONS))
+    for results in phases:
+        print_phase(results)
+
+
+def print_phase(results: dict[str, Samples]) -> None:
+    floor = {op: statistics.median(results["1k"][op]) for op in OPERATIONS}
     for situation, samples in results.items():
         cells = []
         for op in OPERATIONS:
