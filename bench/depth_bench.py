@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
 from sqlqueue.domain.models import NewMessage
@@ -187,6 +188,39 @@ def measure(situations: list[Situation], rounds: int) -> dict[str, Samples]:
     return results
 
 
+def stats_server_ms(driver: SqlDataDriver, queue: str, repeats: int = 20) -> float:
+    """PostgreSQL: median planning + execution time of what one stats call sends (ms).
+
+    The statements are captured as the code issues them, then each is run
+    under ``EXPLAIN (ANALYZE)``; network and client time are left out.
+    """
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        seen.append((statement, params))
+
+    event.listen(driver.engine, "before_cursor_execute", record)
+    try:
+        driver.queues.stats(PROJECT, queue)
+    finally:
+        event.remove(driver.engine, "before_cursor_execute", record)
+    totals = []
+    raw = driver.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for _ in range(repeats):
+            total = 0.0
+            for statement, params in seen:
+                cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
+                plan = cursor.fetchone()[0][0]
+                total += plan["Planning Time"] + plan["Execution Time"]
+            totals.append(total)
+        raw.rollback()
+    finally:
+        raw.close()
+    return statistics.median(totals)
+
+
 def check_counts(driver: SqlDataDriver, queue: str, expected: int) -> None:
     stats = driver.queues.stats(PROJECT, queue)
     if stats.total != expected or stats.claimed != 0:
@@ -243,6 +277,12 @@ def bench_backend(backend: str, args: argparse.Namespace) -> list[dict[str, Samp
                     args.rounds,
                 )
             )
+        if backend == "postgresql":
+            server = [
+                f"{label} {stats_server_ms(driver, queue):.2f} ms"
+                for label, driver, queue in (("1k", floor, SMALL), ("1M + dead", deep, BIG))
+            ]
+            print(f"  {backend}: stats server time (planning + execution): {', '.join(server)}")
         check_counts(floor, SMALL, args.small)
         check_counts(deep, SMALL, args.small)
         check_counts(deep, BIG, args.messages)
