@@ -172,7 +172,7 @@ def take(
         return sorted((rows.to_message(r, lease.now) for r in taken), key=lambda m: m.marker)
     if conn.execute(statements.TAKE, lease.take_params(keys)).rowcount == 0:
         return []
-    return claimed_messages(conn, queue_id, lease.id, lease.now)
+    return claimed_messages(conn, source[2], lease.id, lease.now)
 
 
 class SqlClaimController(ClaimController):
