@@ -336,12 +336,8 @@ def _delete_one(
     if claim_id is not None:
         params["p_claim"] = claim_id
     if conn.dialect.name == "postgresql":
-        counted = (
-            statements.DELETE_UNCLAIMED_COUNTED
-            if claim_id is None
-            else statements.DELETE_CLAIMED_COUNTED
-        )
-        deleted = conn.execute(counted, {**params, "p_shard": counters.shard()}).rowcount
+        sql = statements.counted_delete_sql(conn.dialect, claim_id is not None)
+        deleted = conn.exec_driver_sql(sql, {**params, "p_shard": counters.shard()}).rowcount
     else:
         stmt = statements.DELETE_UNCLAIMED if claim_id is None else statements.DELETE_CLAIMED
         deleted = conn.execute(stmt, params).rowcount
