@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from sqlqueue.storage.sql import migrate
+from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import make_engine
 from sqlqueue.storage.sql.tables import metadata
 from tests.conftest import ServerUrls
@@ -43,7 +44,7 @@ def test_check_notices_drift(server_urls: ServerUrls) -> None:
     engine = make_engine(server_urls.url("sqlite", "drift"))
     migrate.upgrade(engine)
     with engine.begin() as conn:
-        conn.exec_driver_sql("DROP INDEX ix_messages_expires_at")
+        conn.exec_driver_sql("DROP INDEX ix_messages_queue_id_expires_at")
     with pytest.raises(Exception, match="New upgrade operations detected"):
         migrate.check(engine)
     engine.dispose()
@@ -62,3 +63,38 @@ def test_sqlite_keeps_autoincrement_through_migrations(server_urls: ServerUrls) 
         "queues": True,
         "messages": True,
     }
+
+
+def test_counters_backfilled_for_existing_queues(backend: str, server_urls: ServerUrls) -> None:
+    """Upgrading a database that already holds messages gives exact stats."""
+    engine = make_engine(server_urls.url(backend, "backfill"))
+    try:
+        migrate.upgrade(engine, "0003")
+        with engine.begin() as conn:
+            for qid, name in ((1, "full"), (2, "empty")):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO queues (id, project, name, meta, next_marker, created_at,"
+                        " updated_at) VALUES (:id, 'p', :name, '{}', 6, 0, 0)"
+                    ),
+                    {"id": qid, "name": name},
+                )
+            for marker in range(1, 6):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO messages (queue_id, marker, body, client_id, ttl,"
+                        " created_at, expires_at, delay_until, claim_id, claim_expires,"
+                        " claim_count) VALUES (1, :m, '{}', 'c', 60, 0, :far, 0, NULL, 0, 0)"
+                    ),
+                    {"m": marker, "far": 2**50},
+                )
+        migrate.upgrade(engine)
+        driver = SqlDataDriver(engine)
+        stats = driver.queues.stats("p", "full")
+        assert (stats.free, stats.claimed, stats.total) == (5, 0, 5)
+        assert driver.queues.stats("p", "empty").total == 0
+        driver.messages.pop("p", "full", 2)
+        assert driver.queues.stats("p", "full").total == 3
+    finally:
+        migrate.downgrade(engine, "base")
+        engine.dispose()

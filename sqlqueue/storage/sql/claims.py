@@ -20,7 +20,7 @@ from sqlqueue import errors
 from sqlqueue.domain import ids
 from sqlqueue.domain.models import Claim, Message
 from sqlqueue.storage.base import ClaimController, Metadata, StorageOptions
-from sqlqueue.storage.sql import rows, statements
+from sqlqueue.storage.sql import counters, rows, statements
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.messages import reserve_markers
 from sqlqueue.storage.sql.queues import find_queue
@@ -29,20 +29,29 @@ from sqlqueue.storage.sql.wakeups import SqlWakeups
 
 
 def extend_lifetimes(
-    conn: Connection, claim_id: str, claim_expires: int, ttl: int, grace: int
+    conn: Connection, queue_id: int, claim_id: str, claim_expires: int, ttl: int, grace: int
 ) -> None:
     """Messages that would expire before the claim live until it ends plus grace."""
     stmt = (
         sa.update(messages)
-        .where(messages.c.claim_id == claim_id, messages.c.expires_at < claim_expires)
+        .where(
+            messages.c.queue_id == queue_id,
+            messages.c.claim_id == claim_id,
+            messages.c.expires_at < claim_expires,
+        )
         .values(expires_at=claim_expires + grace * 1000, ttl=ttl + grace)
     )
     conn.execute(stmt)
 
 
-def claimed_messages(conn: Connection, claim_id: str, now: int) -> list[Message]:
-    """The live messages a live claim holds, in marker order."""
+def claimed_messages(conn: Connection, queue_id: int, claim_id: str, now: int) -> list[Message]:
+    """The live messages a live claim holds, in marker order.
+
+    The queue is in every claim-id condition so that no plan can range over
+    other queues (SQLite's statistics see all the NULL claim ids as one value).
+    """
     where = (
+        messages.c.queue_id == queue_id,
         messages.c.claim_id == claim_id,
         messages.c.claim_expires > now,
         messages.c.expires_at > now,
@@ -140,6 +149,7 @@ def claimable(
         params = {"p_queue": queue_id, "p_now": now, "p_limit": want, "p_after": after}
         found = conn.execute(pick, params).all()
         kept = dead_letter(conn, (project, name), meta, found, now)
+        counters.add(conn, queue_id, len(kept) - len(found))  # moved to the dead-letter queue
         keys += [r.id for r in kept]
         if len(found) < want or len(kept) == len(found):
             break  # the queue has no more free messages, or none was moved
@@ -162,7 +172,7 @@ def take(
         return sorted((rows.to_message(r, lease.now) for r in taken), key=lambda m: m.marker)
     if conn.execute(statements.TAKE, lease.take_params(keys)).rowcount == 0:
         return []
-    return claimed_messages(conn, lease.id, lease.now)
+    return claimed_messages(conn, source[2], lease.id, lease.now)
 
 
 class SqlClaimController(ClaimController):
@@ -204,7 +214,7 @@ class SqlClaimController(ClaimController):
 
         def work(conn: Connection) -> tuple[Claim, list[Message]]:
             claim = self._live_claim(conn, project, queue, claim_id, now)
-            held = claimed_messages(conn, claim_id, now)
+            held = claimed_messages(conn, claim.queue_id, claim_id, now)
             if not held:
                 raise errors.ClaimDoesNotExist(f"Claim {claim_id} does not exist")
             age = rows.age_seconds(now, claim.created_at)
@@ -217,10 +227,14 @@ class SqlClaimController(ClaimController):
         expires = now + ttl * 1000
 
         def work(conn: Connection) -> None:
-            self._live_claim(conn, project, queue, claim_id, now)
+            claim = self._live_claim(conn, project, queue, claim_id, now)
             renew = (
                 sa.update(messages)
-                .where(messages.c.claim_id == claim_id, messages.c.claim_expires > now)
+                .where(
+                    messages.c.queue_id == claim.queue_id,
+                    messages.c.claim_id == claim_id,
+                    messages.c.claim_expires > now,
+                )
                 .values(claim_expires=expires)
             )
             if conn.execute(renew).rowcount == 0:
@@ -230,21 +244,29 @@ class SqlClaimController(ClaimController):
                 .where(claims.c.id == claim_id)
                 .values(ttl=ttl, grace=grace, created_at=now, expires_at=expires)
             )
-            extend_lifetimes(conn, claim_id, expires, ttl, grace)
+            extend_lifetimes(conn, claim.queue_id, claim_id, expires, ttl, grace)
 
         self._db.run(work)
 
     def delete(self, project: str, queue: str, claim_id: str) -> None:
         if not ids.is_token(claim_id):
             return
+        now = self._db.now_ms()
 
         def work(conn: Connection) -> None:
             row = find_queue(conn, project, queue)
             if row is None:
                 return
+            # Only rows still under the claim: those of an expired claim are
+            # free already, and the condition keeps the update in the queue's
+            # claimed range.
             conn.execute(
                 sa.update(messages)
-                .where(messages.c.claim_id == claim_id, messages.c.queue_id == row.id)
+                .where(
+                    messages.c.queue_id == row.id,
+                    messages.c.claim_id == claim_id,
+                    messages.c.claim_expires > now,
+                )
                 .values(claim_id=None, claim_expires=0)
             )
             conn.execute(

@@ -13,7 +13,7 @@ from sqlqueue.domain import ids
 from sqlqueue.domain.documents import DOCUMENT_BYTES, encode_within
 from sqlqueue.domain.models import Message, NewMessage, Page
 from sqlqueue.storage.base import MessageController, Messages, Metadata, StorageOptions
-from sqlqueue.storage.sql import deliveries, rows, statements
+from sqlqueue.storage.sql import counters, deliveries, rows, statements
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.queues import create_queue, find_queue
 from sqlqueue.storage.sql.tables import messages
@@ -31,30 +31,37 @@ class Reserved(NamedTuple):
 
 
 def reserve_markers(
-    conn: Connection, project: str, name: str, count: int, now: int
+    conn: Connection, project: str, name: str, count: int, now: int, *, rows: int | None = None
 ) -> tuple[int, Metadata, int]:
     """Bump the queue's counter by ``count``; returns (queue id, meta, first marker)."""
-    found = reserve(conn, project, name, count, now)
+    found = reserve(conn, project, name, count, now, rows=rows)
     return found.queue_id, found.meta, found.first
 
 
-def reserve(conn: Connection, project: str, name: str, count: int, now: int) -> Reserved:
+def reserve(
+    conn: Connection, project: str, name: str, count: int, now: int, *, rows: int | None = None
+) -> Reserved:
     """Bump the queue's counter by ``count``.
+
+    The same statement counts ``rows`` (default ``count``) message rows more
+    for stats: pass 0 when the rows are inserted by another transaction.
 
     The bump locks the queue row until commit, so producers of one queue
     commit in marker order and a reader paging by marker never skips a
     message that commits late. The queue is created if it does not exist.
     """
     for _ in range(3):
-        found = _bump(conn, project, name, count, now)
+        found = _bump(conn, project, name, count, now, count if rows is None else rows)
         if found is not None:
             return found
         create_queue(conn, project, name, {}, now)
     raise errors.MessageConflict("No messages could be enqueued.")
 
 
-def _bump(conn: Connection, project: str, name: str, count: int, now: int) -> Reserved | None:
-    params = {"p_project": project, "p_name": name, "p_now": now}
+def _bump(
+    conn: Connection, project: str, name: str, count: int, now: int, added: int
+) -> Reserved | None:
+    params = {"p_project": project, "p_name": name, "p_now": now, "p_rows": added}
     if conn.dialect.update_returning:
         bump: sa.Executable = statements.BUMP_RETURNING
         if conn.dialect.name == "postgresql":
@@ -67,7 +74,7 @@ def _bump(conn: Connection, project: str, name: str, count: int, now: int) -> Re
     row = conn.execute(statements.LOCK_COUNTER, params).first()
     if row is None:
         return None
-    counter = {"p_id": row.id, "p_next": row.next_marker + count, "p_now": now}
+    counter = {"p_id": row.id, "p_next": row.next_marker + count, "p_now": now, "p_rows": added}
     conn.execute(statements.SET_COUNTER, counter)
     return Reserved(row.id, loads(row.meta), row.next_marker, row.notify_until)
 
@@ -207,8 +214,13 @@ class SqlMessageController(MessageController):
             return posted
 
         if not self._options.fifo:
-            reserved = self._db.run(lambda c: reserve(c, project, queue, count, now))
-            posted = self._db.run(lambda c: _notify(c, project, queue, insert(c, reserved)))
+            reserved = self._db.run(lambda c: reserve(c, project, queue, count, now, rows=0))
+
+            def insert_counted(conn: Connection) -> list[str]:
+                counters.add(conn, reserved.queue_id, count)
+                return _notify(conn, project, queue, insert(conn, reserved))
+
+            posted = self._db.run(insert_counted)
         else:
             posted = self._db.run(lambda c: insert(c, reserve(c, project, queue, count, now)))
         self._wakeups.posted(project, queue)
@@ -305,7 +317,7 @@ class SqlMessageController(MessageController):
                     messages.c.claim_id.in_(list(claim_ids)),
                     messages.c.claim_expires > now,
                 )
-            conn.execute(stmt)
+            counters.add(conn, row.id, -conn.execute(stmt).rowcount)
 
         self._db.run(work)
 
@@ -322,6 +334,7 @@ class SqlMessageController(MessageController):
             if found:
                 keys = [r.id for r in found]
                 conn.execute(sa.delete(messages).where(messages.c.id.in_(keys)))
+                counters.add(conn, row.id, -len(keys))
             return [rows.to_message(r, now) for r in found]
 
         return self._db.run(work)
@@ -354,12 +367,17 @@ def _keys(message_ids: Sequence[str]) -> list[int]:
 def _delete_one(
     conn: Connection, project: str, queue: str, key: int, claim_id: str | None, now: int
 ) -> None:
-    """Delete one message under the claim rules; one statement when allowed."""
+    """Delete one message under the claim rules, and count it; one statement on PostgreSQL."""
     params = {"p_project": project, "p_name": queue, "p_key": key, "p_now": now}
-    if claim_id is None:
-        deleted = conn.execute(statements.DELETE_UNCLAIMED, params).rowcount
+    if claim_id is not None:
+        params["p_claim"] = claim_id
+    if conn.dialect.name == "postgresql":
+        sql = statements.counted_delete_sql(conn.dialect, claim_id is not None)
+        deleted = conn.exec_driver_sql(sql, {**params, "p_shard": counters.shard()}).rowcount
     else:
-        deleted = conn.execute(statements.DELETE_CLAIMED, {**params, "p_claim": claim_id}).rowcount
+        stmt = statements.DELETE_UNCLAIMED if claim_id is None else statements.DELETE_CLAIMED
+        deleted = conn.execute(stmt, params).rowcount
+        counters.add_named(conn, project, queue, -deleted)
     if not deleted:
         _refuse(conn, project, queue, key, claim_id, now)
 

@@ -12,7 +12,7 @@ from sqlqueue import errors
 from sqlqueue.domain.documents import DOCUMENT_BYTES, encode_within
 from sqlqueue.domain.models import MessageSummary, Page, QueueInfo, QueueStats
 from sqlqueue.storage.base import Metadata, QueueController, StorageOptions
-from sqlqueue.storage.sql import statements
+from sqlqueue.storage.sql import counters, statements
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.rows import age_seconds
 from sqlqueue.storage.sql.tables import claims, messages, queues
@@ -130,6 +130,7 @@ class SqlQueueController(QueueController):
                 return
             conn.execute(sa.delete(messages).where(messages.c.queue_id == row.id))
             conn.execute(sa.delete(claims).where(claims.c.queue_id == row.id))
+            counters.forget(conn, row.id)
             conn.execute(sa.delete(queues).where(queues.c.id == row.id))
 
         self._db.run(work)
@@ -200,21 +201,24 @@ def _count(conn: Connection, where: list[Any], filters: Mapping[str, Any]) -> in
 
 
 def queue_stats(conn: Connection, project: str, name: str, now: int) -> QueueStats:
-    """Counts over the queue's live messages only (the (queue_id, marker) index)."""
-    row = find_queue(conn, project, name)
+    """Exact counts in time independent of the queue's depth (storage/sql/counters.py).
+
+    One statement reads the queue's row counters, its expired rows not yet
+    collected and its claimed rows; two more read the first and last live
+    messages over the (queue_id, marker) index.
+    """
+    row = counters.counts(conn, project, name, now)
     if row is None:
         return QueueStats(0, 0, 0)
-    live = [messages.c.queue_id == row.id, messages.c.expires_at > now]
-    claimed = sa.func.coalesce(
-        sa.func.sum(sa.case((messages.c.claim_expires > now, 1), else_=0)), 0
-    )
-    total, n_claimed = conn.execute(sa.select(sa.func.count(), claimed).where(*live)).one()
-    if not total:
+    total = int(row.message_rows) + int(row.delta) - int(row.expired)
+    if total <= 0:
         return QueueStats(0, 0, 0)
+    claimed = int(row.claimed)
+    live = [messages.c.queue_id == row.id, messages.c.expires_at > now]
     return QueueStats(
-        free=int(total) - int(n_claimed),
-        claimed=int(n_claimed),
-        total=int(total),
+        free=total - claimed,
+        claimed=claimed,
+        total=total,
         oldest=_edge(conn, live, messages.c.marker.asc(), now),
         newest=_edge(conn, live, messages.c.marker.desc(), now),
     )

@@ -12,9 +12,12 @@ Indexes, chosen for the hot queries:
   guarantee itself (a marker is never reused within a queue).
 * ``ix_messages_claim_id (claim_id)``: claim get/update/release and delete
   with a claim id touch only that claim's rows.
-* ``ix_messages_expires_at (expires_at)``: the expiry clean-up deletes by
-  range without scanning live rows.
-* ``ix_claims_expires_at``: the same for claims.
+* ``ix_messages_queue_id_expires_at (queue_id, expires_at)``: the expiry
+  clean-up deletes a queue's expired rows by range, and stats counts the
+  expired rows the clean-up has not reached yet.
+* ``ix_messages_queue_id_claim_expires (queue_id, claim_expires)``: stats
+  counts a queue's claimed messages over the claimed range only.
+* ``ix_claims_queue_id_expires_at``: the same clean-up for claims.
 * ``ix_deliveries_state_due_at``: the notification workers take due
   deliveries oldest first; ``ix_deliveries_subscription_id_state``: the
   per-subscription delivery counts. A finished row's ``due_at`` is when gc
@@ -22,6 +25,16 @@ Indexes, chosen for the hot queries:
   posted notification).
 * ``uq_queues_project_name``: every queue-scoped request resolves its queue
   by (project, name).
+
+Every index on messages and claims starts with the queue (or is a primary
+key or a claim id), so no query of one queue can be planned over another
+queue's rows or over the whole table's dead and expired entries. A lone
+``expires_at`` index used to invite PostgreSQL to AND it into live queries
+and walk every dead entry of the table (docs/performance.md, depth).
+
+Stats do not count rows: ``queues.message_rows`` plus the ``delta`` of the
+queue's ``queue_counters`` shards is the number of message rows the queue
+has (storage/sql/counters.py).
 """
 
 from __future__ import annotations
@@ -70,6 +83,9 @@ queues = sa.Table(
     # The FIFO counter: the marker the next posted message gets. Bumped in
     # the posting transaction, so marker order is commit order.
     sa.Column("next_marker", sa.BigInteger, nullable=False),
+    # Message rows added by posts, bumped with next_marker in the same
+    # statement; removals are counted in queue_counters (storage/sql/counters.py).
+    sa.Column("message_rows", sa.BigInteger, nullable=False, server_default=sa.text("0")),
     sa.Column("created_at", Millis, nullable=False),
     sa.Column("updated_at", Millis, nullable=False),
     # Until when the queue may have live subscriptions (the latest expiry of
@@ -106,7 +122,8 @@ messages = sa.Table(
     sa.Column("claim_count", sa.Integer, nullable=False),
     sa.UniqueConstraint("queue_id", "marker"),
     sa.Index(None, "claim_id"),
-    sa.Index(None, "expires_at"),
+    sa.Index(None, "queue_id", "expires_at"),
+    sa.Index(None, "queue_id", "claim_expires"),
     sqlite_autoincrement=True,
     **MYSQL,
 )
@@ -115,11 +132,24 @@ claims = sa.Table(
     "claims",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("queue_id", Key, nullable=False, index=True),  # no FK: see messages
+    sa.Column("queue_id", Key, nullable=False),  # no FK: see messages
     sa.Column("ttl", sa.Integer, nullable=False),
     sa.Column("grace", sa.Integer, nullable=False),
     sa.Column("created_at", Millis, nullable=False),
-    sa.Column("expires_at", Millis, nullable=False, index=True),
+    sa.Column("expires_at", Millis, nullable=False),
+    sa.Index(None, "queue_id", "expires_at"),
+    **MYSQL,
+)
+
+queue_counters = sa.Table(
+    "queue_counters",
+    metadata,
+    # Message rows a queue gained or lost outside a post's counter bump
+    # (deletes, pops, dead-lettering, expiry clean-up), spread over a few
+    # shard rows so concurrent consumers do not queue on one row lock.
+    sa.Column("queue_id", Key, primary_key=True, autoincrement=False),  # no FK: see messages
+    sa.Column("shard", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("delta", sa.BigInteger, nullable=False),
     **MYSQL,
 )
 

@@ -99,6 +99,18 @@ def _messages() -> dict[str, Schema]:
     }
 
 
+STATS_DESCRIPTION = (
+    "Message counts of the queue. They are exact at any depth, not estimates: `total`"
+    " counts the messages that have not expired (expired messages are never counted,"
+    " collected or not), `claimed` those under a live claim, `free` the rest (delayed"
+    " messages count as free). `oldest` and `newest` are the first and last live messages"
+    " by posting order, claimed or not; both are absent when the queue is empty. A"
+    " request costs the same for a queue of a thousand messages and of a million: it"
+    " grows with the queue's claimed messages and its expired messages not yet collected,"
+    " not with its free ones."
+)
+
+
 def _queues() -> dict[str, Schema]:
     queue = strict(
         {"name": matching(NAME), "href": matching(QUEUE_HREF)},
@@ -125,7 +137,10 @@ def _queues() -> dict[str, Schema]:
         ),
         "Queue": queue,
         "QueueMetadata": {"type": "object", "required": list(reserved), "properties": reserved},
-        "QueueStats": strict({"messages": counts}),
+        "QueueStats": {
+            **strict({"messages": counts}),
+            "description": STATS_DESCRIPTION,
+        },
         "Share": strict(
             {
                 "project": STRING,
