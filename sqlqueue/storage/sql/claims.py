@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlqueue import errors
 from sqlqueue.domain import ids
 from sqlqueue.domain.models import Claim, Message
+from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.storage.base import ClaimController, Metadata, StorageOptions
 from sqlqueue.storage.sql import counters, rows, statements
 from sqlqueue.storage.sql.database import Database, loads
@@ -70,15 +71,15 @@ def dead_letter(
     ``source``: the (project, name) of the queue the messages are in.
     """
     project, name = source
-    limit = meta.get("_max_claim_count")
-    target = meta.get("_dead_letter_queue")
-    if not limit or not target or target == name:
+    policy = QueuePolicy.of(meta)
+    target, limit = policy.dead_letters_to(name), policy.max_claim_count
+    if target is None or limit is None:
         return list(found)
     spent = [r for r in found if r.claim_count >= limit]
     if not spent:
         return list(found)
     queue_id, _meta, first = reserve_markers(conn, project, target, len(spent), now)
-    dlq_ttl = meta.get("_dead_letter_queue_messages_ttl")
+    dlq_ttl = policy.dead_letter_queue_messages_ttl
     for offset, row in enumerate(spent):
         values: dict[str, Any] = {
             "queue_id": queue_id,
@@ -140,7 +141,7 @@ def claimable(
     claimable. ``source``: the (project, name, id) of the queue.
     """
     project, name, queue_id = source
-    delayed = bool(meta.get("_default_message_delay"))
+    delayed = bool(QueuePolicy.of(meta).default_message_delay)
     pick = statements.CANDIDATES_UNDELAYED if delayed else statements.CANDIDATES
     keys: list[int] = []
     after = 0

@@ -12,6 +12,7 @@ from sqlqueue import errors
 from sqlqueue.domain import ids
 from sqlqueue.domain.documents import DOCUMENT_BYTES, encode_within
 from sqlqueue.domain.models import Message, NewMessage, Page
+from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.storage.base import MessageController, Messages, Metadata, StorageOptions
 from sqlqueue.storage.sql import counters, deliveries, rows, statements
 from sqlqueue.storage.sql.database import Database, loads
@@ -81,8 +82,8 @@ def _bump(
 
 def check_post_size(meta: Metadata, size: int) -> None:
     """Refuse a post larger than the queue's ``_max_messages_post_size``."""
-    cap = meta.get("_max_messages_post_size")
-    if isinstance(cap, int) and not isinstance(cap, bool) and 0 < cap < size:
+    cap = QueuePolicy.of(meta).max_messages_post_size
+    if cap is not None and 0 < cap < size:
         raise errors.ValidationFailed(
             f"Message collection size is too large. Max size for this queue: {cap}"
         )
@@ -104,8 +105,9 @@ def new_rows(
     encoded here when absent.
     """
     texts = encode_bodies(batch) if bodies is None else bodies
-    ttl_default = meta.get("_default_message_ttl") or default_ttl
-    delay_default = meta.get("_default_message_delay") or 0
+    policy = QueuePolicy.of(meta)
+    ttl_default = policy.default_message_ttl or default_ttl
+    delay_default = policy.default_message_delay
     out = []
     for offset, msg in enumerate(batch):
         ttl = msg.ttl if msg.ttl is not None else ttl_default
@@ -252,7 +254,7 @@ class SqlMessageController(MessageController):
             where = rows.live(row.id, now)
             if not include_claimed:
                 where = rows.available(row.id, now, meta, include_delayed)
-            elif meta.get("_default_message_delay") and not include_delayed:
+            elif QueuePolicy.of(meta).default_message_delay and not include_delayed:
                 where.append(messages.c.delay_until <= now)
             if not echo and client_id is not None:
                 where.append(messages.c.client_id != client_id)

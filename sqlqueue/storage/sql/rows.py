@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from sqlqueue.domain.models import Message, Subscription
+from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.storage.base import Metadata
 from sqlqueue.storage.sql import statements
 from sqlqueue.storage.sql.database import loads
@@ -53,7 +54,7 @@ def available(queue_id: int, now: int, meta: Metadata, include_delayed: bool = F
     ``_default_message_delay``), so clearing that key frees delayed messages.
     """
     where = [*live(queue_id, now), messages.c.claim_expires <= now]
-    if meta.get("_default_message_delay") and not include_delayed:
+    if QueuePolicy.of(meta).default_message_delay and not include_delayed:
         where.append(messages.c.delay_until <= now)
     return where
 
