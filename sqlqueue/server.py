@@ -142,7 +142,7 @@ def worker_app(settings: Settings, stopping: Flag) -> WsgiFront:
         body_timeout=settings.body_timeout,
     )
     # long-poll waiters answer at once instead of holding the stop up
-    stopper = Stopper(front, stopping, on_stop=storage.default.wakeups.close)
+    stopper = Stopper(front, stopping, on_stop=storage.store.release_waiters)
     threading.Thread(target=stopper.run, name="sqlqueue-stopper", daemon=True).start()
     return front
 

@@ -23,21 +23,6 @@ ENABLE_ENCRYPT_MESSAGES = "_enable_encrypt_messages"
 RETRY_POLICY = "_retry_policy"
 FLAVOR = "_flavor"
 
-RESERVED = frozenset(
-    {
-        DEFAULT_MESSAGE_TTL,
-        DEFAULT_MESSAGE_DELAY,
-        MAX_MESSAGES_POST_SIZE,
-        DEAD_LETTER_QUEUE,
-        DEAD_LETTER_QUEUE_MESSAGES_TTL,
-        MAX_CLAIM_COUNT,
-        ENABLE_ENCRYPT_MESSAGES,
-        RETRY_POLICY,
-        FLAVOR,
-    }
-)
-"""Every reserved key sqlqueue understands."""
-
 
 def _int(meta: Mapping[str, Any], key: str) -> int | None:
     value = meta.get(key)

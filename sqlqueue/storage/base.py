@@ -427,6 +427,10 @@ class QueueWakeups(abc.ABC):
     def wake(self, project: str, queue: str) -> None:
         """Wake the queue's waiters here, as a post would (they look again)."""
 
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release every waiter (they answer as if their wait ran out); later waits return."""
+
 
 class DataDriver(abc.ABC):
     """One database's data-plane controllers and housekeeping."""
@@ -522,6 +526,14 @@ class QueueStore(abc.ABC):
             return all(opener().is_alive() for opener in self.databases())
         except errors.StorageUnavailable:
             return False
+
+    def release_waiters(self) -> None:
+        """End every long-poll of this process in every database (the server is stopping)."""
+        for opener in self.databases():
+            try:
+                opener().wakeups.close()
+            except errors.StorageUnavailable as ex:
+                logger.warning("cannot release the waiters of a database: %s", ex)
 
     def gc(self) -> int:
         """Collect expired rows in every database that answers; skip the others."""

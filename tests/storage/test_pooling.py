@@ -12,6 +12,8 @@ import functools
 import random
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -467,3 +469,24 @@ for _module in (test_queues, test_messages, test_claims, test_stats):
         if _name.startswith("test_") and callable(_test):
             _suite = _module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
             globals()[f"test_pooled_{_suite}_{_name.removeprefix('test_')}"] = _test
+
+
+def test_release_waiters_ends_long_polls_in_every_pool(world: World) -> None:
+    world.add_pool("a", 1)
+    post(world.pooled, "lp", 1)
+    assert world.placements() == {"lp": "a"}
+    wakeups = world.pooled.at(P, "lp").wakeups
+    ended: list[tuple[bool, float]] = []
+
+    def wait() -> None:
+        started = time.monotonic()
+        while wakeups.wait(P, "lp", wakeups.ticket(P, "lp"), 10):
+            pass  # a spurious wake (the LISTEN connection starting): wait on, as requests do
+        ended.append((False, time.monotonic() - started))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.3)
+    world.pooled.release_waiters()
+    waiter.join(timeout=5)
+    assert ended and ended[0][0] is False and ended[0][1] < 3  # released, not timed out
