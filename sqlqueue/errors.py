@@ -10,9 +10,11 @@ from __future__ import annotations
 class SqlqueueError(Exception):
     """Root of every error sqlqueue raises on purpose."""
 
-    def __init__(self, description: str = "") -> None:
+    def __init__(self, description: str = "", *, title: str | None = None) -> None:
         super().__init__(description or (self.__doc__ or "").strip())
         self.description = str(self)
+        self.title = title
+        """A title of its own for the error body; None: the family's (the transport's table)."""
 
 
 class ValidationFailed(SqlqueueError):

@@ -137,3 +137,40 @@ def test_any_path_is_accepted(server: RunningServer) -> None:
         assert json.loads(conn.recv())["headers"] == {"status": 200}
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize(
+    ("headers", "queue", "title", "description"),
+    [
+        (
+            {"X-Project-ID": "", "Client-ID": "3381af92-2b9e-11e3-b191-71861300734c"},
+            "q",
+            "Invalid header",
+            "Empty project header not allowed",
+        ),
+        (
+            {"X-Project-ID": "p" * 257, "Client-ID": "3381af92-2b9e-11e3-b191-71861300734c"},
+            "q",
+            "Invalid queue identification",
+            "The format of the submitted queue name or project id is not valid.",
+        ),
+        (
+            {"X-Project-ID": "p", "Client-ID": "short"},
+            "q",
+            "Invalid Client-ID",
+            "Malformed hexadecimal UUID.",
+        ),
+        (
+            {"X-Project-ID": "p", "Client-ID": "3381af92-2b9e-11e3-b191-71861300734c"},
+            "bad!name",
+            "Invalid queue identification",
+            "The format of the submitted queue name or project id is not valid.",
+        ),
+    ],
+)
+def test_header_and_name_errors_read_as_over_http(
+    client: Client, headers: dict[str, str], queue: str, title: str, description: str
+) -> None:
+    """The websocket API words these errors exactly as the HTTP API (Zaqar's titles)."""
+    status, reply = client.call("queue_get_stats", {"queue_name": queue}, headers=headers)
+    assert (status, reply["title"], reply["error"]) == (400, title, description)

@@ -13,26 +13,23 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlqueue import errors
+from sqlqueue.domain import identity
 from sqlqueue.domain.limits import Limits
 from sqlqueue.domain.models import Message, MessageSummary, Page
+from sqlqueue.storage import operations
 from sqlqueue.storage.base import QueueStore
 from sqlqueue.transport.websocket import replies
 from sqlqueue.transport.websocket.frames import Document, Reply, Request
 from sqlqueue.transport.websocket.schema import SPECS, UNSUPPORTED, check_body
 from sqlqueue.transport.wsgi import serializers
 from sqlqueue.transport.wsgi.errors import InvalidBody
-from sqlqueue.transport.wsgi.middleware import CLIENT_ID_COLUMN, valid_queue_name
 from sqlqueue.transport.wsgi.validation import Validator
 
-BAD_CLAIM = "The specified claim does not exist or has expired."
-BAD_NAME = "The format of the submitted queue name or project id is not valid."
-PURGE_BATCH = 100
 DEFAULT_PAGE = 10
 SOCKET_SUBSCRIBER = "http://socket.invalid/"
 """Stands in for the subscriber while a socket subscription's ttl/options are validated."""
@@ -140,8 +137,8 @@ class Actions:
             return Outcome(Reply(200, {"message": "Authentified."}))
         body = check_body(action, {} if request.body is None else request.body)
         call = Call(project, self._client_id(request), body, session)
-        if "queue_name" in body and not valid_queue_name(call.queue, self._limits):
-            raise errors.ValidationFailed(BAD_NAME)
+        if "queue_name" in body:
+            identity.check_queue_name(call.queue, self._limits)
         return self._table[action](call)
 
     # -- headers ---------------------------------------------------------------
@@ -152,11 +149,7 @@ class Actions:
             raise InvalidBody("Schema validation failed: headers.X-Project-ID is required.")
         if not isinstance(value, str):
             raise errors.ValidationFailed("X-Project-ID must be a string.")
-        if not value:
-            raise errors.ValidationFailed("Empty project header not allowed")
-        if len(value) > self._limits.max_project_id_length:
-            raise errors.ValidationFailed(BAD_NAME)
-        return value
+        return identity.check_project_id(value, self._limits)
 
     def _client_id(self, request: Request) -> str:
         value = request.header("Client-ID")
@@ -164,18 +157,7 @@ class Actions:
             raise InvalidBody("Schema validation failed: headers.Client-ID is required.")
         if not isinstance(value, str):
             raise errors.ValidationFailed("Client-ID must be a string.")
-        if self._limits.client_id_uuid_safe != "strict":
-            upper = min(self._limits.max_length_client_id, CLIENT_ID_COLUMN)
-            if not self._limits.min_length_client_id <= len(value) <= upper:
-                raise errors.ValidationFailed(
-                    f"Client-ID must have {self._limits.min_length_client_id} to {upper} "
-                    "characters."
-                )
-            return value
-        try:
-            return str(uuid.UUID(value))
-        except ValueError as ex:
-            raise errors.ValidationFailed("Malformed hexadecimal UUID.") from ex
+        return identity.check_client_id(value, self._limits)
 
     def _limit(self, call: Call, maximum: int, name: str = "limit") -> int:
         value = call.body.get(name, DEFAULT_PAGE)
@@ -243,29 +225,7 @@ class Actions:
         kinds = self._validate.purge(
             {k: call.body[k] for k in ("resource_types",) if k in call.body}
         )
-        where = self._store.at(call.project, call.queue)
-        if "messages" in kinds:
-            marker: str | None = None
-            while True:
-                page = where.messages.list(
-                    call.project,
-                    call.queue,
-                    marker=marker,
-                    limit=PURGE_BATCH,
-                    echo=True,
-                    include_claimed=True,
-                    include_delayed=True,
-                )
-                if not page.items:
-                    break
-                where.messages.bulk_delete(call.project, call.queue, [m.id for m in page.items])
-                marker = page.next_marker
-        if "subscriptions" in kinds:
-            while page_items := where.subscriptions.list(
-                call.project, call.queue, limit=PURGE_BATCH
-            ).items:
-                for sub in page_items:
-                    where.subscriptions.delete(call.project, call.queue, sub.id)
+        operations.purge(self._store, call.project, call.queue, kinds)
         return Outcome(Reply(204, {}))
 
     # -- messages --------------------------------------------------------------
@@ -311,18 +271,13 @@ class Actions:
         return Outcome(Reply(200, {"messages": [message_item(m) for m in found]}))
 
     def _message_delete(self, call: Call) -> Outcome:
-        claim_id = call.body.get("claim_id")
-        where = self._store.at(call.project, call.queue)
-        try:
-            where.messages.delete(call.project, call.queue, call.body["message_id"], claim_id)
-        except errors.ClaimDoesNotExist as ex:
-            raise errors.ValidationFailed(BAD_CLAIM) from ex
-        except errors.MessageNotClaimedBy:
-            try:  # an unknown or expired claim id is a 400, another live claim's a 403
-                where.claims.get(call.project, call.queue, claim_id or "")
-            except errors.ClaimDoesNotExist as ex:
-                raise errors.ValidationFailed(BAD_CLAIM) from ex
-            raise
+        operations.delete_message(
+            self._store,
+            call.project,
+            call.queue,
+            call.body["message_id"],
+            call.body.get("claim_id"),
+        )
         return Outcome(Reply(204, {}))
 
     def _message_delete_many(self, call: Call) -> Outcome:
@@ -391,7 +346,9 @@ class Actions:
             subscriber = call.session.subscriber
         self._store.create_queue(call.project, call.queue)
         after = self._newest_marker(call) if on_socket else 0
-        sub_id = self._subscribe(call, subscriber, ttl, options)
+        sub_id = operations.subscribe(
+            self._store, call.project, call.queue, subscriber, ttl, options
+        )
         body = {"subscription_id": sub_id, "message": f"Subscription {call.queue} created."}
         effect = Subscribe(call.project, call.queue, sub_id, after, ttl) if on_socket else None
         return Outcome(Reply(201, body), effect)
@@ -403,20 +360,6 @@ class Actions:
             return where.messages.first(call.project, call.queue, sort=-1).marker
         except errors.DoesNotExist:
             return 0
-
-    def _subscribe(self, call: Call, subscriber: str, ttl: int, options: dict[str, Any]) -> str:
-        """As the HTTP API: a duplicate gets the existing id unless it is confirmed (409)."""
-        subs = self._store.placing(call.project, call.queue).subscriptions
-        for _ in range(2):  # a duplicate may vanish between create and find
-            new_id = subs.create(call.project, call.queue, subscriber, ttl, options)
-            if new_id is not None:
-                return new_id
-            found = subs.find(call.project, call.queue, subscriber)
-            if found is not None and found.confirmed:
-                break
-            if found is not None:
-                return found.id
-        raise errors.SubscriptionAlreadyExists("Such a confirmed subscription already exists.")
 
     def _subscription_get(self, call: Call) -> Outcome:
         sub = self._store.at(call.project, call.queue).subscriptions.get(

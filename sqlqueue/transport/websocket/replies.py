@@ -39,7 +39,8 @@ def from_exception(ex: Exception, action: str | None) -> Reply:
             if status >= 500:
                 logger.warning("websocket %s: %s", action, ex)
             description = mapping.description or str(ex) or mapping.title
-            return Reply(status, error_body(mapping.title, description))
+            title = getattr(ex, "title", None) or mapping.title
+            return Reply(status, error_body(title, description))
     if isinstance(ex, errors.SqlqueueError):  # a family without a row: as its base
         return Reply(400, error_body("Invalid API request", str(ex)))
     logger.error("unexpected error in websocket action %s", action, exc_info=ex)

@@ -71,7 +71,8 @@ def _handler(mapping: Mapping) -> Any:
         description = mapping.description or str(ex) or mapping.title
         if mapping.status == falcon.HTTP_503:
             logger.warning("%s %s: %s", req.method, req.path, ex)
-        raise falcon.HTTPError(mapping.status, title=mapping.title, description=description)
+        title = getattr(ex, "title", None) or mapping.title
+        raise falcon.HTTPError(mapping.status, title=title, description=description)
 
     return handle
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import falcon
 
+from sqlqueue.domain import identity
 from sqlqueue.domain.limits import Limits
 from sqlqueue.transport.wsgi import signing
 from sqlqueue.transport.wsgi.context import Deps, Request
@@ -30,10 +31,7 @@ QUEUE_PATH = re.compile(r"/v2/queues/([^/]+)")
 
 VERSION_PREFIX = "/v2/"
 UNCHECKED = frozenset({"/v2/openapi.json"})
-QUEUE_NAME = re.compile(r"[a-zA-Z0-9_\-.]+")
 FORM = "application/x-www-form-urlencoded"
-CLIENT_ID_COLUMN = 64
-BAD_QUEUE = "Invalid queue identification"
 
 
 class UnreadBody:
@@ -153,11 +151,8 @@ class Guard:
     ) -> None:
         """Validate the queue name of queue-scoped routes."""
         name = params.get("queue_name")
-        if name is not None and not valid_queue_name(name, self._limits):
-            raise falcon.HTTPBadRequest(
-                title=BAD_QUEUE,
-                description="The format of the submitted queue name or project id is not valid.",
-            )
+        if name is not None:
+            identity.check_queue_name(name, self._limits)
 
     def _check_signature(self, req: Request) -> None:
         headers = {key.upper(): value for key, value in req.headers.items()}
@@ -168,39 +163,7 @@ class Guard:
             raise falcon.HTTPNotFound(title="Not found", description="Invalid signed URL.")
 
     def _client_id(self, req: Request) -> str:
-        value = req.get_header("Client-ID", required=True)
-        if self._limits.client_id_uuid_safe != "strict":  # "off" (or Zaqar's "lax")
-            upper = min(self._limits.max_length_client_id, CLIENT_ID_COLUMN)
-            if not self._limits.min_length_client_id <= len(value) <= upper:
-                raise falcon.HTTPBadRequest(
-                    title="Invalid Client-ID",
-                    description=f"Client-ID must have {self._limits.min_length_client_id}"
-                    f" to {upper} characters.",
-                )
-            return value
-        try:
-            return str(uuid.UUID(value))
-        except ValueError as ex:
-            raise falcon.HTTPBadRequest(
-                title="Invalid Client-ID", description="Malformed hexadecimal UUID."
-            ) from ex
+        return identity.check_client_id(req.get_header("Client-ID", required=True), self._limits)
 
     def _project(self, req: Request) -> str:
-        value = req.get_header("X-Project-Id")
-        if value is None:
-            raise falcon.HTTPBadRequest(title="Missing header", description="Project-Id Missing")
-        if not value:
-            raise falcon.HTTPBadRequest(
-                title="Invalid header", description="Empty project header not allowed"
-            )
-        if len(value) > self._limits.max_project_id_length:
-            raise falcon.HTTPBadRequest(
-                title=BAD_QUEUE,
-                description="The format of the submitted queue name or project id is not valid.",
-            )
-        return value
-
-
-def valid_queue_name(name: str, limits: Limits) -> bool:
-    """Whether ``name`` is a valid queue name."""
-    return len(name) <= limits.max_queue_name_length and bool(QUEUE_NAME.fullmatch(name))
+        return identity.check_project_id(req.get_header("X-Project-Id"), self._limits)

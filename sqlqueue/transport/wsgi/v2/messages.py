@@ -6,11 +6,10 @@ import falcon
 
 from sqlqueue import errors
 from sqlqueue.domain.models import Message, Page
+from sqlqueue.storage import operations
 from sqlqueue.transport.wsgi import body, longpoll, params, schemas, serializers
 from sqlqueue.transport.wsgi.context import Request
 from sqlqueue.transport.wsgi.v2.base import Resource
-
-BAD_CLAIM = "The specified claim does not exist or has expired."
 
 
 class Collection(Resource):
@@ -120,22 +119,8 @@ class Item(Resource):
         self, req: Request, resp: falcon.Response, queue_name: str, message_id: str
     ) -> None:
         """Delete a message, with the claim id if it is claimed (204 if missing)."""
-        project = req.context.project
         claim_id = req.get_param("claim_id")
-        try:
-            self._store.at(project, queue_name).messages.delete(
-                project, queue_name, message_id, claim_id
-            )
-        except errors.ClaimDoesNotExist as ex:  # Zaqar: a bad claim id here is a 400
-            raise errors.ValidationFailed(BAD_CLAIM) from ex
-        except errors.MessageNotClaimedBy:
-            self._check_claim_exists(project, queue_name, claim_id)
-            raise
+        operations.delete_message(
+            self._store, req.context.project, queue_name, message_id, claim_id
+        )
         resp.status = falcon.HTTP_204
-
-    def _check_claim_exists(self, project: str, queue: str, claim_id: str | None) -> None:
-        """An unknown or expired claim id is a 400, another live claim's message a 403."""
-        try:
-            self._store.at(project, queue).claims.get(project, queue, claim_id or "")
-        except errors.ClaimDoesNotExist as ex:
-            raise errors.ValidationFailed(BAD_CLAIM) from ex

@@ -7,6 +7,7 @@ from typing import Any
 import falcon
 
 from sqlqueue import errors
+from sqlqueue.storage import operations
 from sqlqueue.transport.wsgi import body, params, serializers
 from sqlqueue.transport.wsgi.context import Request
 from sqlqueue.transport.wsgi.errors import InvalidBody
@@ -14,7 +15,6 @@ from sqlqueue.transport.wsgi.v2.base import Resource
 
 LIST_PARAMS = frozenset({"marker", "limit", "detailed", "name", "with_count"})
 PATCH_TYPE = "application/openstack-messaging-v2.0-json-patch"
-PURGE_BATCH = 100
 
 
 class Collection(Resource):
@@ -126,35 +126,5 @@ class Purge(Resource):
         """Delete the queue's messages and/or subscriptions; keep its metadata."""
         document = body.read_json(req, self._limits.max_queue_metadata, required=False)
         kinds = self._validate.purge(document)
-        if "messages" in kinds:
-            self._purge_messages(req.context.project, queue_name)
-        if "subscriptions" in kinds:
-            self._purge_subscriptions(req.context.project, queue_name)
+        operations.purge(self._store, req.context.project, queue_name, kinds)
         resp.status = falcon.HTTP_204
-
-    def _purge_messages(self, project: str, queue: str) -> None:
-        marker: str | None = None
-        while True:
-            page = self._store.at(project, queue).messages.list(
-                project,
-                queue,
-                marker=marker,
-                limit=PURGE_BATCH,
-                echo=True,
-                include_claimed=True,
-                include_delayed=True,
-            )
-            if not page.items:
-                return
-            ids = [m.id for m in page.items]
-            self._store.at(project, queue).messages.bulk_delete(project, queue, ids)
-            marker = page.next_marker
-
-    def _purge_subscriptions(self, project: str, queue: str) -> None:
-        while True:
-            subs = self._store.at(project, queue).subscriptions
-            page = subs.list(project, queue, limit=PURGE_BATCH)
-            if not page.items:
-                return
-            for sub in page.items:
-                subs.delete(project, queue, sub.id)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import falcon
 
-from sqlqueue import errors
+from sqlqueue.storage import operations
 from sqlqueue.transport.wsgi import body, params, serializers
 from sqlqueue.transport.wsgi.context import Request
 from sqlqueue.transport.wsgi.v2.base import Resource
@@ -33,28 +31,12 @@ class Collection(Resource):
         """Subscribe (201); a duplicate gets the existing id unless it is confirmed (409)."""
         document = body.read_json(req, SUBSCRIPTION_BODY_MAX)
         subscriber, ttl, options = self._validate.subscription(document)
-        project = req.context.project
-        self._store.create_queue(project, queue_name)
-        sub_id = self._subscribe(project, queue_name, subscriber, ttl, options)
+        sub_id = operations.subscribe(
+            self._store, req.context.project, queue_name, subscriber, ttl, options
+        )
         resp.status = falcon.HTTP_201
         resp.location = f"{serializers.queue_path(queue_name)}/subscriptions"
         resp.media = serializers.subscription_created(sub_id)
-
-    def _subscribe(
-        self, project: str, queue: str, subscriber: str, ttl: int, options: dict[str, Any]
-    ) -> str:
-        subs = self._store.placing(project, queue).subscriptions
-        for _ in range(2):  # a duplicate may vanish between create and find
-            new_id = subs.create(project, queue, subscriber, ttl, options)
-            if new_id is not None:
-                return new_id
-            found = subs.find(project, queue, subscriber)
-            if found is not None and found.confirmed:
-                break
-            if found is not None:
-                subs.request_confirmation(project, queue, found.id)
-                return found.id
-        raise errors.SubscriptionAlreadyExists("Such a confirmed subscription already exists.")
 
 
 class Item(Resource):
