@@ -318,6 +318,16 @@ def test_no_pool_means_the_default_pool(world: World) -> None:
     assert world.pooled.is_alive()
 
 
+def test_a_pool_registered_by_another_worker_is_used_at_once(world: World) -> None:
+    """A worker that cached "no pools" must not put new queues on the default for good."""
+    post(world.pooled, "before", 1)  # caches the empty pool list in this worker
+    world.control.pools.create(Pool("a", world.cluster.urls["a"], 1, None))  # another worker
+    post(world.pooled, "after", 1)  # no invalidate(), no clock advance
+    assert world.placements() == {"after": "a"}
+    assert message_counts(world.cluster.engines["a"]) == {"after": 1}
+    assert message_counts(world.cluster.engines["control"]) == {"before": 1}
+
+
 def test_subscription_create_places_its_queue(world: World) -> None:
     world.add_pool("b", 1)
     where = world.pooled.placing(P, "s")

@@ -104,12 +104,20 @@ class Router:
     def place(self, project: str, queue: str, flavor: str | None = None) -> DataDriver:
         """The driver to create the queue in, placing it first if needed.
 
+        An empty cached pool list is read again before the queue goes to the
+        default database: a queue created there stays there, so a pool
+        registered by another worker within ``cache_seconds`` must not be
+        missed. (A non-empty list may be up to ``cache_seconds`` old.)
+
         :raises FlavorDoesNotExist: :raises NoPoolFound: no pool with weight > 0 fits.
         """
         pool = self.mapped_pool(project, queue)
         if pool is not None:
             return self.driver(pool)
         registered = self.pools()
+        if not registered:  # a pool registered by another process since we cached none
+            self._pools = None
+            registered = self.pools()
         if not registered or self.default.queues.exists(project, queue):
             return self.default  # no pools yet, or a queue from before pooling
         chosen = weighted_choice(self._candidates(registered, project, flavor), self._rng)
