@@ -70,8 +70,13 @@ class NetworkGuard:
         self._deny = list(deny)
         self._allow = list(allow)
 
-    def check(self, url: str) -> None:
-        """Resolve the URL's host and refuse it if any address is denied.
+    def check(self, url: str) -> Address | None:
+        """Resolve the URL's host once; the address to connect to, or None for any.
+
+        The sender connects to the returned address itself (with the URL's
+        host in ``Host`` and in TLS), so a name that resolves elsewhere on a
+        second lookup (DNS rebinding) cannot reach a denied network. With
+        no denied networks nothing is resolved here (None).
 
         :raises Refused: an address is in a denied network and no allowed one.
         :raises OSError: the host does not resolve (worth retrying).
@@ -81,9 +86,11 @@ class NetworkGuard:
         if not host:
             raise Unsendable(f"no host in {url!r}")
         if not self._deny:
-            return
-        for address in self._addresses(host, parts.port):
+            return None
+        found = self._addresses(host, parts.port)
+        for address in found:
             self._check_address(host, address)
+        return found[0]
 
     @staticmethod
     def _addresses(host: str, port: int | None) -> list[Address]:
@@ -128,29 +135,48 @@ class HttpSender:
     def send(self, request: Request) -> Outcome:
         """One try."""
         try:
-            self._guard.check(request.url)
+            address = self._guard.check(request.url)
         except Unsendable as ex:
             return final(str(ex))
         except OSError as ex:
             return retryable(f"cannot resolve the destination: {ex}")
         try:
-            response = self._pool.request(
-                "POST",
-                request.url,
-                body=request.body,
-                headers=request.headers,
-                redirect=False,
-                retries=False,
-                timeout=self._timeout,
-                preload_content=False,
-            )
-        except urllib3.exceptions.LocationValueError as ex:
+            response = self._post(request, address)
+        except (urllib3.exceptions.LocationValueError, ValueError) as ex:
             return final(f"bad destination: {ex}")
         except urllib3.exceptions.TimeoutError:
             return retryable(f"no answer within {self._timeout.total} s")
         except (urllib3.exceptions.HTTPError, OSError) as ex:
             return retryable(f"connection failed: {ex}")
         return self._outcome(response)
+
+    def _post(self, request: Request, address: Address | None) -> urllib3.BaseHTTPResponse:
+        """POST to the URL, connecting to ``address`` when the guard chose one."""
+        parts = urlsplit(request.url)
+        if address is None:
+            pool = self._pool.connection_from_url(request.url)
+            headers = request.headers
+        else:
+            tls = parts.scheme == "https"
+            host = str(parts.hostname)
+            pool = self._pool.connection_from_host(
+                str(address),
+                port=parts.port or (443 if tls else 80),
+                scheme=parts.scheme,
+                pool_kwargs={"server_hostname": host, "assert_hostname": host} if tls else None,
+            )
+            headers = {**request.headers, "Host": parts.netloc.rpartition("@")[2]}
+        return pool.urlopen(
+            "POST",
+            (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+            body=request.body,
+            headers=headers,
+            redirect=False,
+            retries=False,
+            timeout=self._timeout,
+            preload_content=False,
+            assert_same_host=False,
+        )
 
     @staticmethod
     def _outcome(response: urllib3.BaseHTTPResponse) -> Outcome:

@@ -33,6 +33,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    query: str = ""
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -54,8 +55,8 @@ class HttpReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                path = self.path.split("?")[0]
-                answer = receiver._record(path, dict(self.headers.items()), body)
+                path, _, query = self.path.partition("?")
+                answer = receiver._record(path, dict(self.headers.items()), body, query)
                 if answer.delay:
                     time.sleep(answer.delay)
                 self.send_response(answer.status)
@@ -77,9 +78,9 @@ class HttpReceiver:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
-    def _record(self, path: str, headers: dict[str, str], body: bytes) -> Answer:
+    def _record(self, path: str, headers: dict[str, str], body: bytes, query: str) -> Answer:
         with self._lock:
-            self.received.append(Received(path, headers, body, time.monotonic()))
+            self.received.append(Received(path, headers, body, time.monotonic(), query))
             plan = self._plans.get(path) or [Answer()]
             return plan.pop(0) if len(plan) > 1 else plan[0]
 

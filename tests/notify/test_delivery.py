@@ -253,6 +253,24 @@ def test_denied_network_by_default(
     assert error == "destination 127.0.0.1 (127.0.0.1) is in the denied network 127.0.0.0/8"
 
 
+def test_checked_address_is_the_one_connected_to(
+    outbox: SqlDataDriver, receiver: HttpReceiver, start_worker: Start
+) -> None:
+    """The host is resolved once and that address is used, with the URL's Host header.
+
+    (A second lookup by the HTTP library could answer another address: DNS
+    rebinding past the deny list.)
+    """
+    path = _path()
+    url = receiver.url(path).replace("127.0.0.1", "localhost") + "?a=1&b=2"
+    sid = _subscribe(outbox, url)
+    _post(outbox, {"n": 1})
+    start_worker(outbox, notify_deny_networks="10.0.0.0/8", notify_allow_networks="")
+    got = receiver.wait(path, 1)
+    assert (got[0].headers["Host"], got[0].query) == (url.split("/")[2], "a=1&b=2")
+    _settled(outbox, sid, delivered=1)
+
+
 def test_deleted_subscription_gets_nothing_more(
     outbox: SqlDataDriver, receiver: HttpReceiver, start_worker: Start
 ) -> None:
