@@ -25,6 +25,7 @@ from sqlqueue.storage.sql import schema
 from sqlqueue.storage.sql.control import SqlControlDriver, SqlPoolDatabases, safe_url
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import make_engine
+from sqlqueue.storage.sql.pools import persists
 from sqlqueue.transport.wsgi import build_app
 
 logger = logging.getLogger(__name__)
@@ -67,12 +68,18 @@ class Storage:
 
 
 def pool_driver_factory(settings: Settings, clock: Clock) -> DriverFactory:
-    """Opens the data driver of a pool (``options.fifo = false``: a non-FIFO driver)."""
+    """Opens the data driver of a pool.
+
+    ``options.fifo = false``: a non-FIFO driver; ``options.persist = false``:
+    sessions that commit without waiting for the disk (``make_engine``).
+    """
     defaults = storage_options(settings)
 
     def open_pool(pool: Pool) -> DataDriver:
         options = dataclasses.replace(defaults, fifo=pool.options.get("fifo", True) is not False)
-        return SqlDataDriver.from_url(pool.uri, clock=clock, options=options)
+        return SqlDataDriver.from_url(
+            pool.uri, persist=persists(pool.options), clock=clock, options=options
+        )
 
     return open_pool
 

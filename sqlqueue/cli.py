@@ -128,7 +128,11 @@ def _pool_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     add.add_argument("--weight", type=int, default=DEFAULT_WEIGHT, help="placement weight (100)")
     add.add_argument("--flavor", help="the flavor the pool belongs to")
     add.add_argument(
-        "--option", action="append", default=[], metavar="KEY=VALUE", help="e.g. fifo=false"
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="e.g. fifo=false, persist=false",
     )
     pool_sub.add_parser("list", help="list the registered pools", parents=[common])
     pool_sub.add_parser(

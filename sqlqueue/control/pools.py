@@ -28,7 +28,7 @@ Names = list[str]
 NAME = re.compile(r"[a-zA-Z0-9_\-.]{1,64}")
 MAX_URI = 255
 MAX_WEIGHT = 2**32 - 1
-OPTIONS: dict[str, type] = {"fifo": bool}
+OPTIONS: dict[str, type] = {"fifo": bool, "persist": bool}
 """Pool options sqlqueue understands, with their types."""
 FIELDS = ("uri", "weight", "flavor", "options")
 PAGE = 100

@@ -67,9 +67,9 @@ class SqlDataDriver(DataDriver):
         self.deliveries = SqlDeliveryController(self.db, self.options)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: object) -> SqlDataDriver:
-        """A driver for the database at ``url``."""
-        return cls(make_engine(url), **kwargs)  # type: ignore[arg-type]
+    def from_url(cls, url: str, *, persist: bool = True, **kwargs: object) -> SqlDataDriver:
+        """A driver for the database at ``url`` (``persist``: see ``make_engine``)."""
+        return cls(make_engine(url, persist=persist), **kwargs)  # type: ignore[arg-type]
 
     @property
     def engine(self) -> Engine:

@@ -18,25 +18,44 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
 
+from sqlqueue import errors
 from sqlqueue.storage.sql.errors import missing_sqlite
 
 WRITE_OPTION = "sqlqueue_write"
 IDLE_PING_SECONDS = 5.0
 SQLITE_BUSY_MS = 30000
+NON_DURABLE_MYSQL = (
+    "MySQL and MariaDB have no per-session durability switch: set"
+    " innodb_flush_log_at_trx_commit = 2 (and sync_binlog = 0) on the server instead,"
+    " and register the pool without persist=false."
+)
 
 
-def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, create: bool = True, persist: bool = True, **kwargs: Any) -> Engine:
     """An engine for ``url`` configured for queue work.
 
     A SQLite file's directory is created unless ``create`` is false.
+    ``persist=False`` (the seed's non-durable flavor) makes each session
+    commit without waiting for the disk: PostgreSQL ``synchronous_commit =
+    off`` (a crash of the server loses the last few hundred milliseconds of
+    commits, never consistency), SQLite ``synchronous = OFF`` (a power loss
+    may corrupt the file).
 
     :raises DatabaseMissing: ``create`` is false and a SQLite file's directory
         does not exist.
+    :raises ValidationFailed: ``persist=False`` on MySQL/MariaDB, which have
+        no per-session switch (``NON_DURABLE_MYSQL`` says what to do).
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
+    if not persist and backend in ("mysql", "mariadb"):
+        raise errors.ValidationFailed(NON_DURABLE_MYSQL)
     if backend == "sqlite":
-        return _sqlite_engine(url, create=create, **kwargs)
+        return _sqlite_engine(url, create=create, persist=persist, **kwargs)
+    if backend == "postgresql" and not persist:
+        connect_args = kwargs.setdefault("connect_args", {})
+        given = connect_args.get("options", "")
+        connect_args["options"] = f"{given} -c synchronous_commit=off".strip()
     if backend in ("mysql", "mariadb"):
         if parsed.drivername in ("mysql", "mariadb"):
             parsed = parsed.set(drivername=f"{backend}+pymysql")
@@ -81,7 +100,7 @@ def _ping_when_idle(engine: Engine) -> None:
             raise exc.DisconnectionError(str(ex)) from ex
 
 
-def _sqlite_engine(url: str, *, create: bool, **kwargs: Any) -> Engine:
+def _sqlite_engine(url: str, *, create: bool, persist: bool, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
@@ -103,7 +122,7 @@ def _sqlite_engine(url: str, *, create: bool, **kwargs: Any) -> Engine:
         cursor = dbapi_connection.cursor()
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA synchronous=NORMAL" if persist else "PRAGMA synchronous=OFF")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         # Queue-name filters match case-sensitively, as on the servers.

@@ -21,6 +21,7 @@ from sqlqueue.domain.documents import TEXT_BYTES, encode_within
 from sqlqueue.domain.models import Page, Pool
 from sqlqueue.storage.base import PoolController
 from sqlqueue.storage.sql.database import Database, loads
+from sqlqueue.storage.sql.engine import NON_DURABLE_MYSQL
 from sqlqueue.storage.sql.errors import check_url
 from sqlqueue.storage.sql.tables import catalogue, flavors, pools
 
@@ -59,18 +60,30 @@ def pool_capabilities(uri: str, options: dict[str, Any] | None = None) -> list[C
     SQLite serialises writers (no HIGH_THROUGHPUT) and an in-memory SQLite
     database does not survive a restart (no DURABILITY either). A pool
     configured ``{"fifo": false}`` posts without the per-queue counter's
-    ordering (no FIFO).
+    ordering (no FIFO); one configured ``{"persist": false}`` (the seed's
+    non-durable flavor) commits without waiting for the disk (no DURABILITY).
 
-    :raises ValidationFailed: the URI is malformed or names no SQL backend we run on.
+    :raises ValidationFailed: the URI is malformed or names no SQL backend we
+        run on, or ``persist`` is false on MySQL/MariaDB (no per-session switch).
     """
     url = pool_url(uri)
-    found = _BACKENDS[url.get_backend_name()]
+    backend = url.get_backend_name()
+    found = _BACKENDS[backend]
     dropped: set[Capability] = set()
-    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+    if backend == "sqlite" and url.database in (None, "", ":memory:"):
+        dropped.add(Capability.DURABILITY)
+    if not persists(options):
+        if backend in ("mysql", "mariadb"):
+            raise errors.ValidationFailed(NON_DURABLE_MYSQL)
         dropped.add(Capability.DURABILITY)
     if (options or {}).get("fifo", True) is False:
         dropped.add(Capability.FIFO)
     return [cap for cap in found if cap not in dropped]
+
+
+def persists(options: dict[str, Any] | None) -> bool:
+    """Whether a pool with ``options`` commits durably (unless ``"persist": false``)."""
+    return (options or {}).get("persist", True) is not False
 
 
 def _to_pool(row: Row[Any]) -> Pool:
