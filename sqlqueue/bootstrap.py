@@ -15,7 +15,9 @@ from sqlalchemy.engine import Engine, make_url
 
 from sqlqueue.config import Settings
 from sqlqueue.control.admin import Admin
+from sqlqueue.domain.bodies import BodyCodec
 from sqlqueue.domain.clock import Clock, system_clock
+from sqlqueue.domain.crypto import Keyring
 from sqlqueue.domain.models import Pool
 from sqlqueue.errors import DatabaseAccessDenied, DatabaseMissing, DatabaseUnreachable
 from sqlqueue.storage.base import DataDriver, SingleStore, StorageOptions
@@ -32,12 +34,17 @@ logger = logging.getLogger(__name__)
 
 
 def storage_options(settings: Settings) -> StorageOptions:
-    """The storage defaults that follow from the API limits."""
+    """The storage defaults that follow from the API limits, and how bodies are stored.
+
+    :raises BadEncryptionKeys: ``settings.encryption_keys`` are malformed.
+    """
+    bodies = BodyCodec(Keyring.parse(settings.encryption_keys), settings.enable_checksum)
     return StorageOptions(
         default_message_ttl=settings.limits.default_message_ttl,
         require_confirmation=settings.notify_require_confirmation,
         keep_delivered=settings.notify_keep_delivered,
         keep_failed=settings.notify_keep_failed,
+        bodies=bodies,
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlqueue.domain.crypto import Keyring
 from sqlqueue.domain.limits import Limits
 from sqlqueue.errors import ValidationFailed
 
@@ -106,6 +107,16 @@ class Settings:
     """Seconds between polls of a queue with socket subscribers."""
     limits: Limits = field(default_factory=Limits)
 
+    # Message bodies (docs/encryption.md)
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    """Keys for queues with ``_enable_encrypt_messages``: ``ID:BASE64KEY`` strings
+    (32 random bytes each), newest first; the first encrypts, all decrypt (by
+    id). A TOML list, or comma-separated in ``SQLQUEUE_ENCRYPTION_KEYS``. Empty:
+    the flag is refused (400)."""
+    enable_checksum: bool = False
+    """Zaqar's ``enable_checksum``: message documents carry ``checksum``
+    (``"MD5:<hex>"`` of the body's JSON)."""
+
     # Notifications (docs/notifications.md)
     notify_in_serve: bool = True
     """Run delivery workers inside every ``sqlqueue serve`` worker process."""
@@ -182,6 +193,7 @@ class Settings:
             **{k: _convert(lim[k].type, v, k) for k, v in limits.items() if k in lim}
         )
         settings = cls(**kwargs)
+        Keyring.parse(settings.encryption_keys)  # a malformed key fails here, once
         if not settings.database_url:
             settings = dataclasses.replace(settings, database_url=default_database_url())
         return settings
@@ -211,6 +223,8 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
 
 def _convert(kind: Any, value: Any, key: str) -> Any:
     kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    if kind.startswith("tuple"):
+        return _strings(value, key)
     if not isinstance(value, str) or kind == "str":
         return value
     try:
@@ -223,6 +237,14 @@ def _convert(kind: Any, value: Any, key: str) -> Any:
     except ValueError as ex:
         raise ValidationFailed(f"Bad value for {key}: {value!r}") from ex
     return value
+
+
+def _strings(value: Any, key: str) -> tuple[str, ...]:
+    """A list option: a TOML list of strings, or one comma-separated string."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValidationFailed(f"Bad value for {key}: expected a list of strings")
+    return tuple(item.strip() for item in items if item.strip())
 
 
 def _parse_bool(value: str) -> bool:

@@ -101,6 +101,18 @@ class NoPoolFound(StorageUnavailable):
     """No pool is available to place the queue on."""
 
 
+class EncryptionUnavailable(ValidationFailed):
+    """Message encryption was asked for, but no encryption key is configured."""
+
+
+class BadEncryptionKeys(ValidationFailed):
+    """The configured encryption keys are malformed."""
+
+
+class BodyCipherFailed(StorageUnavailable):
+    """Encrypted message bodies cannot be read or written with the configured keys."""
+
+
 class BadDatabaseUrl(ValidationFailed):
     """The database URL is malformed, or names a database or driver sqlqueue cannot use."""
 

@@ -31,10 +31,12 @@ class Message:
     claim_count: int
     created: float
     marker: int
+    checksum: str | None = None
+    """Zaqar's ``"MD5:<hex>"`` of the body, when the service shows checksums."""
 
     def to_storage_dict(self) -> dict[str, Any]:
-        """The storage-level message document (Zaqar's key set)."""
-        return {
+        """The storage-level message document (Zaqar's key set; ``checksum`` when known)."""
+        doc = {
             "id": self.id,
             "ttl": self.ttl,
             "age": self.age,
@@ -42,6 +44,9 @@ class Message:
             "claim_id": self.claim_id,
             "claim_count": self.claim_count,
         }
+        if self.checksum is not None:
+            doc["checksum"] = self.checksum
+        return doc
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,8 @@ class QueuePolicy:
     max_claim_count: int | None = None
     """Claims a message may take before it is dead-lettered (with a DLQ)."""
     encrypt_messages: bool = False
+    """Bodies posted from now on are stored encrypted (domain/crypto.py); only
+    ``true`` itself turns it on."""
     retry_policy: Mapping[str, Any] = field(default_factory=dict)
     """Notification retry policy (notifications.md), unparsed."""
     flavor: str | None = None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlqueue import errors
+from sqlqueue.domain.bodies import PLAIN, BodyCodec
 from sqlqueue.domain.models import (
     CatalogueEntry,
     Claim,
@@ -66,6 +67,9 @@ class StorageOptions:
     """Seconds a delivered outbox row is kept (and counted) before gc."""
     keep_failed: int = 7 * 86400
     """Seconds a failed outbox row is kept for inspection before gc."""
+    bodies: BodyCodec = PLAIN
+    """How message bodies are stored and read: encryption keys for queues with
+    ``_enable_encrypt_messages``, and whether readers get checksums."""
 
 
 class QueueController(abc.ABC):

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Row
 
 from sqlqueue import errors
 from sqlqueue.domain import ids
+from sqlqueue.domain.bodies import BodyCodec
 from sqlqueue.domain.models import Claim, Message
 from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.storage.base import ClaimController, Metadata, StorageOptions
@@ -45,8 +46,10 @@ def extend_lifetimes(
     conn.execute(stmt)
 
 
-def claimed_messages(conn: Connection, queue_id: int, claim_id: str, now: int) -> list[Message]:
-    """The live messages a live claim holds, in marker order.
+def claimed_messages(
+    conn: Connection, queue_id: int, claim_id: str, now: int, bodies: BodyCodec
+) -> list[Message]:
+    """The live messages a live claim holds, in marker order (bodies opened by ``bodies``).
 
     The queue is in every claim-id condition so that no plan can range over
     other queues (SQLite's statistics see all the NULL claim ids as one value).
@@ -58,7 +61,7 @@ def claimed_messages(conn: Connection, queue_id: int, claim_id: str, now: int) -
         messages.c.expires_at > now,
     )
     stmt = rows.select_messages(*where).order_by(messages.c.marker)
-    return [rows.to_message(r, now) for r in conn.execute(stmt)]
+    return [rows.to_message(r, now, bodies) for r in conn.execute(stmt)]
 
 
 def dead_letter(
@@ -159,21 +162,28 @@ def claimable(
 
 
 def take(
-    conn: Connection, source: tuple[str, str, int], meta: Metadata, lease: Lease, limit: int
+    conn: Connection,
+    source: tuple[str, str, int],
+    meta: Metadata,
+    lease: Lease,
+    limit: int,
+    bodies: BodyCodec,
 ) -> list[Message]:
     """Claim up to ``limit`` free messages of a queue, oldest first.
 
-    ``source``: the (project, name, id) of the queue.
+    ``source``: the (project, name, id) of the queue. A body that cannot be
+    opened raises ``BodyCipherFailed`` inside the transaction, so nothing is claimed.
     """
     keys = claimable(conn, source, meta, lease.now, limit)
     if not keys:
         return []
     if conn.dialect.update_returning:
         taken = conn.execute(statements.TAKE_RETURNING, lease.take_params(keys)).all()
-        return sorted((rows.to_message(r, lease.now) for r in taken), key=lambda m: m.marker)
+        found = (rows.to_message(r, lease.now, bodies) for r in taken)
+        return sorted(found, key=lambda m: m.marker)
     if conn.execute(statements.TAKE, lease.take_params(keys)).rowcount == 0:
         return []
-    return claimed_messages(conn, source[2], lease.id, lease.now)
+    return claimed_messages(conn, source[2], lease.id, lease.now, bodies)
 
 
 class SqlClaimController(ClaimController):
@@ -202,7 +212,8 @@ class SqlClaimController(ClaimController):
             row = find_queue(conn, project, queue)
             if row is None:
                 return None, []
-            taken = take(conn, (project, queue, row.id), loads(row.meta), lease, limit)
+            source = (project, queue, row.id)
+            taken = take(conn, source, loads(row.meta), lease, limit, self._options.bodies)
             if not taken:
                 return None, []
             conn.execute(statements.INSERT_CLAIM, lease.row(row.id))
@@ -215,7 +226,7 @@ class SqlClaimController(ClaimController):
 
         def work(conn: Connection) -> tuple[Claim, list[Message]]:
             claim = self._live_claim(conn, project, queue, claim_id, now)
-            held = claimed_messages(conn, claim.queue_id, claim_id, now)
+            held = claimed_messages(conn, claim.queue_id, claim_id, now, self._options.bodies)
             if not held:
                 raise errors.ClaimDoesNotExist(f"Claim {claim_id} does not exist")
             age = rows.age_seconds(now, claim.created_at)

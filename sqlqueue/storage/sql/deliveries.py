@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from sqlqueue import errors
 from sqlqueue.domain import ids
 from sqlqueue.domain.models import Delivery, DeliveryResult, DeliveryStats, Subscription
 from sqlqueue.storage.base import DeliveryController, StorageOptions
@@ -235,6 +236,25 @@ def enqueue_notice(
     return True
 
 
+UNREADABLE_RETRY_MS = 60_000
+"""How long a notification whose encrypted body cannot be opened waits before
+the next look (the key may be configured again meanwhile)."""
+
+
+def _hold(conn: Connection, row: Row[Any], error: str, now: int, keep_failed: int) -> None:
+    """Put back a leased row whose body cannot be decrypted, the try uncounted.
+
+    It stays pending (``last_error`` says why) until its message's TTL is over,
+    then fails for good: a notification is not worth sending after its message.
+    """
+    values: dict[str, Any] = {"last_error": error[:ERROR_MAX]}
+    if row.created_at + row.ttl * 1000 <= now:
+        values.update(state=FAILED, due_at=now + keep_failed * 1000)
+    else:
+        values.update(due_at=now + UNREADABLE_RETRY_MS, attempts=row.attempts - 1)
+    conn.execute(sa.update(deliveries).where(deliveries.c.id == row.id).values(values))
+
+
 def subscription_stats(conn: Connection, subscription_id: str) -> DeliveryStats:
     """Counts by state and the latest error of one subscription's outbox rows."""
     query = (
@@ -324,14 +344,21 @@ class SqlDeliveryController(DeliveryController):
             for row in conn.execute(LIVE_SUBSCRIPTIONS, {"p_ids": sub_ids, "p_now": now})
         }
         metas = _metadata(conn, {(row.project, row.queue) for row in rows})
-        return [self._delivery(row, live, metas) for row in rows]
+        taken: list[Delivery] = []
+        for row in rows:
+            try:
+                taken.append(self._delivery(row, live, metas))
+            except errors.BodyCipherFailed as ex:
+                _hold(conn, row, str(ex), now, self._options.keep_failed)
+        return taken
 
-    @staticmethod
     def _delivery(
+        self,
         row: Row[Any],
         live: dict[str, Subscription],
         metas: dict[tuple[str, str], dict[str, Any]],
     ) -> Delivery:
+        """The row as a delivery, its body opened. :raises BodyCipherFailed:"""
         return Delivery(
             id=row.id,
             kind=row.kind,
@@ -339,7 +366,7 @@ class SqlDeliveryController(DeliveryController):
             queue=row.queue,
             subscription_id=row.subscription_id,
             message_id=None if row.message_id is None else ids.message_id(row.message_id),
-            body=loads(row.body),
+            body=self._options.bodies.load(row.body),
             ttl=row.ttl,
             attempts=row.attempts,
             created=row.created_at / 1000,

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlqueue import errors
 from sqlqueue.domain.documents import DOCUMENT_BYTES, encode_within
 from sqlqueue.domain.models import MessageSummary, Page, QueueInfo, QueueStats
+from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.storage.base import Metadata, QueueController, StorageOptions
 from sqlqueue.storage.sql import counters, statements
 from sqlqueue.storage.sql.database import Database, loads
@@ -82,9 +83,30 @@ class SqlQueueController(QueueController):
         self._db = db
         self._options = options
 
+    def _accept(self, metadata: Metadata, stored: Metadata | None = None) -> Metadata:
+        """Metadata this database can honour: turning encryption on needs a key.
+
+        A queue whose ``stored`` metadata already encrypts keeps its flag
+        through a PATCH of other keys, key or no key (its posts answer 503
+        until a key is configured again).
+
+        :raises EncryptionUnavailable: ``_enable_encrypt_messages`` without a key.
+        """
+        if (
+            QueuePolicy.of(metadata).encrypt_messages
+            and not self._options.bodies.can_encrypt
+            and not QueuePolicy.of(stored).encrypt_messages
+        ):
+            raise errors.EncryptionUnavailable(
+                "Message encryption (_enable_encrypt_messages) needs an encryption key, "
+                "and this server has none configured (encryption_keys)."
+            )
+        return metadata
+
     def create(self, project: str, name: str, metadata: Metadata | None = None) -> bool:
         now = self._db.now_ms()
-        return self._db.run(lambda c: create_queue(c, project, name, metadata or {}, now))
+        meta = self._accept(metadata or {})
+        return self._db.run(lambda c: create_queue(c, project, name, meta, now))
 
     def exists(self, project: str, name: str) -> bool:
         return self._db.run(lambda c: find_queue(c, project, name) is not None, write=False)
@@ -100,7 +122,7 @@ class SqlQueueController(QueueController):
             sa.update(queues)
             .where(queues.c.project == project, queues.c.name == name)
             .values(
-                meta=encode_within(metadata, DOCUMENT_BYTES, METADATA),
+                meta=encode_within(self._accept(metadata), DOCUMENT_BYTES, METADATA),
                 updated_at=self._db.now_ms(),
             )
         )
@@ -115,7 +137,8 @@ class SqlQueueController(QueueController):
             row = conn.execute(statements.LOCK_QUEUE, params).first()
             if row is None:
                 raise errors.QueueDoesNotExist(f"Queue {name} does not exist")
-            metadata = change(queue_metadata(row))
+            before = queue_metadata(row)
+            metadata = self._accept(change(before), before)
             stored = encode_within(metadata, DOCUMENT_BYTES, METADATA)
             update = {"p_id": row.id, "p_meta": stored, "p_now": self._db.now_ms()}
             conn.execute(statements.SET_META, update)

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
+from sqlqueue.domain.bodies import BodyCodec
 from sqlqueue.domain.models import Message, Subscription
 from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.storage.base import Metadata
@@ -27,18 +28,24 @@ def age_seconds(now: int, since: int) -> int:
     return max(0, (now - since) // 1000)
 
 
-def to_message(row: Row[Any], now: int) -> Message:
-    """The message a reader sees at ``now`` (ms)."""
+def to_message(row: Row[Any], now: int, bodies: BodyCodec) -> Message:
+    """The message a reader sees at ``now`` (ms), its body opened by ``bodies``.
+
+    :raises errors.BodyCipherFailed: the body is encrypted with a key that is
+        not configured (or not the one configured under its id).
+    """
     live_claim = row.claim_expires > now
+    body = bodies.load(row.body)
     return Message(
         id=str(row.id),
         ttl=row.ttl,
         age=age_seconds(now, row.created_at),
-        body=loads(row.body),
+        body=body,
         claim_id=row.claim_id if live_claim else None,
         claim_count=row.claim_count,
         created=row.created_at / 1000,
         marker=row.marker,
+        checksum=bodies.checksum(body),
     )
 
 

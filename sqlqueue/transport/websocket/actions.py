@@ -85,13 +85,16 @@ class Call:
 
 def message_item(msg: Message) -> Document:
     """A message as the websocket API shows it (no href, its claim id instead)."""
-    return {
+    doc = {
         "id": msg.id,
         "claim_id": msg.claim_id,
         "ttl": msg.ttl,
         "age": msg.age,
         "body": msg.body,
     }
+    if msg.checksum is not None:
+        doc["checksum"] = msg.checksum
+    return doc
 
 
 def _listing(key: str, items: list[Any], page: Page[Any], limit: int) -> Document:

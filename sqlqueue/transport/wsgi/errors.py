@@ -39,6 +39,7 @@ class Mapping:
 HANDLERS: dict[type[Exception], Mapping] = {
     errors.ValidationFailed: Mapping(falcon.HTTP_400, BAD_REQUEST),
     InvalidBody: Mapping(falcon.HTTP_400, BAD_BODY),
+    errors.EncryptionUnavailable: Mapping(falcon.HTTP_400, BAD_BODY),
     errors.NotPermitted: Mapping(falcon.HTTP_403, "Forbidden"),
     errors.MessageIsClaimed: Mapping(
         falcon.HTTP_403,
@@ -63,6 +64,7 @@ HANDLERS: dict[type[Exception], Mapping] = {
     errors.StorageUnavailable: Mapping(
         falcon.HTTP_503, UNAVAILABLE, f"Service temporarily unavailable. {RETRY}"
     ),
+    errors.BodyCipherFailed: Mapping(falcon.HTTP_503, UNAVAILABLE),
 }
 
 

@@ -43,14 +43,17 @@ def claim_path(queue: str, claim_id: str) -> str:
 
 
 def message(queue: str, msg: Message) -> Document:
-    """A message as listed, fetched or claimed."""
-    return {
+    """A message as listed, fetched or claimed (``checksum`` when the service shows it)."""
+    doc = {
         "id": msg.id,
         "href": message_path(queue, msg.id, msg.claim_id),
         "ttl": msg.ttl,
         "age": msg.age,
         "body": msg.body,
     }
+    if msg.checksum is not None:
+        doc["checksum"] = msg.checksum
+    return doc
 
 
 def messages(queue: str, msgs: list[Message]) -> list[Document]:

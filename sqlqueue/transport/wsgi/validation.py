@@ -153,8 +153,6 @@ class Validator:
         """Queue metadata as PUT or as it results from a PATCH."""
         document = {} if document is None else document
         _check(self._metadata, document)
-        if document.get(policy.ENABLE_ENCRYPT_MESSAGES):
-            raise InvalidBody("Message encryption (_enable_encrypt_messages) is not supported.")
         limit = min(self._limits.max_queue_metadata, DOCUMENT_BYTES)
         fits(document, limit, "Queue metadata")
         return dict(document)
