@@ -26,7 +26,7 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from sqlqueue.bootstrap import create_app, create_storage
+from sqlqueue.bootstrap import create_app, create_storage, storage_options
 from sqlqueue.config import Settings
 from sqlqueue.domain.clock import ManualClock
 from sqlqueue.storage.sql.driver import SqlDataDriver
@@ -437,6 +437,22 @@ def test_public_tour(api: Api) -> None:
     tour_claims(tour, tour_messages(tour))
     tour_subscriptions(tour)
     assert tour.missed(set(DOCS["public"]["paths"])) == set()
+
+
+def test_checksums_on_an_encrypted_queue_are_documented(
+    settings: Settings, driver: SqlDataDriver, clock: ManualClock
+) -> None:
+    """Message documents with ``checksum`` (enable_checksum) match their schemas."""
+    configured = replace(settings, enable_checksum=True, encryption_keys=(f"k:{'A' * 43}=",))
+    options = storage_options(configured)
+    bodies = SqlDataDriver(driver.engine, clock=clock, options=options)
+    api = Api(create_app(configured, driver=bodies, clock=clock))
+    tour = Tour(api, Contract(DOCS["public"]))
+    tour("PUT", Q, 201, json={"_enable_encrypt_messages": True})
+    listed = tour_messages(tour)
+    page = tour("GET", f"{Q}/messages?echo=true", 200)["messages"]
+    assert page and all(m["checksum"].startswith("MD5:") for m in page)
+    tour_claims(tour, listed)
 
 
 def test_admin_tour(tmp_path: Path, clock: ManualClock) -> None:

@@ -20,6 +20,7 @@ import pytest
 import websocket
 from sqlalchemy.engine import Engine
 
+from sqlqueue.bootstrap import storage_options
 from sqlqueue.config import Settings
 from sqlqueue.storage.base import SingleStore
 from sqlqueue.storage.sql.driver import SqlDataDriver
@@ -101,7 +102,7 @@ def start_server(engine: Engine, **overrides: Any) -> RunningServer:
         Settings(database_url="sqlite://", websocket_port=0, websocket_poll_interval=0.05),
         **overrides,
     )
-    store = SingleStore(SqlDataDriver(engine))
+    store = SingleStore(SqlDataDriver(engine, options=storage_options(settings)))
     stop, ready = threading.Event(), threading.Event()
     running: list[WebsocketServer] = []
 

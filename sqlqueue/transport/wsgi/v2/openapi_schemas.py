@@ -1,9 +1,10 @@
 """JSON Schemas (2020-12) of the v2 response bodies, as ``serializers`` builds them.
 
 They are strict where clients are: message items carry exactly ``id, href,
-ttl, age, body`` (python-zaqarclient crashes on any other key) and every
-href matches the route it names. Each schema is a component of the OpenAPI
-document, referenced as ``#/components/schemas/<name>``.
+ttl, age, body``, and ``checksum`` with ``enable_checksum`` (python-zaqarclient
+crashes on any other key), and every href matches the route it names. Each
+schema is a component of the OpenAPI document, referenced as
+``#/components/schemas/<name>``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
 COUNT: Schema = {"type": "integer", "minimum": 0}
 STRING: Schema = {"type": "string"}
 BOOLEAN: Schema = {"type": "boolean"}
+CHECKSUM: Schema = {
+    "type": "string",
+    "pattern": "^MD5:[0-9a-f]{32}$",
+    "description": "With enable_checksum: Zaqar's MD5 of the body as Python's json.dumps "
+    "writes it (separators ', ' and ': ', ASCII escapes).",
+}
 
 
 def ref(name: str) -> Schema:
@@ -64,7 +71,8 @@ def _message(claimed: bool) -> Schema:
             "ttl": COUNT,
             "age": COUNT,
             "body": {},
-        }
+        },
+        {"checksum": CHECKSUM},
     )
 
 
@@ -77,7 +85,8 @@ def _messages() -> dict[str, Schema]:
             "body": {},
             "claim_id": {"type": ["string", "null"]},
             "claim_count": COUNT,
-        }
+        },
+        {"checksum": CHECKSUM},
     )
     listed = strict({"messages": array(ref("Message")), "links": ref("Links")})
     by_ids = strict({"messages": array(ref("Message"), min_items=1)})
