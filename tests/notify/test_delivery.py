@@ -13,9 +13,12 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from sqlqueue.domain.bodies import BodyCodec
 from sqlqueue.domain.clock import ManualClock
+from sqlqueue.domain.crypto import Keyring
 from sqlqueue.domain.models import NewMessage
 from sqlqueue.notify.worker import Notifier
+from sqlqueue.storage.base import StorageOptions
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from tests.notify.receivers import Answer, HttpReceiver, SmtpReceiver, wait_until
 
@@ -344,3 +347,21 @@ def test_mail_without_smtp_server_fails_saying_so(
     _settled(outbox, sid, failed=1)
     error = outbox.subscriptions.delivery_stats(PROJECT, QUEUE, sid).last_error
     assert error == "no SMTP server is configured (smtp_host)"
+
+
+def test_encrypted_queue_notifies_the_plain_body(
+    engine: Engine, receiver: HttpReceiver, start_worker: Start
+) -> None:
+    """The outbox holds the sealed body (tests/storage/test_encryption.py); the
+    worker opens it with the configured key."""
+    key = f"k1:{base64.b64encode(bytes(range(32))).decode()}"
+    bodies = BodyCodec(Keyring.parse([key]))
+    driver = SqlDataDriver(engine, options=StorageOptions(bodies=bodies))
+    driver.queues.create(PROJECT, QUEUE, {"_enable_encrypt_messages": True})
+    path = _path()
+    sid = _subscribe(driver, receiver.url(path))
+    _post(driver, {"secret": "plain to the subscriber"})
+    start_worker(driver)
+    [got] = receiver.wait(path, 1)
+    assert got.json()["body"] == {"secret": "plain to the subscriber"}
+    _settled(driver, sid, delivered=1)
