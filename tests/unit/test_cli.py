@@ -45,3 +45,16 @@ def test_notify_with_a_bad_network_says_so_in_one_line(
         "sqlqueue: Bad network in notify_*_networks: "
         "'10.0.0.0/33' does not appear to be an IPv4 or IPv6 network\n"
     )
+
+
+def test_a_malformed_encryption_key_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SQLQUEUE_ENCRYPTION_KEYS", "k1:c2hvcnQ=")
+    assert cli.main(["--database-url", f"sqlite:///{tmp_path}/x.db", "gc"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "sqlqueue: encryption_keys entry 1 (k1): the key must be 32 bytes in base64 "
+        "(make one with: openssl rand -base64 32)\n"
+    )
