@@ -345,13 +345,53 @@ def _bind_refusal(host: str, port: int, ex: OSError) -> str:
     return f"cannot listen on {host}:{port} ({ex.strerror or ex}): check --host and --port"
 
 
-def _serve(settings: Settings) -> int:
-    """Check the address and the database, then serve (nothing has started if either fails)."""
-    check_port(settings.host, settings.port)
-    _prepare(settings, create=True)
-    from sqlqueue.server import serve
+METRICS_ENDPOINTS = ("admin", "public", "off")
 
-    return serve(settings)
+
+def check_metrics(settings: Settings) -> None:
+    """Refuse metrics settings ``sqlqueue serve`` could not work with.
+
+    :raises ValidationFailed: an unknown ``metrics_endpoint``, a negative
+        ``metrics_queues``, a scrape timeout not above 0, or a
+        ``metrics_port`` that cannot be listened on.
+    """
+    if settings.metrics_endpoint not in METRICS_ENDPOINTS:
+        raise ValidationFailed(
+            f"metrics_endpoint must be one of {', '.join(METRICS_ENDPOINTS)}, "
+            f"not {settings.metrics_endpoint!r}"
+        )
+    if settings.metrics_queues < 0:
+        raise ValidationFailed("metrics_queues must be 0 or more")
+    if settings.metrics_scrape_timeout <= 0:
+        raise ValidationFailed("metrics_scrape_timeout must be more than 0 seconds")
+    if settings.metrics_port:
+        check_port(settings.metrics_host or settings.host, settings.metrics_port)
+
+
+def _serve(settings: Settings) -> int:
+    """Check the address and the database, then serve (nothing has started if either fails).
+
+    The workers' metrics directory is set up first: before anything defines a
+    metric (sqlqueue/observe/multiprocess.py).
+    """
+    check_port(settings.host, settings.port)
+    check_metrics(settings)
+    from sqlqueue.observe import multiprocess
+
+    try:
+        path, temporary = multiprocess.prepare(settings.metrics_dir)
+    except OSError as ex:
+        raise ValidationFailed(
+            f"cannot use the metrics directory {settings.metrics_dir} "
+            f"({ex.strerror or ex}): correct metrics_dir"
+        ) from ex
+    try:
+        _prepare(settings, create=True)
+        from sqlqueue.server import serve
+
+        return serve(settings)
+    finally:
+        multiprocess.cleanup(path, temporary)
 
 
 def _notify(settings: Settings) -> int:

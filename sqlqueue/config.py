@@ -117,6 +117,23 @@ class Settings:
     """Zaqar's ``enable_checksum``: message documents carry ``checksum``
     (``"MD5:<hex>"`` of the body's JSON)."""
 
+    # Prometheus metrics (docs/operations.md)
+    metrics_endpoint: str = "admin"
+    """Which app answers ``GET /metrics``: ``admin`` (the admin API only: the
+    gauges name queues), ``public`` (the public API too) or ``off``."""
+    metrics_port: int = 0
+    """Also serve the metrics on this port from ``sqlqueue serve``'s main process
+    (0: no separate port); on ``metrics_host``."""
+    metrics_host: str = ""
+    """Address of ``metrics_port``; empty: the same as ``host``."""
+    metrics_queues: int = 50
+    """How many of the deepest queues get per-queue gauges (depth, oldest age)."""
+    metrics_scrape_timeout: float = 5.0
+    """Seconds one scrape may spend reading the storage's gauges."""
+    metrics_dir: str = ""
+    """Where the worker processes of ``sqlqueue serve`` write their metrics
+    (emptied at start); empty: a private temporary directory per run."""
+
     # Notifications (docs/notifications.md)
     notify_in_serve: bool = True
     """Run delivery workers inside every ``sqlqueue serve`` worker process."""

@@ -39,6 +39,9 @@ from sqlqueue import bootstrap, logs
 from sqlqueue.config import Settings
 from sqlqueue.errors import ValidationFailed
 from sqlqueue.notify.service import start_notifier
+from sqlqueue.observe import multiprocess
+from sqlqueue.observe.exposition import Exposition
+from sqlqueue.observe.gauges import StoreGauges
 from sqlqueue.rsgi import WsgiFront
 from sqlqueue.storage.base import QueueStore
 
@@ -131,6 +134,7 @@ def worker_app(settings: Settings, stopping: Flag) -> WsgiFront:
     Every worker, public or admin, routes queues to their pools through
     the catalogue database they share.
     """
+    multiprocess.forget_dead_processes()  # a worker replacing a dead one
     storage = bootstrap.create_storage(settings)
     start_gc(storage.store, settings.gc_interval)
     start_notifier(settings, bootstrap.create_storage(settings).store)  # own caches
@@ -251,6 +255,7 @@ def serve(settings: Settings) -> int:
     companion = _start_websocket(settings)
     api = " (admin API)" if settings.admin_mode else ""
     print(f"sqlqueue: listening on http://{settings.host}:{settings.port}{api}", flush=True)
+    _start_metrics_port(settings)
     try:
         server.serve(
             target_loader=functools.partial(worker_app, settings, stopping), wrap_loader=False
@@ -276,3 +281,43 @@ def _stop_websocket(process: Any) -> None:
         from sqlqueue import wsserve
 
         wsserve.stop(process)
+
+
+class _LazyGauges:
+    """The storage gauges of the main process, whose storage opens on the first
+    scrape (after the workers started: they never share its connections)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._gauges: StoreGauges | None = None
+        self._lock = threading.Lock()
+
+    def collect(self) -> Any:
+        """The gauges now (``StoreGauges.collect``)."""
+        with self._lock:
+            if self._gauges is None:
+                storage = bootstrap.create_storage(self._settings, prepare=False)
+                self._gauges = StoreGauges(
+                    storage.store,
+                    storage.admin,
+                    queues=self._settings.metrics_queues,
+                    timeout=self._settings.metrics_scrape_timeout,
+                )
+        return self._gauges.collect()
+
+
+def metrics_address(settings: Settings) -> tuple[str, int]:
+    """(host, port) of the separate metrics port (``metrics_port``; 0: none)."""
+    return settings.metrics_host or settings.host, settings.metrics_port
+
+
+def _start_metrics_port(settings: Settings) -> None:
+    """Serve every worker's metrics on ``metrics_port`` from this (main) process."""
+    if not settings.metrics_port:
+        return
+    from prometheus_client import start_http_server
+
+    host, port = metrics_address(settings)
+    exposition = Exposition([_LazyGauges(settings)])
+    start_http_server(port, addr=host, registry=exposition.registry)
+    print(f"sqlqueue: metrics on http://{host}:{port}/metrics", flush=True)

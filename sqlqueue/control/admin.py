@@ -61,6 +61,25 @@ class Admin(ControlPlaneService):
         """Placements of one project's queues (every project's when None)."""
         return self._control.catalogue.list(project, marker=marker, limit=limit)
 
+    def catalogue_size(self) -> int:
+        """How many queues the catalogue places on pools. :raises StorageUnavailable:"""
+        return self._control.catalogue.count()
+
+    def pools_up(self) -> dict[str, bool]:
+        """Whether each registered pool answers (one ``SELECT 1`` each).
+
+        :raises StorageUnavailable: the catalogue database does not answer.
+        """
+        opener = self._pooled.router.driver
+        return {pool.name: self._alive(partial(opener, pool.name)) for pool in self.pools.all()}
+
+    @staticmethod
+    def _alive(opener: Callable[[], DataDriver]) -> bool:
+        try:
+            return opener().is_alive()
+        except errors.StorageUnavailable:
+            return False
+
     def placement(self, project: str, queue: str) -> CatalogueEntry:
         """Where a queue lives. :raises QueueNotMapped: not on any pool."""
         return self._control.catalogue.get(project, queue)

@@ -121,6 +121,17 @@ class ControlPlaneService(abc.ABC):
         """Placements of one project's queues (every project's when None)."""
 
     @abc.abstractmethod
+    def catalogue_size(self) -> int:
+        """How many queues the catalogue places on pools. :raises StorageUnavailable:"""
+
+    @abc.abstractmethod
+    def pools_up(self) -> dict[str, bool]:
+        """Whether each registered pool's database answers, by pool name.
+
+        :raises StorageUnavailable: the catalogue database does not answer.
+        """
+
+    @abc.abstractmethod
     def placement(self, project: str, queue: str) -> CatalogueEntry:
         """Where a queue lives. :raises QueueNotMapped: not on any pool."""
 

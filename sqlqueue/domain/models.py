@@ -88,6 +88,19 @@ class QueueStats:
 
 
 @dataclass(frozen=True)
+class QueueDepth:
+    """How many message rows a queue holds, from its counters (for ranking queues).
+
+    ``rows`` counts expired messages not yet collected, so it may exceed the
+    queue's ``QueueStats.total``; it is read without scanning messages.
+    """
+
+    project: str
+    name: str
+    rows: int
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     """One page of a listing and the marker that fetches the next one."""
 

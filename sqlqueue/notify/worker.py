@@ -38,6 +38,7 @@ from sqlqueue.notify.senders import (
     SmtpSender,
     final,
 )
+from sqlqueue.observe.metrics import NOTIFICATION_LAG, NOTIFICATIONS
 from sqlqueue.storage.base import DataDriver, DeliveryController
 
 logger = logging.getLogger(__name__)
@@ -235,7 +236,14 @@ class Notifier:
         return results
 
     def deliver(self, delivery: Delivery) -> DeliveryResult:
-        """Send one row (unless it must not be sent); how it ended."""
+        """Send one row (unless it must not be sent); how it ended (counted in the metrics)."""
+        result = self._deliver(delivery)
+        NOTIFICATIONS.labels(result.state).inc()
+        if result.state == "delivered":
+            NOTIFICATION_LAG.observe(max(0.0, time.time() - delivery.created))
+        return result
+
+    def _deliver(self, delivery: Delivery) -> DeliveryResult:
         if not self._wanted(delivery):
             return DeliveryResult(delivery.id, "dropped")
         outcome = self.send(delivery)

@@ -31,6 +31,7 @@ from sqlqueue.domain.models import (
     NewMessage,
     Page,
     Pool,
+    QueueDepth,
     QueueInfo,
     QueueStats,
     Subscription,
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 Metadata = dict[str, Any]
 Messages = list[Message]
 """A list of messages (an alias: controllers have a method named ``list``)."""
+QueueDepths = list[QueueDepth]
+"""A list of queue depths (an alias, as ``Messages``)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,14 @@ class QueueController(abc.ABC):
     @abc.abstractmethod
     def stats(self, project: str, name: str) -> QueueStats:
         """Counts of free, claimed and total messages (zeros if missing)."""
+
+    @abc.abstractmethod
+    def deepest(self, limit: int) -> QueueDepths:
+        """Up to ``limit`` queues of every project, the most message rows first.
+
+        Read from the queue counters (storage/sql/counters.py): the cost grows
+        with the number of queues, never with their depth.
+        """
 
 
 class MessageController(abc.ABC):
@@ -407,6 +418,10 @@ class CatalogueController(abc.ABC):
     def delete(self, project: str, queue: str) -> None:
         """Remove the mapping (silent if missing)."""
 
+    @abc.abstractmethod
+    def count(self) -> int:
+        """How many queues the catalogue places, every project together."""
+
 
 class QueueWakeups(abc.ABC):
     """Long-poll: wait, at no cost, until a queue may have new messages.
@@ -538,6 +553,18 @@ class QueueStore(abc.ABC):
                 opener().wakeups.close()
             except errors.StorageUnavailable as ex:
                 logger.warning("cannot release the waiters of a database: %s", ex)
+
+    def deepest_queues(self, limit: int) -> QueueDepths:
+        """The ``limit`` deepest queues of every database that answers (``deepest``)."""
+        found: dict[tuple[str, str], QueueDepth] = {}
+        for opener in self.databases():
+            try:
+                for depth in opener().queues.deepest(limit):
+                    found.setdefault((depth.project, depth.name), depth)
+            except errors.StorageUnavailable as ex:
+                logger.warning("queue depths skipped an unavailable database: %s", ex)
+        ranked = sorted(found.values(), key=lambda d: (-d.rows, d.project, d.name))
+        return ranked[:limit]
 
     def gc(self) -> int:
         """Collect expired rows in every database that answers; skip the others."""

@@ -42,6 +42,8 @@ class PlacingCatalogue(Protocol):
 
     def delete(self, project: str, queue: str) -> None: ...
 
+    def count(self) -> int: ...
+
 
 class ControlPlane(Protocol):
     """A control driver: pools, flavors and the catalogue."""

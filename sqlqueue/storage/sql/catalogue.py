@@ -142,6 +142,10 @@ class SqlCatalogueController(CatalogueController):
         stmt = sa.delete(catalogue).where(*_where(project, queue))
         self._db.run(lambda c: c.execute(stmt))
 
+    def count(self) -> int:
+        stmt = sa.select(sa.func.count()).select_from(catalogue)
+        return int(self._db.run(lambda c: c.execute(stmt).scalar_one(), write=False))
+
     def drop_all(self) -> None:
         """Forget every mapping (for tests and tear-down)."""
         self._db.run(lambda c: c.execute(sa.delete(catalogue)))

@@ -21,8 +21,9 @@ from sqlqueue.domain import ids
 from sqlqueue.domain.bodies import BodyCodec
 from sqlqueue.domain.models import Claim, Message
 from sqlqueue.domain.policy import QueuePolicy
+from sqlqueue.observe.metrics import CLAIMS_CREATED, MESSAGES_CLAIMED, MESSAGES_DEAD_LETTERED
 from sqlqueue.storage.base import ClaimController, Metadata, StorageOptions
-from sqlqueue.storage.sql import counters, rows, statements
+from sqlqueue.storage.sql import counters, rows, statements, tally
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.messages import reserve_markers
 from sqlqueue.storage.sql.queues import find_queue
@@ -93,6 +94,7 @@ def dead_letter(
         if dlq_ttl:
             values.update(ttl=dlq_ttl, expires_at=now + dlq_ttl * 1000)
         conn.execute(sa.update(messages).where(messages.c.id == row.id).values(values))
+    tally.count(conn, MESSAGES_DEAD_LETTERED, len(spent))
     return [r for r in found if r.claim_count < limit]
 
 
@@ -217,6 +219,8 @@ class SqlClaimController(ClaimController):
             if not taken:
                 return None, []
             conn.execute(statements.INSERT_CLAIM, lease.row(row.id))
+            tally.count(conn, CLAIMS_CREATED, 1)
+            tally.count(conn, MESSAGES_CLAIMED, len(taken))
             return claim_id, taken
 
         return self._db.run(work)

@@ -81,6 +81,15 @@ COUNTS = sa.select(
 """(id, message_rows, delta, expired, claimed) of one queue, in one statement."""
 
 
+_rows = (queues.c.message_rows + sa.func.coalesce(_delta, 0)).label("rows")
+DEEPEST = (
+    sa.select(queues.c.project, queues.c.name, _rows)
+    .order_by(_rows.desc(), queues.c.project, queues.c.name)
+    .limit(sa.bindparam("p_limit"))
+)
+"""(project, name, rows) of the queues with the most message rows, every project."""
+
+
 def shard() -> int:
     """A shard row to write to."""
     return random.randrange(SHARDS)
@@ -142,6 +151,15 @@ def counts(conn: Connection, project: str, name: str, now: int) -> Row[Any] | No
     """(id, message_rows, delta, expired, claimed) of a queue, or None if missing."""
     params = {"p_project": project, "p_name": name, "p_now": now}
     return conn.execute(COUNTS, params).first()
+
+
+def deepest(conn: Connection, limit: int) -> list[Row[Any]]:
+    """(project, name, rows) of the ``limit`` queues with the most message rows.
+
+    One pass over the queues and their shard rows (SHARDS per queue at most):
+    the cost grows with the number of queues, not with messages.
+    """
+    return list(conn.execute(DEEPEST, {"p_limit": limit}).all())
 
 
 def counted_delete(delete: sa.Delete) -> sa.Insert:

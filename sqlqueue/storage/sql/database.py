@@ -14,6 +14,8 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
 from sqlqueue.domain.clock import Clock, system_clock
+from sqlqueue.observe.metrics import DATABASE_RETRIES
+from sqlqueue.storage.sql import tally
 from sqlqueue.storage.sql.engine import WRITE_OPTION, make_engine
 from sqlqueue.storage.sql.errors import is_retryable, wrap_db_errors
 
@@ -50,6 +52,7 @@ class Database:
                     if attempt >= MAX_ATTEMPTS or not is_retryable(ex):
                         raise
                     logger.debug("retrying transaction after %s", ex.orig)
+                    DATABASE_RETRIES.inc()
                     time.sleep(random.uniform(0, 0.01 * 2**attempt))
 
     def run_alone(self, work: Callable[[Connection], T]) -> T:
@@ -68,11 +71,12 @@ class Database:
             while True:
                 try:
                     with self._autocommit_engine().connect() as conn:
-                        return work(conn)
+                        return _settled(conn, lambda: work(conn))
                 except exc.DBAPIError as ex:
                     attempt += 1
                     if attempt >= MAX_ATTEMPTS or not is_retryable(ex):
                         raise
+                    DATABASE_RETRIES.inc()
                     time.sleep(random.uniform(0, 0.01 * 2**attempt))
 
     def _autocommit_engine(self) -> Engine:
@@ -93,8 +97,7 @@ class Database:
         with self.engine.connect() as conn:
             if write:
                 conn.execution_options(**{WRITE_OPTION: True})
-            with conn.begin():
-                return work(conn)
+            return _settled(conn, lambda: _in_transaction(conn, work))
 
     def is_alive(self) -> bool:
         """Whether the database answers a trivial query."""
@@ -110,6 +113,23 @@ class Database:
         if self.skip_locked:
             return stmt.with_for_update(skip_locked=True)
         return stmt
+
+
+def _in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
+    with conn.begin():
+        return work(conn)
+
+
+def _settled(conn: Connection, run: Callable[[], T]) -> T:
+    """``run()``, then the counts it made on ``conn`` reach the metrics if it
+    returned (its transaction committed), or are dropped if it raised."""
+    try:
+        result = run()
+    except BaseException:
+        tally.settle(conn, committed=False)
+        raise
+    tally.settle(conn, committed=True)
+    return result
 
 
 def dumps(document: Any) -> str:

@@ -8,8 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from sqlqueue.domain.clock import Clock, system_clock
+from sqlqueue.observe.metrics import CLAIMS_EXPIRED, MESSAGES_EXPIRED
 from sqlqueue.storage.base import DataDriver, StorageOptions
-from sqlqueue.storage.sql import counters
+from sqlqueue.storage.sql import counters, tally
 from sqlqueue.storage.sql import deliveries as outbox
 from sqlqueue.storage.sql.claims import SqlClaimController
 from sqlqueue.storage.sql.database import Database
@@ -34,6 +35,10 @@ _PROBES = {
 PERF: not ``… AND expires_at <= now LIMIT 1``: when statistics promise many
 expired rows, PostgreSQL plans that as a sequential scan that stops at the
 first match, which reads the whole table once the rows are gone."""
+
+
+_EXPIRED = {messages.name: MESSAGES_EXPIRED, claims.name: CLAIMS_EXPIRED}
+"""The counter of each table whose rows gc removes as expired."""
 
 
 def _expired_queues(conn: Connection, now: int) -> list[tuple[sa.Table, int]]:
@@ -125,6 +130,9 @@ class SqlDataDriver(DataDriver):
         conn.execute(sa.delete(table).where(key.in_(keys)))
         if table is messages and queue_id is not None:
             counters.add(conn, queue_id, -len(keys))
+        expired = _EXPIRED.get(table.name)
+        if expired is not None:
+            tally.count(conn, expired, len(keys))
         return len(keys)
 
     def close(self) -> None:

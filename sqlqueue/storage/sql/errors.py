@@ -19,6 +19,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import URL, make_url
 
 from sqlqueue import errors
+from sqlqueue.observe.metrics import DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -325,9 +326,11 @@ def wrap_db_errors() -> Iterator[None]:
         if isinstance(ex, (exc.OperationalError, exc.InterfaceError)) or ex.connection_invalidated:
             found = explain(ex)
             logger.warning("storage unavailable: %s", found)
+            DATABASE_ERRORS.inc()
             if not isinstance(found, errors.StorageUnavailable):
                 found = errors.StorageUnavailable(str(found))
             raise found from ex
         raise
     except exc.TimeoutError as ex:
+        DATABASE_ERRORS.inc()
         raise errors.StorageUnavailable("Storage connection pool exhausted.") from ex

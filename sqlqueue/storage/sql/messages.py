@@ -13,8 +13,9 @@ from sqlqueue.domain import ids
 from sqlqueue.domain.documents import DOCUMENT_BYTES, encode_within
 from sqlqueue.domain.models import Message, NewMessage, Page
 from sqlqueue.domain.policy import QueuePolicy
+from sqlqueue.observe.metrics import MESSAGES_DELETED, MESSAGES_POSTED
 from sqlqueue.storage.base import MessageController, Messages, Metadata, StorageOptions
-from sqlqueue.storage.sql import counters, deliveries, rows, statements
+from sqlqueue.storage.sql import counters, deliveries, rows, statements, tally
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.queues import create_queue, find_queue
 from sqlqueue.storage.sql.tables import messages
@@ -225,6 +226,7 @@ class SqlMessageController(MessageController):
             posted = self._db.run(insert_counted)
         else:
             posted = self._db.run(lambda c: insert(c, reserve(c, project, queue, count, now)))
+        MESSAGES_POSTED.inc(len(posted))
         self._wakeups.posted(project, queue)
         return posted
 
@@ -329,7 +331,9 @@ class SqlMessageController(MessageController):
                     messages.c.claim_id.in_(list(claim_ids)),
                     messages.c.claim_expires > now,
                 )
-            counters.add(conn, row.id, -conn.execute(stmt).rowcount)
+            deleted = conn.execute(stmt).rowcount
+            counters.add(conn, row.id, -deleted)
+            tally.count(conn, MESSAGES_DELETED, deleted)
 
         self._db.run(work)
 
@@ -347,6 +351,7 @@ class SqlMessageController(MessageController):
                 keys = [r.id for r in found]
                 conn.execute(sa.delete(messages).where(messages.c.id.in_(keys)))
                 counters.add(conn, row.id, -len(keys))
+                tally.count(conn, MESSAGES_DELETED, len(keys))
             return [rows.to_message(r, now, self._options.bodies) for r in found]
 
         return self._db.run(work)
@@ -392,6 +397,7 @@ def _delete_one(
         counters.add_named(conn, project, queue, -deleted)
     if not deleted:
         _refuse(conn, project, queue, key, claim_id, now)
+    tally.count(conn, MESSAGES_DELETED, deleted)
 
 
 def _refuse(

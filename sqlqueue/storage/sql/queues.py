@@ -10,9 +10,9 @@ from sqlalchemy.engine import Connection, Row
 
 from sqlqueue import errors
 from sqlqueue.domain.documents import DOCUMENT_BYTES, encode_within
-from sqlqueue.domain.models import MessageSummary, Page, QueueInfo, QueueStats
+from sqlqueue.domain.models import MessageSummary, Page, QueueDepth, QueueInfo, QueueStats
 from sqlqueue.domain.policy import QueuePolicy
-from sqlqueue.storage.base import Metadata, QueueController, StorageOptions
+from sqlqueue.storage.base import Metadata, QueueController, QueueDepths, StorageOptions
 from sqlqueue.storage.sql import counters, statements
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.rows import age_seconds
@@ -185,6 +185,10 @@ class SqlQueueController(QueueController):
 
     def stats(self, project: str, name: str) -> QueueStats:
         return self._db.run(lambda c: queue_stats(c, project, name, self._db.now_ms()), write=False)
+
+    def deepest(self, limit: int) -> QueueDepths:
+        found = self._db.run(lambda c: counters.deepest(c, limit), write=False)
+        return [QueueDepth(row.project, row.name, max(0, int(row.rows))) for row in found]
 
 
 def _matches(meta_text: str, filters: Mapping[str, Any]) -> bool:

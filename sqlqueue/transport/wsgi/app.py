@@ -7,8 +7,10 @@ import falcon
 from sqlqueue.config import Settings
 from sqlqueue.control.base import ControlPlaneService
 from sqlqueue.domain.clock import Clock, system_clock
+from sqlqueue.observe.exposition import Exposition
+from sqlqueue.observe.gauges import StoreGauges
 from sqlqueue.storage.base import QueueStore
-from sqlqueue.transport.wsgi import errors
+from sqlqueue.transport.wsgi import errors, metrics
 from sqlqueue.transport.wsgi.context import Deps, Request
 from sqlqueue.transport.wsgi.middleware import AccessLog, Guard, UnreadBody
 from sqlqueue.transport.wsgi.v2 import routes
@@ -31,9 +33,12 @@ def build_app(
     ``settings.admin_mode``.
     """
     deps = Deps(store, settings, clock, secret, Validator(settings.limits), admin)
+    table = routes(deps)
+    if serves_metrics(settings):
+        table.append((metrics.PATH, metrics.Metrics(exposition(deps))))
     app: falcon.App[Request, falcon.Response] = falcon.App(
         request_type=Request,
-        middleware=[UnreadBody(), AccessLog(), Guard(deps)],
+        middleware=[UnreadBody(), AccessLog(), metrics.RequestMetrics(table), Guard(deps)],
     )
     # As Zaqar: `ids=a,b` splits on commas and blank values count as absent.
     app.req_options.auto_parse_qs_csv = True
@@ -41,6 +46,24 @@ def build_app(
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False
     errors.install(app)
-    for template, resource in routes(deps):
+    for template, resource in table:
         app.add_route(template, resource)
     return app
+
+
+def serves_metrics(settings: Settings) -> bool:
+    """Whether this app answers ``GET /metrics`` (``metrics_endpoint``: admin, public, off)."""
+    where = settings.metrics_endpoint
+    return where == "public" or (where == "admin" and settings.admin_mode)
+
+
+def exposition(deps: Deps) -> Exposition:
+    """The metrics of this server, with the storage's gauges read at scrape time."""
+    settings = deps.settings
+    gauges = StoreGauges(
+        deps.store,
+        deps.admin,
+        queues=settings.metrics_queues,
+        timeout=settings.metrics_scrape_timeout,
+    )
+    return Exposition([gauges])

@@ -17,6 +17,7 @@ from typing import TypeVar
 import falcon
 
 from sqlqueue.domain.limits import MAX_WAIT
+from sqlqueue.observe.metrics import LONGPOLL_WAITERS
 from sqlqueue.storage.base import QueueStore
 
 T = TypeVar("T")
@@ -72,5 +73,7 @@ def long_poll(
         remaining = deadline - time.monotonic()
         if found(result) or remaining <= 0 or gone.is_set():
             return result
-        if not wakeups.wait(project, queue, ticket, remaining):
+        with LONGPOLL_WAITERS.track_inprogress():
+            woken = wakeups.wait(project, queue, ticket, remaining)
+        if not woken:
             return attempt()

@@ -1,0 +1,78 @@
+"""``GET /metrics`` and the per-request HTTP metrics (sqlqueue/observe).
+
+The request metrics are labelled by the route's URI template, so queue names
+and ids never become label values. A request refused before routing (a
+missing Client-ID, say) is labelled with the template its path would have
+matched, found by a second router used only then; a path no route matches
+is ``unmatched``, and a method outside ``METHODS`` is ``other``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import falcon
+from falcon.routing import CompiledRouter
+
+from sqlqueue.observe.exposition import Exposition
+from sqlqueue.observe.metrics import HTTP_DURATION, HTTP_REQUESTS
+from sqlqueue.transport.wsgi.context import Request
+
+UNMATCHED = "unmatched"
+PATH = "/metrics"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods counted by name; any other is ``OTHER`` (clients choose methods freely)."""
+OTHER = "other"
+
+
+class Metrics:
+    """``GET /metrics``: the Prometheus text exposition (OpenMetrics if accepted)."""
+
+    def __init__(self, exposition: Exposition) -> None:
+        self._exposition = exposition
+
+    def on_get(self, req: Request, resp: falcon.Response) -> None:
+        """Render every metric."""
+        resp.data, resp.content_type = self._exposition.render(req.get_header("Accept"))
+
+
+class RequestMetrics:
+    """Count each answered request and observe its duration (falcon middleware).
+
+    PERF: one counter increment and one histogram observation per request;
+    the labelled children are cached per (method, route, status).
+    """
+
+    def __init__(self, routes: Iterable[tuple[str, Any]]) -> None:
+        self._router = CompiledRouter()
+        for template, resource in routes:
+            self._router.add_route(template, resource)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def process_response(
+        self, req: Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        """Count the answer (AccessLog started the clock)."""
+        route = req.uri_template or self._template(req.path)
+        method = req.method if req.method in METHODS else OTHER
+        key = (method, route, resp.status_code)
+        children = self._children.get(key)
+        if children is None:
+            children = self._child(key)
+        children[0].inc()
+        children[1].observe(time.perf_counter() - req.context.started)
+
+    def _template(self, path: str) -> str:
+        found = self._router.find(path)
+        return found[3] if found is not None and found[3] else UNMATCHED
+
+    def _child(self, key: tuple[str, str, int]) -> tuple[Any, Any]:
+        method, route, status = key
+        children = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_DURATION.labels(method, route),
+        )
+        self._children[key] = children
+        return children
