@@ -51,8 +51,24 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+def _feedback() -> argparse.ArgumentParser:
+    """The options of long work: how its progress shows (sqlqueue/progress.py)."""
+    feedback = argparse.ArgumentParser(add_help=False)
+    shown = feedback.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--progress",
+        action="store_true",
+        help="progress lines on stderr even when it is not a terminal (a bar when it is)",
+    )
+    shown.add_argument(
+        "--quiet", action="store_true", help="no progress, even on a terminal: only the summary"
+    )
+    return feedback
+
+
 def _parser() -> argparse.ArgumentParser:
     common = _common()
+    feedback = _feedback()
     parser = argparse.ArgumentParser(
         prog="sqlqueue",
         description=__doc__,
@@ -93,7 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="manage the database schema (Alembic)", parents=[common])
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     db_sub.add_parser(
-        "upgrade", help="migrate to the current schema", parents=[common]
+        "upgrade",
+        help="migrate the catalogue and every pool to the current schema",
+        parents=[common, feedback],
     ).add_argument("revision", nargs="?", default="head")
     db_sub.add_parser(
         "downgrade", help="migrate down to a revision", parents=[common]
@@ -107,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "gc",
         help="delete expired messages, claims and subscriptions once (all pools)",
-        parents=[common],
+        parents=[common, feedback],
     )
     sub.add_parser(
         "notify", help="deliver notifications (all pools) until stopped", parents=[common]
@@ -178,15 +196,27 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _mode(args: argparse.Namespace) -> str:
+    """How long work shows its progress (``--progress``, ``--quiet``, a terminal or not)."""
+    from sqlqueue import progress
+
+    return progress.choose_mode(
+        sys.stderr,
+        quiet=getattr(args, "quiet", False),
+        lines=getattr(args, "progress", False),
+    )
+
+
 def _db(args: argparse.Namespace, settings: Settings) -> int:
     from sqlqueue import bootstrap
 
     url = settings.database_url
-    if args.db_command in ("upgrade", "downgrade"):
-        down = args.db_command == "downgrade"
-        revision = bootstrap.migrate_database(settings, args.revision, down=down)
+    if args.db_command == "upgrade":
+        return _upgrade(settings, args.revision, _mode(args))
+    if args.db_command == "downgrade":
+        revision = bootstrap.migrate_database(settings, args.revision, down=True)
         print(f"{bootstrap.describe(url)} is at {revision or '(empty database)'}")
-        return 0 if down else _upgrade_pools(settings, args.revision)
+        return 0
     state = bootstrap.inspect_database(settings)
     if args.db_command == "current":
         print(state.current or ("(empty database)" if state.empty else "(no sqlqueue schema)"))
@@ -202,24 +232,56 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _upgrade_pools(settings: Settings, revision: str) -> int:
-    """Migrate every registered pool as well; 1 if one of them failed."""
+def _upgrade(settings: Settings, revision: str, mode: str) -> int:
+    """Migrate the catalogue database, then every registered pool; 1 if a pool failed.
+
+    Ctrl-C lets the database being migrated finish, then stops and says
+    which were done (sqlqueue/progress.py).
+    """
+    from sqlqueue import bootstrap, progress
+
+    with progress.deferred("finishing the database being migrated, then stopping") as interrupt:
+        reached = bootstrap.migrate_database(settings, revision)
+        print(f"{bootstrap.describe(settings.database_url)} is at {reached or '(empty database)'}")
+        storage = bootstrap.create_storage(settings, prepare=False)
+        try:
+            pools = storage.admin.pools.all()
+            with progress.Tracker("db upgrade", "databases", len(pools) + 1, mode) as tracker:
+                tracker.advance(1, note="catalogue")
+                failed = _upgrade_pools(storage, pools, revision, tracker, interrupt)
+        except progress.Interrupted:
+            print(
+                f"sqlqueue: interrupted: {tracker.done} of {tracker.total} databases upgraded "
+                "(each one whole); run the same command again to upgrade the rest",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+        finally:
+            storage.close()
+    upgraded = len(pools) - failed
+    print(
+        f"upgraded the catalogue and {upgraded} of {len(pools)} pools to {revision}"
+        f" in {tracker.elapsed:.1f} s" + (f"; {failed} failed" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+def _upgrade_pools(
+    storage: Any, pools: Sequence[Any], revision: str, tracker: Any, interrupt: Any
+) -> int:
+    """Migrate each pool in turn (checking for Ctrl-C between two); how many failed."""
     from sqlqueue import bootstrap
 
-    storage = bootstrap.create_storage(settings, prepare=False)
     failed = 0
-    try:
-        for pool in storage.admin.pools.all():
-            where = bootstrap.describe(pool.uri)
-            try:
-                print(
-                    f"pool {pool.name} ({where}) is at {storage.admin.upgrade_pool(pool, revision)}"
-                )
-            except SqlqueueError as ex:
-                print(f"pool {pool.name} ({where}) FAILED: {ex}", file=sys.stderr)
-                failed = 1
-    finally:
-        storage.close()
+    for pool in pools:
+        interrupt.check()
+        where = bootstrap.describe(pool.uri)
+        try:
+            print(f"pool {pool.name} ({where}) is at {storage.admin.upgrade_pool(pool, revision)}")
+        except SqlqueueError as ex:
+            print(f"pool {pool.name} ({where}) FAILED: {ex}", file=sys.stderr)
+            failed += 1
+        tracker.advance(1, note=pool.name)
     return failed
 
 
@@ -285,16 +347,38 @@ def _print_pools(found: Sequence[Any], catalogue: str) -> None:
         print(f"{pool.name:<16} {pool.weight:>10} {flavor:<12} {options:<16} {where}")
 
 
-def _gc(settings: Settings) -> int:
-    """Collect expired rows in the catalogue database and every pool that answers."""
-    from sqlqueue import bootstrap
+def _gc(settings: Settings, mode: str) -> int:
+    """Collect expired rows in the catalogue database and every pool that answers.
+
+    With progress shown, the backlog is counted first (for the ETA). Ctrl-C
+    stops after the batch being deleted (each batch is one transaction).
+    """
+    from sqlqueue import bootstrap, progress
 
     _prepare(settings, create=False)
     storage = bootstrap.create_storage(settings, prepare=False)
     try:
-        print(f"removed {storage.store.gc()} expired rows")
+        total = storage.store.gc_backlog() if mode != progress.OFF else None
+        with (
+            progress.deferred("finishing the batch being deleted, then stopping") as interrupt,
+            progress.Tracker("gc", "rows", total, mode) as tracker,
+        ):
+
+            def step(removed: int) -> None:
+                tracker.advance(removed)
+                interrupt.check()
+
+            removed = storage.store.gc(step)
+    except progress.Interrupted:
+        print(
+            f"sqlqueue: interrupted: removed {tracker.done} expired rows (whole batches); "
+            "run sqlqueue gc again to remove the rest",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     finally:
         storage.close()
+    print(f"removed {removed} expired rows")
     return 0
 
 
@@ -426,7 +510,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "db":
         return _db(args, settings)
     if args.command == "gc":
-        return _gc(settings)
+        return _gc(settings, _mode(args))
     if args.command == "notify":
         return _notify(settings)
     if args.command == "pool":

@@ -44,6 +44,9 @@ Messages = list[Message]
 """A list of messages (an alias: controllers have a method named ``list``)."""
 QueueDepths = list[QueueDepth]
 """A list of queue depths (an alias, as ``Messages``)."""
+GcProgress = Callable[[int], None]
+"""Told how many rows each committed gc batch removed; what it raises stops gc
+between two batches (nothing is left half done)."""
 
 
 @dataclass(frozen=True)
@@ -467,9 +470,13 @@ class DataDriver(abc.ABC):
         """Whether the database answers."""
 
     @abc.abstractmethod
-    def gc(self) -> int:
+    def gc(self, progress: GcProgress | None = None) -> int:
         """Delete expired messages, claims, subscriptions and finished deliveries;
-        returns how many rows went."""
+        returns how many rows went. ``progress`` hears of every committed batch."""
+
+    @abc.abstractmethod
+    def gc_backlog(self) -> int:
+        """How many rows ``gc`` would remove now (counted over the expiry indexes)."""
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -566,12 +573,22 @@ class QueueStore(abc.ABC):
         ranked = sorted(found.values(), key=lambda d: (-d.rows, d.project, d.name))
         return ranked[:limit]
 
-    def gc(self) -> int:
+    def gc_backlog(self) -> int:
+        """``gc_backlog`` of every database that answers."""
+        found = 0
+        for opener in self.databases():
+            try:
+                found += opener().gc_backlog()
+            except errors.StorageUnavailable as ex:
+                logger.warning("gc backlog skipped an unavailable database: %s", ex)
+        return found
+
+    def gc(self, progress: GcProgress | None = None) -> int:
         """Collect expired rows in every database that answers; skip the others."""
         removed = 0
         for opener in self.databases():
             try:
-                removed += opener().gc()
+                removed += opener().gc(progress)
             except errors.StorageUnavailable as ex:
                 logger.warning("gc skipped an unavailable database: %s", ex)
         return removed

@@ -38,7 +38,10 @@ pytestmark = pytest.mark.sqlite
 
 Doc = dict[str, Any]
 BASE = "urn:sqlqueue:openapi"
-DOCS = {"public": documents.openapi(admin=False), "admin": documents.openapi(admin=True)}
+DOCS = {
+    "public": documents.openapi(admin=False),
+    "admin": documents.openapi(admin=True, metrics=True),  # metrics_endpoint = "admin"
+}
 GUARD = {"400", "404", "406"}
 SAMPLES = {
     "queue_name": "jobs",
@@ -131,7 +134,8 @@ class Contract:
         else:
             ((media, _),) = content.items()
             assert result.headers["content-type"].split(";")[0] == media
-            error = self.validate(f"{pointer}/content/{escape(media)}/schema", result.json)
+            body = result.text if media.startswith("text/") else result.json
+            error = self.validate(f"{pointer}/content/{escape(media)}/schema", body)
             assert error is None, f"{method} {path} → {status}: {error}"
         self.seen.add((template, method, status))
 
@@ -169,6 +173,8 @@ class Tour:
     def __call__(self, method: str, target: str, expect: int, **kw: Any) -> Any:
         result = send(self.contract, self.api, method, target, **kw)
         assert result.status_code == expect, f"{method} {target}: {result.text}"
+        if result.headers.get("content-type", "").startswith("text/"):
+            return result.text
         return result.json if result.text else None
 
     def missed(self, paths: set[str]) -> set[tuple[str, str, str]]:
@@ -488,6 +494,7 @@ def test_admin_tour(tmp_path: Path, clock: ManualClock) -> None:
         t("GET", "/v2/catalogue/placed", 200)
         t("GET", "/v2/catalogue/nowhere", 404)
         t("GET", "/v2/health", 200)
+        t("GET", "/metrics", 200)
         t("DELETE", "/v2/pools/p1", 403)
         t("DELETE", "/v2/flavors/f1", 204)
         t("DELETE", "/v2/pools/p2", 204)

@@ -427,6 +427,18 @@ GC = (
 )
 
 
+GC_BACKLOG = (
+    sa.select(sa.func.count())
+    .select_from(deliveries)
+    .where(deliveries.c.state.in_([DELIVERED, FAILED]), deliveries.c.due_at <= _now)
+)
+
+
+def gc_backlog(conn: Connection, now: int) -> int:
+    """How many finished rows are past their keeping time (``gc_batch`` removes them)."""
+    return int(conn.execute(GC_BACKLOG, {"p_now": now}).scalar_one())
+
+
 def gc_batch(conn: Connection, now: int, limit: int) -> int:
     """Delete up to ``limit`` finished rows past their keeping time; how many went."""
     keys = list(conn.execute(GC, {"p_now": now, "p_limit": limit}).scalars())

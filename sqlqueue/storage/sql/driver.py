@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.observe.metrics import CLAIMS_EXPIRED, MESSAGES_EXPIRED
-from sqlqueue.storage.base import DataDriver, StorageOptions
+from sqlqueue.storage.base import DataDriver, GcProgress, StorageOptions
 from sqlqueue.storage.sql import counters, tally
 from sqlqueue.storage.sql import deliveries as outbox
 from sqlqueue.storage.sql.claims import SqlClaimController
@@ -39,6 +39,23 @@ first match, which reads the whole table once the rows are gone."""
 
 _EXPIRED = {messages.name: MESSAGES_EXPIRED, claims.name: CLAIMS_EXPIRED}
 """The counter of each table whose rows gc removes as expired."""
+
+
+_BACKLOG = {
+    table: sa.select(sa.func.count())
+    .select_from(table)
+    .where(table.c.queue_id == sa.bindparam("p_queue"), table.c.expires_at <= sa.bindparam("p_now"))
+    for table in (messages, claims)
+}
+_EXPIRED_SUBSCRIPTIONS = (
+    sa.select(sa.func.count())
+    .select_from(subscriptions)
+    .where(subscriptions.c.expires_at <= sa.bindparam("p_now"))
+)
+
+
+def _nobody(removed: int) -> None:
+    """No one to tell about gc's progress."""
 
 
 def _expired_queues(conn: Connection, now: int) -> list[tuple[sa.Table, int]]:
@@ -84,7 +101,7 @@ class SqlDataDriver(DataDriver):
     def is_alive(self) -> bool:
         return self.db.is_alive()
 
-    def gc(self) -> int:
+    def gc(self, progress: GcProgress | None = None) -> int:
         """Delete expired rows in small batches; safe from many workers at once.
 
         Messages and claims are collected queue by queue over their
@@ -96,25 +113,43 @@ class SqlDataDriver(DataDriver):
         (storage/sql/counters.py).
         """
         now = self.db.now_ms()
+        told = progress or _nobody
         removed = 0
         for table, queue_id in self.db.run(lambda c: _expired_queues(c, now), write=False):
-            removed += self._drain(table, now, queue_id)
-        removed += self._drain(subscriptions, now, None)
+            removed += self._drain(table, now, queue_id, told)
+        removed += self._drain(subscriptions, now, None, told)
         limit = self.options.gc_batch
         while True:
             batch = self.db.run(lambda c: outbox.gc_batch(c, now, limit))
             removed += batch
+            told(batch)
             if batch < limit:
                 break
         if removed:
             logger.info("gc removed %d expired rows", removed)
         return removed
 
-    def _drain(self, table: sa.Table, now: int, queue_id: int | None) -> int:
+    def gc_backlog(self) -> int:
+        """Expired rows per queue over (queue_id, expires_at), then subscriptions
+        and finished deliveries: index ranges the size of the backlog."""
+        now = self.db.now_ms()
+
+        def work(conn: Connection) -> int:
+            found = sum(
+                conn.execute(_BACKLOG[table], {"p_queue": queue_id, "p_now": now}).scalar_one()
+                for table, queue_id in _expired_queues(conn, now)
+            )
+            found += conn.execute(_EXPIRED_SUBSCRIPTIONS, {"p_now": now}).scalar_one()
+            return int(found) + outbox.gc_backlog(conn, now)
+
+        return self.db.run(work, write=False)
+
+    def _drain(self, table: sa.Table, now: int, queue_id: int | None, progress: GcProgress) -> int:
         removed = 0
         while True:
             batch = self.db.run(lambda c: self._gc_batch(c, table, now, queue_id))
             removed += batch
+            progress(batch)
             if batch < self.options.gc_batch:
                 return removed
 

@@ -7,8 +7,6 @@ import falcon
 from sqlqueue.config import Settings
 from sqlqueue.control.base import ControlPlaneService
 from sqlqueue.domain.clock import Clock, system_clock
-from sqlqueue.observe.exposition import Exposition
-from sqlqueue.observe.gauges import StoreGauges
 from sqlqueue.storage.base import QueueStore
 from sqlqueue.transport.wsgi import errors, metrics
 from sqlqueue.transport.wsgi.context import Deps, Request
@@ -34,8 +32,6 @@ def build_app(
     """
     deps = Deps(store, settings, clock, secret, Validator(settings.limits), admin)
     table = routes(deps)
-    if serves_metrics(settings):
-        table.append((metrics.PATH, metrics.Metrics(exposition(deps))))
     app: falcon.App[Request, falcon.Response] = falcon.App(
         request_type=Request,
         middleware=[UnreadBody(), AccessLog(), metrics.RequestMetrics(table), Guard(deps)],
@@ -49,21 +45,3 @@ def build_app(
     for template, resource in table:
         app.add_route(template, resource)
     return app
-
-
-def serves_metrics(settings: Settings) -> bool:
-    """Whether this app answers ``GET /metrics`` (``metrics_endpoint``: admin, public, off)."""
-    where = settings.metrics_endpoint
-    return where == "public" or (where == "admin" and settings.admin_mode)
-
-
-def exposition(deps: Deps) -> Exposition:
-    """The metrics of this server, with the storage's gauges read at scrape time."""
-    settings = deps.settings
-    gauges = StoreGauges(
-        deps.store,
-        deps.admin,
-        queues=settings.metrics_queues,
-        timeout=settings.metrics_scrape_timeout,
-    )
-    return Exposition([gauges])

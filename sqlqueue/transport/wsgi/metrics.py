@@ -16,15 +16,39 @@ from typing import Any
 import falcon
 from falcon.routing import CompiledRouter
 
+from sqlqueue.config import Settings
 from sqlqueue.observe.exposition import Exposition
+from sqlqueue.observe.gauges import StoreGauges
 from sqlqueue.observe.metrics import HTTP_DURATION, HTTP_REQUESTS
-from sqlqueue.transport.wsgi.context import Request
+from sqlqueue.transport.wsgi.context import Deps, Request
 
 UNMATCHED = "unmatched"
 PATH = "/metrics"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 """Methods counted by name; any other is ``OTHER`` (clients choose methods freely)."""
 OTHER = "other"
+
+
+SCRAPE_TYPES = ("text/plain", "application/openmetrics-text")
+"""What a scraper may accept instead of JSON (the other routes' condition)."""
+
+
+def serves_metrics(settings: Settings) -> bool:
+    """Whether this app answers ``GET /metrics`` (``metrics_endpoint``: admin, public, off)."""
+    where = settings.metrics_endpoint
+    return where == "public" or (where == "admin" and settings.admin_mode)
+
+
+def exposition(deps: Deps) -> Exposition:
+    """The metrics of this server, with the storage's gauges read at scrape time."""
+    settings = deps.settings
+    gauges = StoreGauges(
+        deps.store,
+        deps.admin,
+        queues=settings.metrics_queues,
+        timeout=settings.metrics_scrape_timeout,
+    )
+    return Exposition([gauges])
 
 
 class Metrics:

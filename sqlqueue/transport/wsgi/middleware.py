@@ -20,6 +20,8 @@ from sqlqueue.domain import identity
 from sqlqueue.domain.limits import Limits
 from sqlqueue.transport.wsgi import signing
 from sqlqueue.transport.wsgi.context import Deps, Request
+from sqlqueue.transport.wsgi.metrics import PATH as METRICS_PATH
+from sqlqueue.transport.wsgi.metrics import SCRAPE_TYPES
 
 access_logger = logging.getLogger("sqlqueue.access")
 
@@ -137,7 +139,11 @@ class Guard:
                 title="Invalid Content-Type",
                 description="Form-encoded request bodies are not accepted; send JSON.",
             )
-        if not (req.client_accepts_json or req.client_accepts("application/json-home")):
+        if not (
+            req.client_accepts_json
+            or req.client_accepts("application/json-home")
+            or (req.path == METRICS_PATH and any(map(req.client_accepts, SCRAPE_TYPES)))
+        ):
             raise falcon.HTTPNotAcceptable(
                 description="Endpoint only serves `application/json`; specify client-side "
                 'media type support with the "Accept" header.'

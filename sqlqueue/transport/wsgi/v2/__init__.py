@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlqueue.transport.wsgi import metrics
 from sqlqueue.transport.wsgi.context import Deps
 from sqlqueue.transport.wsgi.v2 import (
     catalogue,
@@ -24,10 +25,11 @@ def routes(deps: Deps) -> list[tuple[str, Any]]:
     """Every (URI template, resource) pair of the public v2 API."""
     admin_mode = deps.settings.admin_mode
     control = deps.admin is not None
+    scraped = metrics.serves_metrics(deps.settings)
     table: list[tuple[str, Any]] = [
         ("/", discovery.Versions()),
         ("/v2/", discovery.HomeDocument(admin_mode, control)),
-        ("/v2/openapi.json", discovery.OpenApi(admin_mode, deps.limits, control)),
+        ("/v2/openapi.json", discovery.OpenApi(admin_mode, deps.limits, control, scraped)),
         ("/v2/ping", discovery.Ping(deps)),
         ("/v2/queues", queues.Collection(deps)),
         (Q, queues.Item(deps)),
@@ -44,6 +46,8 @@ def routes(deps: Deps) -> list[tuple[str, Any]]:
     ]
     if admin_mode:
         table += admin_routes(deps)
+    if scraped:
+        table.append((metrics.PATH, metrics.Metrics(metrics.exposition(deps))))
     return table
 
 

@@ -39,8 +39,14 @@ class HomeDocument:
 class OpenApi:
     """``GET /v2/openapi.json``: an OpenAPI 3.1 description of the routes."""
 
-    def __init__(self, admin: bool = False, limits: Limits | None = None, control: bool = True):
-        self._doc = documents.openapi(admin, limits, control)
+    def __init__(
+        self,
+        admin: bool = False,
+        limits: Limits | None = None,
+        control: bool = True,
+        metrics: bool = False,
+    ) -> None:
+        self._doc = documents.openapi(admin, limits, control, metrics)
 
     def on_get(self, req: Request, resp: falcon.Response) -> None:
         """The OpenAPI document (describing the configured limits)."""

@@ -50,6 +50,16 @@ DISCOVERY = (
 )
 """Served by every app, described by OpenAPI only (not by the home document)."""
 
+METRICS = Route(
+    "metrics",
+    "/metrics",
+    (),
+    {"GET": _get("Prometheus metrics of every worker (text exposition format)", "Metrics")},
+    storage=False,
+    headers=False,
+)
+"""Served where ``metrics_endpoint`` says (the admin app by default); OpenAPI only."""
+
 ROUTES = (
     Route(
         "ping",
@@ -286,10 +296,11 @@ def home(admin: bool = False, control: bool = True) -> dict[str, Any]:
 
 
 def openapi(
-    admin: bool = False, limits: Limits | None = None, control: bool = True
+    admin: bool = False, limits: Limits | None = None, control: bool = True, metrics: bool = False
 ) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the public (or admin) app.
+    """The OpenAPI 3.1 document of the public (or admin) app (with ``/metrics`` if it serves it).
 
     Request-body schemas follow ``limits`` (Zaqar's defaults when None).
     """
-    return spec.document((*DISCOVERY, *routes(admin, control)), limits or Limits())
+    extra = (METRICS,) if metrics else ()
+    return spec.document((*DISCOVERY, *routes(admin, control), *extra), limits or Limits())

@@ -43,7 +43,11 @@ REQUESTS: dict[str, Callable[[Limits], Schema]] = {
 }
 """Request-body schemas by component name, from the configured limits."""
 
-MEDIA: dict[str, str] = {"QueueMetadataPatch": JSON_PATCH, "Home": JSON_HOME}
+MEDIA: dict[str, str] = {
+    "QueueMetadataPatch": JSON_PATCH,
+    "Home": JSON_HOME,
+    "Metrics": "text/plain",
+}
 """Media types of the bodies that are not plain JSON."""
 
 SUCCESS = {"200": "OK", "201": "Created", "204": "No content", "300": "Multiple choices"}

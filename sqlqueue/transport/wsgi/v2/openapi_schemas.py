@@ -228,6 +228,10 @@ def _discovery() -> dict[str, Schema]:
         "Versions": strict({"versions": array(version, min_items=1)}),
         "Home": strict({"resources": resources}),
         "OpenApi": openapi,
+        "Metrics": {
+            "type": "string",
+            "description": "The Prometheus text exposition format (OpenMetrics when accepted)",
+        },
         "Links": {
             "type": "array",
             "maxItems": 1,
