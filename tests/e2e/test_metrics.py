@@ -152,8 +152,9 @@ def test_counters_sum_over_the_workers_and_gauges_match_the_stats(admin: Server)
         counts = stats.json()["messages"]
         where = {"project": HEADERS["X-Project-Id"], "queue": queue}
         assert value(samples, "sqlqueue_queue_messages", **where, state="free") == counts["free"]
-        assert value(samples, "sqlqueue_queue_messages", **where, state="claimed") == (
-            counts["claimed"]
+        assert (
+            value(samples, "sqlqueue_queue_messages", **where, state="claimed")
+            == (counts["claimed"])
         )
         age = value(samples, "sqlqueue_queue_oldest_message_age_seconds", **where)
         assert abs(age - counts.get("oldest", {"age": 0})["age"]) <= 2
