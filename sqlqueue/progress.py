@@ -6,7 +6,8 @@ report as they go, on stderr:
 * on a terminal, a ``rich`` progress bar with the count done, the total,
   the rate and the time left;
 * elsewhere (a pipe, a log file, cron) nothing, unless ``--progress`` asks
-  for a plain line every ``LINE_INTERVAL`` seconds with the same figures;
+  for a plain line every ``LINE_INTERVAL`` seconds with the same figures,
+  and one when the work ends;
 * ``--quiet`` shows nothing, even on a terminal.
 
 The command then prints its one summary line on stdout as before.
@@ -127,6 +128,12 @@ class Tracker:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
+        elif self.mode == LINES:  # where it ended, even between two periodic lines
+            self._write(self.line())
+
+    def _write(self, line: str) -> None:
+        self._stream.write(line + "\n")
+        self._stream.flush()
 
     def advance(self, count: int = 1, *, note: str | None = None) -> None:
         """``count`` more units done; ``note`` names what is being worked on now."""
@@ -136,8 +143,7 @@ class Tracker:
             self._bar.update(self._task, advance=count, description=description)
         elif self.mode == LINES and self._clock() - self._last_line >= LINE_INTERVAL:
             self._last_line = self._clock()
-            self._stream.write(self.line(note) + "\n")
-            self._stream.flush()
+            self._write(self.line(note))
 
     def line(self, note: str | None = None) -> str:
         """The plain progress line: ``gc: 1200/5000 rows (24%), 600 rows/s, 6 s left``."""
