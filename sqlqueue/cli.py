@@ -212,7 +212,9 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
 
     url = settings.database_url
     if args.db_command == "upgrade":
-        return _upgrade(settings, args.revision, _mode(args))
+        from sqlqueue import bulk
+
+        return bulk.upgrade(settings, args.revision, _mode(args))
     if args.db_command == "downgrade":
         revision = bootstrap.migrate_database(settings, args.revision, down=True)
         print(f"{bootstrap.describe(url)} is at {revision or '(empty database)'}")
@@ -230,59 +232,6 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(f"database is at {state.head}, matching the code")
     return 0
-
-
-def _upgrade(settings: Settings, revision: str, mode: str) -> int:
-    """Migrate the catalogue database, then every registered pool; 1 if a pool failed.
-
-    Ctrl-C lets the database being migrated finish, then stops and says
-    which were done (sqlqueue/progress.py).
-    """
-    from sqlqueue import bootstrap, progress
-
-    with progress.deferred("finishing the database being migrated, then stopping") as interrupt:
-        reached = bootstrap.migrate_database(settings, revision)
-        print(f"{bootstrap.describe(settings.database_url)} is at {reached or '(empty database)'}")
-        storage = bootstrap.create_storage(settings, prepare=False)
-        try:
-            pools = storage.admin.pools.all()
-            with progress.Tracker("db upgrade", "databases", len(pools) + 1, mode) as tracker:
-                tracker.advance(1, note="catalogue")
-                failed = _upgrade_pools(storage, pools, revision, tracker, interrupt)
-        except progress.Interrupted:
-            print(
-                f"sqlqueue: interrupted: {tracker.done} of {tracker.total} databases upgraded "
-                "(each one whole); run the same command again to upgrade the rest",
-                file=sys.stderr,
-            )
-            return EXIT_INTERRUPTED
-        finally:
-            storage.close()
-    upgraded = len(pools) - failed
-    print(
-        f"upgraded the catalogue and {upgraded} of {len(pools)} pools to {revision}"
-        f" in {tracker.elapsed:.1f} s" + (f"; {failed} failed" if failed else "")
-    )
-    return 1 if failed else 0
-
-
-def _upgrade_pools(
-    storage: Any, pools: Sequence[Any], revision: str, tracker: Any, interrupt: Any
-) -> int:
-    """Migrate each pool in turn (checking for Ctrl-C between two); how many failed."""
-    from sqlqueue import bootstrap
-
-    failed = 0
-    for pool in pools:
-        interrupt.check()
-        where = bootstrap.describe(pool.uri)
-        try:
-            print(f"pool {pool.name} ({where}) is at {storage.admin.upgrade_pool(pool, revision)}")
-        except SqlqueueError as ex:
-            print(f"pool {pool.name} ({where}) FAILED: {ex}", file=sys.stderr)
-            failed += 1
-        tracker.advance(1, note=pool.name)
-    return failed
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -348,38 +297,11 @@ def _print_pools(found: Sequence[Any], catalogue: str) -> None:
 
 
 def _gc(settings: Settings, mode: str) -> int:
-    """Collect expired rows in the catalogue database and every pool that answers.
-
-    With progress shown, the backlog is counted first (for the ETA). Ctrl-C
-    stops after the batch being deleted (each batch is one transaction).
-    """
-    from sqlqueue import bootstrap, progress
+    """The schema gate, then gc over every database with progress (sqlqueue/bulk.py)."""
+    from sqlqueue import bulk
 
     _prepare(settings, create=False)
-    storage = bootstrap.create_storage(settings, prepare=False)
-    try:
-        total = storage.store.gc_backlog() if mode != progress.OFF else None
-        with (
-            progress.deferred("finishing the batch being deleted, then stopping") as interrupt,
-            progress.Tracker("gc", "rows", total, mode) as tracker,
-        ):
-
-            def step(removed: int) -> None:
-                tracker.advance(removed)
-                interrupt.check()
-
-            removed = storage.store.gc(step)
-    except progress.Interrupted:
-        print(
-            f"sqlqueue: interrupted: removed {tracker.done} expired rows (whole batches); "
-            "run sqlqueue gc again to remove the rest",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
-    finally:
-        storage.close()
-    print(f"removed {removed} expired rows")
-    return 0
+    return bulk.gc(settings, mode)
 
 
 def check_port(host: str, port: int) -> None:
