@@ -304,17 +304,25 @@ def _gc(settings: Settings, mode: str) -> int:
     return bulk.gc(settings, mode)
 
 
-def check_port(host: str, port: int) -> None:
+PORT_FLAGS = ("--host", "--port")
+METRICS_FLAGS = ("metrics_host", "metrics_port")
+"""The settings that choose the metrics port's address (no flag: file or SQLQUEUE_*)."""
+
+
+def check_port(host: str, port: int, names: tuple[str, str] = PORT_FLAGS) -> None:
     """Refuse an address ``sqlqueue serve`` could not listen on, before anything starts.
 
     A bind probe with SO_REUSEADDR, as servers bind: a port in TIME_WAIT
-    passes, one another program listens on does not.
+    passes, one another program listens on does not. ``names`` are the host
+    and port options the advice names.
 
     :raises ValidationFailed: the port is taken, privileged, out of range, or
         the host is not an address of this machine.
     """
     if not 0 < port < 65536:
-        raise ValidationFailed(f"port {port} is not between 1 and 65535: choose one with --port")
+        raise ValidationFailed(
+            f"port {port} is not between 1 and 65535: choose one with {names[1]}"
+        )
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -322,33 +330,37 @@ def check_port(host: str, port: int) -> None:
     except socket.gaierror as ex:
         raise ValidationFailed(
             f"cannot listen on {host!r} ({ex.strerror}): give an address of this machine "
-            "with --host (127.0.0.1, or 0.0.0.0 for every interface)"
+            f"with {names[0]} (127.0.0.1, or 0.0.0.0 for every interface)"
         ) from ex
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(address)
         except OSError as ex:
-            raise ValidationFailed(_bind_refusal(host, port, ex)) from ex
+            raise ValidationFailed(_bind_refusal(host, port, ex, names)) from ex
 
 
-def _bind_refusal(host: str, port: int, ex: OSError) -> str:
+def _bind_refusal(host: str, port: int, ex: OSError, names: tuple[str, str]) -> str:
+    host_option, port_option = names
     if ex.errno == errno.EADDRINUSE:
         return (
             f"port {port} on {host} is already in use by another program: "
-            "stop it, or choose another port with --port"
+            f"stop it, or choose another port with {port_option}"
         )
     if ex.errno == errno.EACCES:
         return (
             f"no permission to listen on port {port} on {host}: "
-            "choose a port above 1023 with --port"
+            f"choose a port above 1023 with {port_option}"
         )
     if ex.errno == errno.EADDRNOTAVAIL:
         return (
-            f"{host} is not an address of this machine: choose one with --host "
+            f"{host} is not an address of this machine: choose one with {host_option} "
             "(127.0.0.1, or 0.0.0.0 for every interface)"
         )
-    return f"cannot listen on {host}:{port} ({ex.strerror or ex}): check --host and --port"
+    return (
+        f"cannot listen on {host}:{port} ({ex.strerror or ex}): "
+        f"check {host_option} and {port_option}"
+    )
 
 
 METRICS_ENDPOINTS = ("admin", "public", "off")
@@ -371,7 +383,7 @@ def check_metrics(settings: Settings) -> None:
     if settings.metrics_scrape_timeout <= 0:
         raise ValidationFailed("metrics_scrape_timeout must be more than 0 seconds")
     if settings.metrics_port:
-        check_port(settings.metrics_host or settings.host, settings.metrics_port)
+        check_port(settings.metrics_host or settings.host, settings.metrics_port, METRICS_FLAGS)
 
 
 def _serve(settings: Settings) -> int:
