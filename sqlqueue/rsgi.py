@@ -32,6 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
+from sqlqueue.observe.metrics import FRONT, HTTP_REQUESTS, method_label
+
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("sqlqueue.access")
 
@@ -223,8 +225,9 @@ def _error(status: int, title: str, description: str) -> tuple[int, Headers, byt
 
 
 def _refuse(scope: Scope, proto: Any, refused: _Refused) -> None:
-    """Answer for the front itself, and log it as the app logs its answers."""
+    """Answer for the front itself, and log and count it as the app does its answers."""
     remote = _host_port(scope.client)[0]
+    HTTP_REQUESTS.labels(method_label(scope.method), FRONT, str(refused.status)).inc()
     access_logger.info(
         '%s "%s %s" %s refused before the app: %s',
         remote,

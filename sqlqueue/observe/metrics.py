@@ -30,6 +30,19 @@ LATENCY_BUCKETS = (
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 """Seconds from a notification's creation to its delivery (retries take minutes)."""
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods counted by name; any other is ``other`` (clients choose methods freely)."""
+UNMATCHED = "unmatched"
+"""The route label of a path no route matches."""
+FRONT = "front"
+"""The route label of a request the server's front refused before the app (408, 413)."""
+
+
+def method_label(method: str) -> str:
+    """The ``method`` label of a request's method (bounded: see ``METHODS``)."""
+    return method if method in METHODS else "other"
+
+
 HTTP_REQUESTS = Counter(
     "sqlqueue_http_requests",
     "HTTP requests answered by the API, by method, route template and status code.",

@@ -9,6 +9,7 @@ read with ``prometheus_client.parser``, as Prometheus would read it.
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,7 +36,9 @@ TEMPLATES = {
     "/v2/queues/{queue_name}/claims",
     "/v2/queues/{queue_name}/stats",
     "/metrics",
+    "front",
 }
+TOO_LARGE = {"method": "POST", "route": "front", "status": "413"}
 ACCESS = re.compile(r"\[(\d+)\] INFO sqlqueue\.access")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -165,6 +168,19 @@ def test_counters_sum_over_the_workers_and_gauges_match_the_stats(admin: Server)
 def test_every_scrape_shows_the_same_sums_whichever_worker_answers(admin: Server) -> None:
     seen = {value(scrape(admin.url)[0], "sqlqueue_messages_posted_total") for _ in range(8)}
     assert len(seen) == 1 and seen.pop() > 0
+
+
+def test_requests_the_front_refuses_are_counted_too(admin: Server) -> None:
+    before = value(scrape(admin.url)[0], "sqlqueue_http_requests_total", **TOO_LARGE)
+    host, port = admin.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v2/queues/big/messages HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 2000000\r\nContent-Type: application/json\r\n\r\n"
+        )
+        assert sock.recv(100).startswith(b"HTTP/1.1 413")
+    after = value(scrape(admin.url)[0], "sqlqueue_http_requests_total", **TOO_LARGE)
+    assert after == before + 1
 
 
 @pytest.mark.sqlite

@@ -4,7 +4,7 @@ The request metrics are labelled by the route's URI template, so queue names
 and ids never become label values. A request refused before routing (a
 missing Client-ID, say) is labelled with the template its path would have
 matched, found by a second router used only then; a path no route matches
-is ``unmatched``, and a method outside ``METHODS`` is ``other``.
+is ``unmatched``, and a method outside ``observe.metrics.METHODS`` is ``other``.
 """
 
 from __future__ import annotations
@@ -19,14 +19,10 @@ from falcon.routing import CompiledRouter
 from sqlqueue.config import Settings
 from sqlqueue.observe.exposition import Exposition
 from sqlqueue.observe.gauges import StoreGauges
-from sqlqueue.observe.metrics import HTTP_DURATION, HTTP_REQUESTS
+from sqlqueue.observe.metrics import HTTP_DURATION, HTTP_REQUESTS, UNMATCHED, method_label
 from sqlqueue.transport.wsgi.context import Deps, Request
 
-UNMATCHED = "unmatched"
 PATH = "/metrics"
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-"""Methods counted by name; any other is ``OTHER`` (clients choose methods freely)."""
-OTHER = "other"
 
 
 SCRAPE_TYPES = ("text/plain", "application/openmetrics-text")
@@ -80,8 +76,7 @@ class RequestMetrics:
     ) -> None:
         """Count the answer (AccessLog started the clock)."""
         route = req.uri_template or self._template(req.path)
-        method = req.method if req.method in METHODS else OTHER
-        key = (method, route, resp.status_code)
+        key = (method_label(req.method), route, resp.status_code)
         children = self._children.get(key)
         if children is None:
             children = self._child(key)
