@@ -159,3 +159,45 @@ def test_db_upgrade_counts_the_catalogue_and_every_pool(sqlqueue: Run, tmp_path:
     assert re.fullmatch(r"upgraded the catalogue and 3 of 3 pools to \w+ in [\d.]+ s", last)
     quiet = sqlqueue("db", "upgrade", "--database-url", catalogue)
     assert quiet.stderr == "" and quiet.returncode == 0
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_db_upgrade_between_databases(tmp_path: Path) -> None:
+    catalogue = f"sqlite:///{tmp_path}/catalogue.db"
+    pools = [f"sqlite:///{tmp_path}/pool{n}.db" for n in range(8)]
+    storage = create_storage(Settings(database_url=catalogue))
+    try:
+        for n, url in enumerate(pools):
+            storage.admin.pools.put(f"pool{n}", uri=url, weight=1)
+    finally:
+        storage.close()
+    for url in pools:
+        engine = make_engine(url)
+        migrate.downgrade(engine, "0002")
+        engine.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLQUEUE_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    with subprocess.Popen(
+        [*command(), "db", "upgrade", "--database-url", catalogue],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("pool pool0 "):
+                process.send_signal(signal.SIGINT)
+                break
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    done = re.search(r"interrupted: (\d+) of 9 databases upgraded \(each one whole\)", err)
+    assert done is not None, err
+    revisions = []
+    for url in pools:
+        engine = make_engine(url)
+        revisions.append(migrate.current_revision(engine))
+        engine.dispose()
+    assert set(revisions) <= {"0002", migrate.head_revision()}  # never between the two
+    assert revisions.count(migrate.head_revision()) == int(done.group(1)) - 1  # and the catalogue
+    assert "upgraded the catalogue" not in out
