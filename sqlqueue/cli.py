@@ -421,6 +421,7 @@ def _notify(settings: Settings) -> int:
     from sqlqueue.notify.service import run_until, worker_config
 
     worker_config(settings)  # a bad notify_* setting stops here, before anything starts
+    check_metrics(settings)
     _prepare(settings, create=False)
     storage = bootstrap.create_storage(settings, prepare=False)
     stop = threading.Event()
@@ -430,6 +431,11 @@ def _notify(settings: Settings) -> int:
         f"sqlqueue: delivering notifications from the {bootstrap.describe(settings.database_url)}",
         flush=True,
     )
+    if settings.metrics_port:  # this process's own delivery metrics
+        from sqlqueue.observe.exposition import Exposition
+
+        host = settings.metrics_host or settings.host
+        print(f"sqlqueue: metrics on {Exposition().serve(host, settings.metrics_port)}", flush=True)
     try:
         run_until(settings, storage.store, stop)
     finally:

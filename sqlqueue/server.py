@@ -315,9 +315,5 @@ def _start_metrics_port(settings: Settings) -> None:
     """Serve every worker's metrics on ``metrics_port`` from this (main) process."""
     if not settings.metrics_port:
         return
-    from prometheus_client import start_http_server
-
-    host, port = metrics_address(settings)
-    exposition = Exposition([_LazyGauges(settings)])
-    start_http_server(port, addr=host, registry=exposition.registry)
-    print(f"sqlqueue: metrics on http://{host}:{port}/metrics", flush=True)
+    url = Exposition([_LazyGauges(settings)]).serve(*metrics_address(settings))
+    print(f"sqlqueue: metrics on {url}", flush=True)

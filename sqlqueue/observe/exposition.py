@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -47,3 +47,13 @@ class Exposition:
         """(body, content type): OpenMetrics when ``accept`` asks for it, else text 0.0.4."""
         encoder, content_type = choose_encoder(accept or "")
         return encoder(self.registry), content_type
+
+    def serve(self, host: str, port: int) -> str:
+        """Answer scrapes on ``host:port`` from a daemon thread; the URL to scrape.
+
+        prometheus-client's own small HTTP server (any path answers).
+
+        :raises OSError: the port cannot be listened on.
+        """
+        start_http_server(port, addr=host, registry=self.registry)
+        return f"http://{host}:{port}/metrics"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import BACKENDS, ServerUrls
 from tests.e2e.conftest import HEADERS, START_TIMEOUT, Server, command, free_port, stop
@@ -179,6 +180,19 @@ def test_sigkill_after_the_last_201_loses_nothing(
         stop(restarted.process)
 
 
+def _delivered(port: int) -> float:
+    """``sqlqueue_notification_deliveries_total{outcome="delivered"}`` of a notify process."""
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except requests.ConnectionError:
+        return 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.endswith("_total") and sample.labels.get("outcome") == "delivered":
+                return sample.value
+    return 0.0
+
+
 def test_sqlqueue_notify_delivers_and_stops_on_sigterm(
     database_url: str, receiver: HttpReceiver, tmp_path: Path
 ) -> None:
@@ -207,14 +221,16 @@ def test_sqlqueue_notify_delivers_and_stops_on_sigterm(
         assert requests.post(f"{queue}/messages", json=body, headers=headers).status_code == 201
         time.sleep(1.0)
         assert receiver.at(path) == []  # the API server delivers nothing itself
+        metrics = free_port()
         notifier = subprocess.Popen(
             [*command(), "--database-url", database_url, "notify"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env=env,
+            env={**env, "SQLQUEUE_METRICS_PORT": str(metrics)},
         )
         try:
             assert sorted(r.json()["body"]["n"] for r in receiver.wait(path, 3)) == [0, 1, 2]
+            wait_until(lambda: _delivered(metrics) == 3, 20, "3 deliveries in its metrics")
         finally:
             notifier.terminate()
             output, _ = notifier.communicate(timeout=30)
