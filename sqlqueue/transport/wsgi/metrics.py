@@ -23,8 +23,6 @@ from sqlqueue.observe.metrics import HTTP_DURATION, HTTP_REQUESTS, UNMATCHED, me
 from sqlqueue.transport.wsgi.context import Deps, Request
 
 PATH = "/metrics"
-
-
 SCRAPE_TYPES = ("text/plain", "application/openmetrics-text")
 """What a scraper may accept instead of JSON (the other routes' condition)."""
 
