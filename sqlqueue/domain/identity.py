@@ -34,6 +34,20 @@ def check_queue_name(name: str, limits: Limits) -> str:
     return name
 
 
+BAD_TOPIC = "Invalid topic identification"
+BAD_TOPIC_NAME = "The format of the submitted topic name or project id is not valid."
+
+
+def check_topic_name(name: str, limits: Limits) -> str:
+    """``name`` when valid; raises ``ValidationFailed`` ("Invalid topic identification").
+
+    Topic names follow the queue-name rules (Zaqar 23's topic hook, docs/topics.md).
+    """
+    if not valid_queue_name(name, limits):
+        raise errors.ValidationFailed(BAD_TOPIC_NAME, title=BAD_TOPIC)
+    return name
+
+
 def check_client_id(value: str, limits: Limits) -> str:
     """The client id as stored: a canonical UUID in ``strict`` mode, else the value.
 

@@ -19,7 +19,7 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sqlqueue.domain import signing
+from sqlqueue.domain import namespaces, signing
 from sqlqueue.domain.models import Delivery, Subscription
 
 TOKEN = '"$zaqar_message$"'
@@ -76,14 +76,15 @@ def message(delivery: Delivery, signer: Signer) -> dict[str, Any]:
             "ttl": delivery.ttl,
             "body": delivery.body,
             "Message_Type": "Notification",
-            "queue_name": delivery.queue,
+            "queue_name": namespaces.name(delivery.queue),
         }
     return _confirmation(delivery, signer)
 
 
 def confirm_path(delivery: Delivery) -> str:
-    """The path a subscriber PUTs to confirm or unconfirm."""
-    return f"/v2/queues/{delivery.queue}/subscriptions/{delivery.subscription_id}/confirm"
+    """The path a subscriber PUTs to confirm or unconfirm (a queue's or a topic's)."""
+    source = namespaces.path(delivery.queue)
+    return f"{source}/subscriptions/{delivery.subscription_id}/confirm"
 
 
 def confirm_expires(delivery: Delivery, signer: Signer) -> str:
@@ -97,15 +98,18 @@ def _confirmation(delivery: Delivery, signer: Signer) -> dict[str, Any]:
         raise Unsendable("no signed_url_secret is configured: confirmation not sent")
     path = confirm_path(delivery)
     expires = confirm_expires(delivery, signer)
+    source = namespaces.name(delivery.queue)
+    noun = namespaces.of(delivery.queue).collection[:-1]  # "queue" or "topic"
+
     found: dict[str, Any] = {}
     if signer.public_url:
         found["WSGISubscribeURL"] = signer.public_url.rstrip("/") + path
     if delivery.kind == "confirm":
-        text = f"You have chosen to subscribe to the queue: {delivery.queue}"
+        text = f"You have chosen to subscribe to the {noun}: {source}"
         kind = "SubscriptionConfirmation"
     else:
         text = (
-            f"You have unsubscribed successfully to the queue: {delivery.queue}, "
+            f"You have unsubscribed successfully to the {noun}: {source}, "
             "you can resubscribe it by using confirmed=True."
         )
         kind = "UnsubscribeConfirmation"
@@ -122,7 +126,7 @@ def _confirmation(delivery: Delivery, signer: Signer) -> dict[str, Any]:
             "URL-Expires": expires,
             "SubscribeBody": {"confirmed": True},
             "UnsubscribeBody": {"confirmed": False},
-            "queue_name": delivery.queue,
+            "queue_name": source,
         }
     )
     return found
@@ -199,7 +203,9 @@ def mail(delivery: Delivery, sub: Subscription, signer: Signer, sender: str) -> 
     out["Subject"] = template["subject"]
     _text(
         out,
-        template["body"].format(delivery.queue, delivery.project, confirm_link(delivery, signer)),
+        template["body"].format(
+            namespaces.name(delivery.queue), delivery.project, confirm_link(delivery, signer)
+        ),
     )
     return out
 
@@ -219,5 +225,5 @@ def confirm_link(delivery: Delivery, signer: Signer) -> str:
     return (
         f"{signer.confirmation_url}?Signature={doc['URL-Signature']}&Methods=PUT"
         f"&Paths={doc['URL-Paths']}&Project={delivery.project}&Expires={doc['URL-Expires']}"
-        f"&Url={url}&Queue={delivery.queue}"
+        f"&Url={url}&Queue={namespaces.name(delivery.queue)}"
     )

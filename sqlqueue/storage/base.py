@@ -36,6 +36,7 @@ from sqlqueue.domain.models import (
     QueueStats,
     Subscription,
 )
+from sqlqueue.domain.namespaces import QUEUES, Namespace
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +126,13 @@ class QueueController(abc.ABC):
         name: str | None = None,
         filters: Mapping[str, Any] | None = None,
         with_count: bool = False,
+        namespace: Namespace = QUEUES,
     ) -> Page[QueueInfo]:
         """Queues sorted by name, after ``marker``; ``name`` is a substring filter,
-        ``filters`` metadata equality filters; ``count`` set when ``with_count``."""
+        ``filters`` metadata equality filters; ``count`` set when ``with_count``.
+
+        Only the keys of ``namespace`` are listed (topics: ``TOPICS``, whose
+        names and marker are keys, domain/namespaces.py)."""
 
     @abc.abstractmethod
     def stats(self, project: str, name: str) -> QueueStats:
@@ -531,6 +536,7 @@ class QueueStore(abc.ABC):
         name: str | None = None,
         filters: Mapping[str, Any] | None = None,
         with_count: bool = False,
+        namespace: Namespace = QUEUES,
     ) -> Page[QueueInfo]:
         """Queues of every database, by name (``QueueController.list``'s arguments)."""
 
@@ -619,6 +625,7 @@ class SingleStore(QueueStore):
         name: str | None = None,
         filters: Mapping[str, Any] | None = None,
         with_count: bool = False,
+        namespace: Namespace = QUEUES,
     ) -> Page[QueueInfo]:
         return self.driver.queues.list(
             project,
@@ -628,6 +635,7 @@ class SingleStore(QueueStore):
             name=name,
             filters=filters,
             with_count=with_count,
+            namespace=namespace,
         )
 
     def databases(self) -> list[DriverOpener]:

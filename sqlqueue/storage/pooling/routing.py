@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from sqlqueue import errors
+from sqlqueue.domain import namespaces
 from sqlqueue.domain.clock import Clock
 from sqlqueue.domain.models import CatalogueEntry, Page, Pool
 from sqlqueue.storage.base import DataDriver, FlavorController, PoolController
@@ -124,7 +125,7 @@ class Router:
             return self.default  # no pools yet, or a queue from before pooling
         chosen = weighted_choice(self._candidates(registered, project, flavor), self._rng)
         if chosen is None:
-            raise errors.NoPoolFound(f"No pool available for queue {queue}")
+            raise errors.NoPoolFound(f"No pool available for {namespaces.label(queue).lower()}")
         winner = self.control.catalogue.insert_if_absent(project, queue, chosen.name)
         self._remember(project, queue, winner)
         logger.info("placed queue %s/%s on pool %s", project, queue, winner)

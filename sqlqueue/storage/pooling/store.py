@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.domain.models import Page, Pool, QueueInfo
+from sqlqueue.domain.namespaces import QUEUES, Namespace
 from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.storage.base import (
     DataDriver,
@@ -83,6 +84,7 @@ class PooledStore(QueueStore):
         name: str | None = None,
         filters: Mapping[str, Any] | None = None,
         with_count: bool = False,
+        namespace: Namespace = QUEUES,
     ) -> Page[QueueInfo]:
         return self._lister.page(
             project,
@@ -92,6 +94,7 @@ class PooledStore(QueueStore):
             name=name,
             filters=filters or {},
             with_count=with_count,
+            namespace=namespace,
         )
 
     def databases(self) -> list[DriverOpener]:

@@ -15,6 +15,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Row
 
 from sqlqueue import errors
+from sqlqueue.domain import namespaces
 from sqlqueue.domain.models import CatalogueEntry, Page
 from sqlqueue.storage.base import CatalogueController
 from sqlqueue.storage.sql.database import Database
@@ -68,7 +69,7 @@ class SqlCatalogueController(CatalogueController):
         stmt = sa.select(catalogue).where(*_where(project, queue))
         row = self._db.run(lambda c: c.execute(stmt).first(), write=False)
         if row is None:
-            raise errors.QueueNotMapped(f"Queue {queue} is not mapped to any pool")
+            raise errors.QueueNotMapped(f"{namespaces.label(queue)} is not mapped to any pool")
         return _to_entry(row)
 
     def exists(self, project: str, queue: str) -> bool:
@@ -119,7 +120,7 @@ class SqlCatalogueController(CatalogueController):
             return int(conn.execute(stmt).rowcount)
 
         if not self._run(work, pool):
-            raise errors.QueueNotMapped(f"Queue {queue} is not mapped to any pool")
+            raise errors.QueueNotMapped(f"{namespaces.label(queue)} is not mapped to any pool")
 
     def list(
         self,

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from sqlqueue import errors
-from sqlqueue.domain import ids
+from sqlqueue.domain import ids, namespaces
 from sqlqueue.domain.documents import DOCUMENT_BYTES, encode_within
 from sqlqueue.domain.models import Message, NewMessage, Page
 from sqlqueue.domain.policy import QueuePolicy
@@ -372,7 +372,7 @@ class SqlMessageController(MessageController):
 
         message = self._db.run(work, write=False)
         if message is None:
-            raise errors.QueueIsEmpty(f"Queue {queue} is empty")
+            raise errors.QueueIsEmpty(f"{namespaces.label(queue)} is empty")
         return message
 
 

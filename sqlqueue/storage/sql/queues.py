@@ -9,8 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from sqlqueue import errors
+from sqlqueue.domain import namespaces
 from sqlqueue.domain.documents import DOCUMENT_BYTES, encode_within
 from sqlqueue.domain.models import MessageSummary, Page, QueueDepth, QueueInfo, QueueStats
+from sqlqueue.domain.namespaces import QUEUES, Namespace
 from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.storage.base import Metadata, QueueController, QueueDepths, StorageOptions
 from sqlqueue.storage.sql import counters, statements
@@ -114,7 +116,7 @@ class SqlQueueController(QueueController):
     def get_metadata(self, project: str, name: str) -> Metadata:
         row = self._db.run(lambda c: find_queue(c, project, name), write=False)
         if row is None:
-            raise errors.QueueDoesNotExist(f"Queue {name} does not exist")
+            raise errors.QueueDoesNotExist(f"{namespaces.label(name)} does not exist")
         return queue_metadata(row)
 
     def set_metadata(self, project: str, name: str, metadata: Metadata) -> None:
@@ -127,7 +129,7 @@ class SqlQueueController(QueueController):
             )
         )
         if self._db.run(lambda c: c.execute(stmt).rowcount) == 0:
-            raise errors.QueueDoesNotExist(f"Queue {name} does not exist")
+            raise errors.QueueDoesNotExist(f"{namespaces.label(name)} does not exist")
 
     def update_metadata(
         self, project: str, name: str, change: Callable[[Metadata], Metadata]
@@ -136,7 +138,7 @@ class SqlQueueController(QueueController):
             params = {"p_project": project, "p_name": name}
             row = conn.execute(statements.LOCK_QUEUE, params).first()
             if row is None:
-                raise errors.QueueDoesNotExist(f"Queue {name} does not exist")
+                raise errors.QueueDoesNotExist(f"{namespaces.label(name)} does not exist")
             before = queue_metadata(row)
             metadata = self._accept(change(before), before)
             stored = encode_within(metadata, DOCUMENT_BYTES, METADATA)
@@ -168,9 +170,12 @@ class SqlQueueController(QueueController):
         name: str | None = None,
         filters: Mapping[str, Any] | None = None,
         with_count: bool = False,
+        namespace: Namespace = QUEUES,
     ) -> Page[QueueInfo]:
         limit = limit or self._options.default_queue_page
-        where = [queues.c.project == project]
+        where = [queues.c.project == project, queues.c.name < namespace.end]
+        if namespace.mark:
+            where.append(queues.c.name >= namespace.mark)
         if name:
             where.append(queues.c.name.contains(name, autoescape=True))
         stmt = sa.select(queues.c.name, queues.c.meta).where(*where).order_by(queues.c.name)

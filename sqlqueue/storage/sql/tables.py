@@ -44,6 +44,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
+from sqlqueue.domain.namespaces import KEY_LENGTH
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -71,7 +73,11 @@ MYSQL: dict[str, Any] = {
     "mysql_collate": "utf8mb4_bin",
 }
 # Queue names sort byte-wise on PostgreSQL too, whatever the database locale.
-QueueName = sa.String(64).with_variant(postgresql.VARCHAR(64, collation="C"), "postgresql")
+# They hold keys: a queue's name, or a topic's behind its mark (65 characters,
+# domain/namespaces.py), so the two namespaces are two key ranges.
+QueueName = sa.String(KEY_LENGTH).with_variant(
+    postgresql.VARCHAR(KEY_LENGTH, collation="C"), "postgresql"
+)
 
 queues = sa.Table(
     "queues",
@@ -191,7 +197,7 @@ subscriptions = sa.Table(
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("project", sa.String(256), nullable=False),
-    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(KEY_LENGTH), nullable=False),  # a queue or topic key
     sa.Column("subscriber", sa.String(1024), nullable=False),
     sa.Column("ttl", sa.Integer, nullable=False),
     sa.Column("options", sa.Text, nullable=False),

@@ -155,10 +155,13 @@ class Guard:
     def process_resource(
         self, req: Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
     ) -> None:
-        """Validate the queue name of queue-scoped routes."""
+        """Validate the queue (or topic) name of queue- and topic-scoped routes."""
         name = params.get("queue_name")
         if name is not None:
             identity.check_queue_name(name, self._limits)
+        topic = params.get("topic_name")
+        if topic is not None:
+            identity.check_topic_name(topic, self._limits)
 
     def _check_signature(self, req: Request) -> None:
         headers = {key.upper(): value for key, value in req.headers.items()}

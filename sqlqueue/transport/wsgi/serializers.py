@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sqlqueue.domain import namespaces, policy
 from sqlqueue.domain.limits import Limits
 from sqlqueue.domain.models import (
     CatalogueEntry,
@@ -27,8 +28,12 @@ PREFIX = "/v2"
 
 
 def queue_path(queue: str) -> str:
-    """The path of a queue."""
-    return f"{PREFIX}/queues/{queue}"
+    """The path of a queue, or of a topic given its key (domain/namespaces.py).
+
+    Every href below is built on it, so a topic's messages and subscriptions
+    get ``/v2/topics/...`` hrefs from the same serializers as a queue's.
+    """
+    return namespaces.path(queue)
 
 
 def message_path(queue: str, message_id: str, claim_id: str | None = None) -> str:
@@ -93,18 +98,37 @@ def claim(queue: str, meta: Claim, msgs: list[Message]) -> Document:
 
 def metadata(stored: dict[str, Any], limits: Limits) -> Document:
     """Queue metadata with reserved defaults for keys absent or falsy."""
+    return _with_defaults(stored, reserved_defaults(limits))
+
+
+def topic_metadata(stored: dict[str, Any], limits: Limits) -> Document:
+    """Topic metadata: only three defaults are filled in (Zaqar 23, topics.md section 7)."""
+    defaults = reserved_defaults(limits)
+    return _with_defaults(stored, {key: defaults[key] for key in TOPIC_DEFAULTS})
+
+
+TOPIC_DEFAULTS = (
+    policy.MAX_MESSAGES_POST_SIZE,
+    policy.DEFAULT_MESSAGE_TTL,
+    policy.DEFAULT_MESSAGE_DELAY,
+)
+
+
+def _with_defaults(stored: dict[str, Any], defaults: dict[str, Any]) -> Document:
     shown = dict(stored)
-    for key, default in reserved_defaults(limits).items():
+    for key, default in defaults.items():
         if not shown.get(key):
             shown[key] = default
     return shown
 
 
 def queue(info: QueueInfo, limits: Limits, detailed: bool) -> Document:
-    """One queue of a listing."""
-    doc: Document = {"name": info.name, "href": queue_path(info.name)}
+    """One queue (or topic, given its key) of a listing."""
+    topic = namespaces.of(info.name) is namespaces.TOPICS
+    doc: Document = {"name": namespaces.name(info.name), "href": queue_path(info.name)}
     if detailed:
-        doc["metadata"] = metadata(info.metadata or {}, limits)
+        show = topic_metadata if topic else metadata
+        doc["metadata"] = show(info.metadata or {}, limits)
     return doc
 
 
@@ -116,6 +140,18 @@ def stats(queue_name: str, found: QueueStats) -> Document:
             counts["oldest"] = _edge(queue_name, found.oldest)
         if found.newest is not None:
             counts["newest"] = _edge(queue_name, found.newest)
+    return {"messages": counts}
+
+
+def topic_stats(key: str, found: QueueStats, exists: bool) -> Document:
+    """Topic statistics (Zaqar 23): only ``total`` (and the edges) for a topic that
+    exists, as nothing is ever claimed; the queue zeros for a missing one."""
+    if not exists:
+        return stats(key, found)
+    counts: Document = {"total": found.total}
+    if found.total and found.oldest is not None and found.newest is not None:
+        counts["oldest"] = _edge(key, found.oldest)
+        counts["newest"] = _edge(key, found.newest)
     return {"messages": counts}
 
 
@@ -131,7 +167,7 @@ def subscription(sub: Subscription) -> Document:
     """One subscription."""
     return {
         "id": sub.id,
-        "source": sub.source,
+        "source": namespaces.name(sub.source),
         "subscriber": sub.subscriber,
         "ttl": sub.ttl,
         "age": sub.age,
@@ -148,6 +184,11 @@ def delivery_state(stats: DeliveryStats) -> Document:
         "failed": stats.failed,
         "last_error": stats.last_error,
     }
+
+
+def topic_listing(items: list[Document], links: list[dict[str, str]]) -> Document:
+    """One page of topics."""
+    return listing("topics", items, links)
 
 
 def listing(key: str, items: list[Document], links: list[dict[str, str]]) -> Document:

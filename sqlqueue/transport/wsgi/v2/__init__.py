@@ -16,9 +16,12 @@ from sqlqueue.transport.wsgi.v2 import (
     queues,
     share,
     subscriptions,
+    topic_parts,
+    topics,
 )
 
 Q = "/v2/queues/{queue_name}"
+T = "/v2/topics/{topic_name}"
 
 
 def routes(deps: Deps) -> list[tuple[str, Any]]:
@@ -43,12 +46,28 @@ def routes(deps: Deps) -> list[tuple[str, Any]]:
         (f"{Q}/subscriptions", subscriptions.Collection(deps)),
         (f"{Q}/subscriptions/{{subscription_id}}", subscriptions.Item(deps)),
         (f"{Q}/subscriptions/{{subscription_id}}/confirm", subscriptions.Confirm(deps)),
+        *topic_routes(deps),
     ]
     if admin_mode:
         table += admin_routes(deps)
     if scraped:
         table.append((metrics.PATH, metrics.Metrics(metrics.exposition(deps))))
     return table
+
+
+def topic_routes(deps: Deps) -> list[tuple[str, Any]]:
+    """The routes of topics (docs/topics.md), as Zaqar 23 routes them."""
+    return [
+        ("/v2/topics", topics.Collection(deps)),
+        (T, topics.Item(deps)),
+        (f"{T}/stats", topics.Stats(deps)),
+        (f"{T}/purge", topics.Purge(deps)),
+        (f"{T}/messages", topic_parts.Messages(deps)),
+        (f"{T}/messages/{{message_id}}", topic_parts.Message(deps)),
+        (f"{T}/subscriptions", topic_parts.Subscriptions(deps)),
+        (f"{T}/subscriptions/{{subscription_id}}", topic_parts.Subscription(deps)),
+        (f"{T}/subscriptions/{{subscription_id}}/confirm", topic_parts.Confirm(deps)),
+    ]
 
 
 def admin_routes(deps: Deps) -> list[tuple[str, Any]]:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import falcon
 
 from sqlqueue import errors
+from sqlqueue.domain.limits import Limits
 from sqlqueue.storage import operations
 from sqlqueue.transport.wsgi import body, params, serializers
-from sqlqueue.transport.wsgi.context import Request
+from sqlqueue.transport.wsgi.context import Deps, Request
 from sqlqueue.transport.wsgi.errors import InvalidBody
 from sqlqueue.transport.wsgi.v2.base import Resource
 
@@ -31,7 +33,7 @@ class Collection(Resource):
             limit=limit,
             detailed=detailed,
             name=req.get_param("name"),
-            filters=_filters(req),
+            filters=metadata_filters(req, LIST_PARAMS),
             with_count=with_count,
         )
         items = [serializers.queue(q, self._limits, detailed) for q in page.items]
@@ -39,10 +41,12 @@ class Collection(Resource):
         resp.media = serializers.queue_listing(items, links, page.count if with_count else None)
 
 
-def _filters(req: Request) -> dict[str, Any]:
+def metadata_filters(req: Request, known: frozenset[str]) -> dict[str, Any]:
+    """The query parameters other than ``known``: metadata equality filters
+    (a value that parses as an integer filters on that integer, as Zaqar)."""
     found: dict[str, Any] = {}
     for key, value in params.raw_query(req).items():
-        if key in LIST_PARAMS:
+        if key in known:
             continue
         text = value[-1] if isinstance(value, list) else value
         try:
@@ -52,8 +56,18 @@ def _filters(req: Request) -> dict[str, Any]:
     return found
 
 
+Show = Callable[[dict[str, Any], Limits], dict[str, Any]]
+
+
 class Item(Resource):
-    """``/v2/queues/{queue_name}``."""
+    """``/v2/queues/{queue_name}``.
+
+    ``show`` renders stored metadata with its defaults (a topic shows fewer).
+    """
+
+    def __init__(self, deps: Deps, show: Show = serializers.metadata) -> None:
+        super().__init__(deps)
+        self._show = show
 
     def on_put(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
         """Create a queue (201), or leave an existing one untouched (204)."""
@@ -71,7 +85,7 @@ class Item(Resource):
 
     def on_get(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
         """The metadata with reserved defaults (defaults only if the queue is missing)."""
-        resp.media = serializers.metadata(self._stored(req, queue_name), self._limits)
+        resp.media = self._show(self._stored(req, queue_name), self._limits)
 
     def on_patch(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
         """Apply a JSON patch to the metadata; answer the result."""
@@ -90,7 +104,7 @@ class Item(Resource):
 
         where = self._store.at(project, queue_name)
         metadata = where.queues.update_metadata(project, queue_name, change)
-        resp.media = serializers.metadata(metadata, self._limits)
+        resp.media = self._show(metadata, self._limits)
 
     def on_delete(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
         """Delete the queue and its messages (204 even if missing)."""
