@@ -45,6 +45,7 @@ DOCS = {
 GUARD = {"400", "404", "406"}
 SAMPLES = {
     "queue_name": "jobs",
+    "topic_name": "news",
     "message_id": "1",
     "claim_id": "a" * 32,
     "subscription_id": "b" * 32,
@@ -436,12 +437,60 @@ def tour_subscriptions(t: Tour) -> None:
     t("DELETE", Q, 204)
 
 
+T = "/v2/topics/news"
+
+
+def tour_topics(t: Tour) -> None:
+    add = {"op": "add", "path": "/metadata/a", "value": 1}
+    t("GET", "/v2/topics", 200)
+    t("PUT", T, 201, json={"description": "news"})
+    t("PUT", T, 204)
+    t("PUT", "/v2/topics/bad", 400, json={"_default_message_ttl": 0})
+    page = t("GET", "/v2/topics?limit=1&detailed=true", 200)
+    t("GET", page["links"][0]["href"], 200)
+    t("GET", T, 200)
+    t("PATCH", T, 415, json=[add])
+    t("PATCH", T, 200, **patch(add))
+    t("PATCH", T, 409, **patch({"op": "remove", "path": "/metadata/zz"}))
+    t("PATCH", "/v2/topics/missing", 404, **patch(add))
+    t("GET", f"{T}/stats", 200)
+    posted = t("POST", f"{T}/messages", 201, json={"messages": [{"body": n} for n in range(3)]})
+    ids = [href.rsplit("/", 1)[1] for href in posted["resources"]]
+    t("POST", f"{T}/messages", 400, json={"messages": []})
+    t("GET", f"{T}/stats", 200)
+    t("GET", "/v2/topics/missing/stats", 200)
+    page = t("GET", f"{T}/messages?echo=true&limit=2", 200)
+    t("GET", page["links"][0]["href"], 200)
+    t("GET", f"{T}/messages?ids={ids[0]},{ids[1]}", 200)
+    t("GET", f"{T}/messages?ids=999999", 404)
+    t("GET", f"{T}/messages/{ids[0]}", 200)
+    t("GET", f"{T}/messages/999999", 404)
+    t("DELETE", f"{T}/messages?pop=1", 400)
+    t("DELETE", f"{T}/messages?ids={ids[1]}", 204)
+    t("DELETE", f"{T}/messages/{ids[0]}", 204)
+    subs = f"{T}/subscriptions"
+    first = t("POST", subs, 201, json={"subscriber": "http://a.example/"})
+    second = t("POST", subs, 201, json={"subscriber": "mailto:ops@example.com"})
+    one = f"{subs}/{first['subscription_id']}"
+    t("GET", subs, 200)
+    t("GET", one, 200)
+    t("GET", f"{subs}/{'d' * 32}", 404)
+    t("PATCH", one, 204, json={"ttl": 300})
+    t("PATCH", f"{subs}/{second['subscription_id']}", 409, json={"subscriber": "http://a.example/"})
+    t("PUT", f"{one}/confirm", 204, json={"confirmed": True})
+    t("POST", subs, 409, json={"subscriber": "http://a.example/"})
+    t("DELETE", one, 204)
+    t("POST", f"{T}/purge", 204, json={"resource_types": ["messages"]})
+    t("DELETE", T, 204)
+
+
 def test_public_tour(api: Api) -> None:
     tour = Tour(api, Contract(DOCS["public"]))
     tour_discovery(tour)
     tour_queues(tour)
     tour_claims(tour, tour_messages(tour))
     tour_subscriptions(tour)
+    tour_topics(tour)
     assert tour.missed(set(DOCS["public"]["paths"])) == set()
 
 

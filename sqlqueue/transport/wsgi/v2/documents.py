@@ -18,6 +18,7 @@ from sqlqueue.transport.wsgi.v2.operations import Op, Route
 JSON = "application/json"
 PATCH = "application/openstack-messaging-v2.0-json-patch"
 Q = "/v2/queues/{queue_name}"
+T = "/v2/topics/{topic_name}"
 NO_BODY = None
 
 
@@ -195,6 +196,102 @@ ROUTES = (
     ),
 )
 
+TOPIC_ROUTES = (
+    Route(
+        "topics",
+        "/v2/topics",
+        ("marker", "limit", "detailed", "name"),
+        {"GET": _get("List topics (other query parameters filter on metadata)", "TopicList")},
+    ),
+    Route(
+        "topic",
+        T,
+        (),
+        {
+            "PUT": Op(
+                "Create a topic (204, metadata unchanged, if it exists)",
+                {"201": NO_BODY, "204": NO_BODY},
+                body="QueueMetadataRequest",
+                body_required=False,
+            ),
+            "GET": _get("Get topic metadata (defaults only for a missing topic)", "TopicMetadata"),
+            "PATCH": Op(
+                "Update topic metadata (JSON patch)",
+                {"200": "TopicMetadata"},
+                ("409", "415"),
+                body="QueueMetadataPatch",
+            ),
+            "DELETE": _done("Delete a topic (the queue of the same name stays)"),
+        },
+    ),
+    Route("topic_stats", f"{T}/stats", (), {"GET": _get("Get topic statistics", "TopicStats")}),
+    Route(
+        "topic_purge",
+        f"{T}/purge",
+        (),
+        {"POST": Op("Purge a topic", {"204": NO_BODY}, body="PurgeRequest", body_required=False)},
+    ),
+    Route(
+        "topic_messages",
+        f"{T}/messages",
+        ("marker", "limit", "echo", "include_delayed", "ids", "wait"),
+        {
+            "POST": Op(
+                "Post messages to every subscriber of the topic",
+                {"201": "TopicPosted"},
+                body="NewMessages",
+            ),
+            "GET": _get("List a topic's messages, or get them by ids", "TopicMessagesRead"),
+            "DELETE": _done("Delete a topic's messages by ids (never popped)"),
+        },
+    ),
+    Route(
+        "topic_message",
+        f"{T}/messages/{{message_id}}",
+        (),
+        {
+            "GET": _get("Get a topic's message", "TopicMessage"),
+            "DELETE": _done("Delete a topic's message"),
+        },
+    ),
+    Route(
+        "topic_subscriptions",
+        f"{T}/subscriptions",
+        ("marker", "limit"),
+        {
+            "GET": _get("List a topic's subscriptions", "SubscriptionList"),
+            "POST": Op(
+                "Subscribe to a topic",
+                {"201": "SubscriptionCreated"},
+                ("409",),
+                body="NewSubscription",
+            ),
+        },
+    ),
+    Route(
+        "topic_subscription",
+        f"{T}/subscriptions/{{subscription_id}}",
+        (),
+        {
+            "GET": _get("Get a topic's subscription", "Subscription"),
+            "PATCH": Op(
+                "Update a topic's subscription",
+                {"204": NO_BODY},
+                ("409",),
+                body="SubscriptionUpdate",
+            ),
+            "DELETE": _done("Delete a topic's subscription"),
+        },
+    ),
+    Route(
+        "topic_subscription_confirm",
+        f"{T}/subscriptions/{{subscription_id}}/confirm",
+        (),
+        {"PUT": Op("Confirm a topic's subscription", {"204": NO_BODY}, body="Confirmation")},
+    ),
+)
+"""Topics (docs/topics.md): the queue routes' shapes under ``/v2/topics``, no claims."""
+
 ADMIN_ROUTES = (
     Route(
         "health",
@@ -261,9 +358,9 @@ def routes(admin: bool, control: bool = True) -> tuple[Route, ...]:
     which serves health only.
     """
     if not admin:
-        return ROUTES
+        return (*ROUTES, *TOPIC_ROUTES)
     extra = ADMIN_ROUTES if control else tuple(r for r in ADMIN_ROUTES if r.rel == "health")
-    return (*ROUTES, *extra)
+    return (*ROUTES, *TOPIC_ROUTES, *extra)
 
 
 VERSIONS: dict[str, Any] = {
@@ -282,7 +379,7 @@ VERSIONS: dict[str, Any] = {
 def _home_entry(route: Route) -> dict[str, Any]:
     names = spec.path_vars(route.path) + list(route.query)
     template = route.path + (f"{{?{','.join(route.query)}}}" if route.query else "")
-    formats: dict[str, Any] = {PATCH if route.rel == "queue" else JSON: {}}
+    formats: dict[str, Any] = {PATCH if route.rel in ("queue", "topic") else JSON: {}}
     return {
         "href-template": template,
         "href-vars": {name: f"param/{name}" for name in names},

@@ -52,7 +52,7 @@ MEDIA: dict[str, str] = {
 
 SUCCESS = {"200": "OK", "201": "Created", "204": "No content", "300": "Multiple choices"}
 ERRORS: dict[str, tuple[str, str]] = {
-    "400": ("BadRequest", "Invalid headers, query parameters, queue name or body"),
+    "400": ("BadRequest", "Invalid headers, query parameters, queue or topic name, or body"),
     "403": ("Forbidden", "Needs the admin role, or not allowed in the resource's state"),
     "404": ("NotFound", "No such resource, or a pre-signed URL that does not verify"),
     "406": ("NotAcceptable", "The Accept header does not allow JSON"),
@@ -81,6 +81,7 @@ PARAMETERS: dict[str, Schema] = {
     "include_claimed": {"type": "boolean"},
     "include_delayed": {"type": "boolean"},
     "queue_name": {"type": "string", "pattern": f"^{NAME}$"},
+    "topic_name": {"type": "string", "pattern": f"^{NAME}$"},
 }
 """Parameter schemas beyond plain strings."""
 

@@ -20,6 +20,8 @@ NAME = r"[a-zA-Z0-9_\-.]{1,64}"
 ID = r"[a-zA-Z0-9_\-]+"
 QUEUE_HREF = f"/v2/queues/{NAME}"
 MESSAGE_HREF = f"{QUEUE_HREF}/messages/{ID}"
+TOPIC_HREF = f"/v2/topics/{NAME}"
+TOPIC_MESSAGE_HREF = f"{TOPIC_HREF}/messages/{ID}"
 DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
 COUNT: Schema = {"type": "integer", "minimum": 0}
 STRING: Schema = {"type": "string"}
@@ -282,6 +284,56 @@ def _admin() -> dict[str, Schema]:
     }
 
 
+def _topics() -> dict[str, Schema]:
+    """A topic's bodies: a queue's, with topic hrefs, three metadata defaults and
+    stats without claim counts (Zaqar 23, docs/topics.md)."""
+    message = strict(
+        {
+            "id": matching(ID),
+            "href": matching(TOPIC_MESSAGE_HREF),
+            "ttl": COUNT,
+            "age": COUNT,
+            "body": {},
+        }
+    )
+    listed = strict({"messages": array(ref("TopicMessage")), "links": ref("Links")})
+    by_ids = strict({"messages": array(ref("TopicMessage"), min_items=1)})
+    edge = strict(
+        {"age": COUNT, "created": matching(DATE + "Z"), "href": matching(TOPIC_MESSAGE_HREF)}
+    )
+    zeros = strict({"free": {"const": 0}, "claimed": {"const": 0}, "total": {"const": 0}})
+    counts = strict({"total": COUNT}, {"oldest": edge, "newest": edge})
+    reserved = {
+        policy.DEFAULT_MESSAGE_TTL: COUNT,
+        policy.MAX_MESSAGES_POST_SIZE: COUNT,
+        policy.DEFAULT_MESSAGE_DELAY: COUNT,
+    }
+    topic = strict(
+        {"name": matching(NAME), "href": matching(TOPIC_HREF)},
+        {"metadata": ref("TopicMetadata")},
+    )
+    return {
+        "TopicList": strict({"topics": array(ref("Topic")), "links": ref("Links")}),
+        "Topic": topic,
+        "TopicMetadata": {"type": "object", "required": list(reserved), "properties": reserved},
+        "TopicStats": {
+            **strict({"messages": {"oneOf": [counts, zeros]}}),
+            "description": "Message counts of an existing topic (nothing is ever claimed);"
+            " the queue zeros for a missing one, as Zaqar 23 answers.",
+        },
+        "TopicMessage": message,
+        "TopicMessagesRead": {"oneOf": [listed, by_ids]},
+        "TopicPosted": strict({"resources": array(matching(TOPIC_MESSAGE_HREF), min_items=1)}),
+    }
+
+
 def response_schemas() -> dict[str, Schema]:
     """Every response-body schema by component name."""
-    return {**_discovery(), **_queues(), **_messages(), **_subscriptions(), **_admin()}
+    return {
+        **_discovery(),
+        **_queues(),
+        **_messages(),
+        **_subscriptions(),
+        **_topics(),
+        **_admin(),
+    }
