@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlqueue import errors
 from sqlqueue.domain.clock import ManualClock
 from sqlqueue.domain.models import Flavor, NewMessage, Pool
+from sqlqueue.domain.namespaces import TOPICS
 from sqlqueue.storage.base import DataDriver, QueueStore
 from sqlqueue.storage.pooling import PooledStore, weighted_choice
 from sqlqueue.storage.sql import migrate
@@ -228,6 +229,29 @@ def walk(store: QueueStore, *, limit: int, detailed: bool = False) -> list[str]:
         assert all((q.metadata is not None) == detailed for q in page.items)
         seen += [q.name for q in page.items]
         marker = page.next_marker
+
+
+def test_topics_are_placed_and_listed_apart_from_queues(world: World) -> None:
+    """Topic X and queue X are placed, listed and deleted independently."""
+    world.default.queues.create(P, TOPICS.key("legacy"), {})  # made before pooling
+    for name in ("a", "b", "c"):
+        world.add_pool(name, 1)
+    names = [f"n{i:02}" for i in range(13)]
+    for name in names:
+        world.pooled.create_queue(P, name, {"queue": name})
+        post(world.pooled, TOPICS.key(name), 2)
+    queues = world.pooled.list_queues(P, limit=20, with_count=True)
+    assert ([q.name for q in queues.items], queues.count) == (names, 13)
+    keys = [TOPICS.key(n) for n in [*names, "legacy"]]
+    first = world.pooled.list_queues(P, limit=10, namespace=TOPICS, with_count=True)
+    rest = world.pooled.list_queues(P, marker=first.next_marker, limit=10, namespace=TOPICS)
+    assert [t.name for t in first.items + rest.items] == sorted(keys)
+    assert first.count == 14
+    key = TOPICS.key("n03")
+    world.pooled.delete_queue(P, key)
+    assert key not in world.placements() and "n03" in world.placements()
+    assert world.pooled.at(P, "n03").queues.get_metadata(P, "n03") == {"queue": "n03"}
+    assert world.pooled.at(P, TOPICS.key("n04")).queues.stats(P, TOPICS.key("n04")).total == 2
 
 
 def test_flavor_restricts_placement(world: World) -> None:
