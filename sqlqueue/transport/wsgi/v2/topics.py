@@ -51,8 +51,13 @@ class Item:
         self._queue = queues.Item(deps, show=serializers.topic_metadata)
 
     def on_put(self, req: Request, resp: falcon.Response, topic_name: str) -> None:
-        """Create a topic (201), or leave an existing one untouched (204)."""
-        self._queue.on_put(req, resp, TOPICS.key(topic_name))
+        """Create a topic (201), or leave an existing one untouched (204).
+
+        Both answers carry the topic's ``Location`` (Zaqar 23, topics.md section 3).
+        """
+        key = TOPICS.key(topic_name)
+        self._queue.on_put(req, resp, key)
+        resp.location = serializers.queue_path(key)
 
     def on_get(self, req: Request, resp: falcon.Response, topic_name: str) -> None:
         """The metadata with three defaults (defaults only if the topic is missing)."""
