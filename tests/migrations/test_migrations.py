@@ -6,6 +6,8 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
+from sqlqueue.domain.models import NewMessage
+from sqlqueue.domain.namespaces import TOPICS
 from sqlqueue.storage.sql import migrate
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import make_engine
@@ -95,6 +97,35 @@ def test_counters_backfilled_for_existing_queues(backend: str, server_urls: Serv
         assert driver.queues.stats("p", "empty").total == 0
         driver.messages.pop("p", "full", 2)
         assert driver.queues.stats("p", "full").total == 3
+    finally:
+        migrate.downgrade(engine, "base")
+        engine.dispose()
+
+
+def test_topics_fit_after_upgrade_and_go_on_downgrade(
+    backend: str, server_urls: ServerUrls
+) -> None:
+    """0007 makes room for 65-character topic keys; going back deletes the topics only."""
+    engine = make_engine(server_urls.url(backend, "topics"))
+    longest = TOPICS.key("t" * 64)
+    try:
+        migrate.upgrade(engine, "0005")
+        driver = SqlDataDriver(engine)
+        driver.messages.post("p", "kept", [NewMessage({"q": 1}, ttl=60)], "c" * 32)
+        migrate.upgrade(engine)
+        driver = SqlDataDriver(engine)
+        driver.messages.post("p", longest, [NewMessage({"t": 1}, ttl=60)], "c" * 32)
+        assert driver.subscriptions.create("p", longest, "http://h/t", 600, {}) is not None
+        assert driver.subscriptions.create("p", "kept", "http://h/q", 600, {}) is not None
+        assert driver.queues.stats("p", longest).total == 1
+        migrate.downgrade(engine, "0005")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT name FROM queues")).scalars().all() == ["kept"]
+            assert conn.execute(sa.text("SELECT count(*) FROM messages")).scalar_one() == 1
+            sources = conn.execute(sa.text("SELECT source FROM subscriptions")).scalars().all()
+            assert sources == ["kept"]
+        migrate.upgrade(engine)
+        migrate.check(engine)
     finally:
         migrate.downgrade(engine, "base")
         engine.dispose()
