@@ -73,6 +73,25 @@ def test_catalogue_view(site: Site) -> None:
     ]
 
 
+def test_topics_are_placed_on_pools_and_shown_as_topics(site: Site) -> None:
+    site.put_pool("p1", site.sqlite_url("p1"))
+    site.admin.post_messages("news", 1)
+    assert site.admin.put("/v2/topics/news", json={"k": 1}).status_code == 201
+    posted = site.admin.post("/v2/topics/news/messages", json={"messages": [{"body": "t"}]})
+    assert posted.status_code == 201
+    assert site.admin.get("/v2/catalogue").json["catalogue"] == [
+        {"project": "project-a", "queue": "news", "pool": "p1"},
+        {"project": "project-a", "topic": "news", "pool": "p1"},
+    ]
+    assert site.public.get("/v2/topics/news").json["k"] == 1
+    assert site.public.get("/v2/topics/news/stats").json["messages"]["total"] == 1
+    assert site.public.delete("/v2/topics/news").status_code == 204
+    assert site.admin.get("/v2/catalogue").json["catalogue"] == [
+        {"project": "project-a", "queue": "news", "pool": "p1"},
+    ]
+    assert site.public.get("/v2/queues/news/stats").json["messages"]["total"] == 1
+
+
 def test_catalogue_item(site: Site) -> None:
     site.admin.post_messages("before", 1)  # no pool yet: the default database
     site.put_pool("p1", site.sqlite_url("p1"))

@@ -538,6 +538,8 @@ def test_admin_tour(tmp_path: Path, clock: ManualClock) -> None:
         t("PATCH", "/v2/flavors/f1", 400, json={"pool_list": []})
         t("PATCH", "/v2/flavors/none", 404, json={"pool_list": ["p2"]})
         site.admin.post_messages("placed", 1)
+        posted = site.admin.post("/v2/topics/placed/messages", json={"messages": [{"body": 1}]})
+        assert posted.status_code == 201
         t("GET", "/v2/catalogue", 200)
         t("GET", "/v2/catalogue?project=project-a&limit=1", 200)
         t("GET", "/v2/catalogue/placed", 200)

@@ -290,5 +290,7 @@ def flavor(found: FlavorView, detailed: bool) -> Document:
 
 
 def catalogue_entry(entry: CatalogueEntry) -> Document:
-    """Where one queue lives."""
-    return {"project": entry.project, "queue": entry.queue, "pool": entry.pool}
+    """Where one queue (or topic: ``"topic"`` instead of ``"queue"``) lives."""
+    space = namespaces.of(entry.queue)
+    noun = space.collection[:-1]
+    return {"project": entry.project, noun: space.name(entry.queue), "pool": entry.pool}

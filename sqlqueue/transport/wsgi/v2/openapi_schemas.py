@@ -272,7 +272,12 @@ def _admin() -> dict[str, Schema]:
         },
         {"capabilities": array(matching("[A-Z_]+"))},
     )
-    entry = strict({"project": STRING, "queue": matching(NAME), "pool": STRING})
+    entry = {
+        "oneOf": [
+            strict({"project": STRING, "queue": matching(NAME), "pool": STRING}),
+            strict({"project": STRING, "topic": matching(NAME), "pool": STRING}),
+        ]
+    }
     return {
         "Health": {"oneOf": [store, report]},
         "Pool": pool,
