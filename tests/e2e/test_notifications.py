@@ -123,6 +123,39 @@ def test_zaqarclient_subscription_is_notified(
         stop(server.process)
 
 
+def test_a_topic_message_reaches_every_subscriber(
+    database_url: str, receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    """Topic fan-out through a real server: each subscriber of topic X, none of queue X."""
+    server = start_group(database_url, tmp_path / "server.log", workers=1)
+    headers = {**HEADERS, "X-Project-Id": "topic-e2e"}
+    hooks = [f"/fan/{uuid.uuid4().hex}" for _ in range(3)]
+    queue_hook = f"/fan/{uuid.uuid4().hex}"
+    try:
+        with requests.Session() as http:
+            http.headers.update(headers)
+            for url, path in [("/v2/topics/fan", p) for p in hooks] + [
+                ("/v2/queues/fan", queue_hook)
+            ]:
+                body = {"subscriber": receiver.url(path), "ttl": 3600}
+                assert http.post(f"{server.url}{url}/subscriptions", json=body).status_code == 201
+            posted = http.post(
+                f"{server.url}/v2/topics/fan/messages",
+                json={"messages": [{"body": {"n": 1}}, {"body": {"n": 2}}]},
+            )
+            assert posted.status_code == 201, posted.text
+            for path in hooks:
+                got = receiver.wait(path, 2)
+                assert sorted(r.json()["body"]["n"] for r in got) == [1, 2]
+                assert {r.json()["queue_name"] for r in got} == {"fan"}
+            assert http.delete(f"{server.url}/v2/topics/fan").status_code == 204
+            listed = http.get(f"{server.url}/v2/queues/fan/subscriptions").json()
+            assert [s["subscriber"] for s in listed["subscriptions"]] == [receiver.url(queue_hook)]
+        assert receiver.at(queue_hook) == []
+    finally:
+        stop(server.process)
+
+
 def test_sigkill_after_the_last_201_loses_nothing(
     database_url: str, receiver: HttpReceiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
