@@ -72,6 +72,7 @@ def test_listings_keep_to_their_namespace(driver: SqlDataDriver) -> None:
     assert [q.name for q in second.items] == [TOPICS.key("t10"), TOPICS.key("t11")]
     filtered = driver.queues.list(PROJECT, name="t1", filters={"i": 11}, namespace=TOPICS)
     assert [q.name for q in filtered.items] == [TOPICS.key("t11")]
+    assert driver.queues.list(PROJECT, name="~", namespace=TOPICS).items == []
 
 
 def test_longest_names_fit_in_both_namespaces(driver: SqlDataDriver) -> None:

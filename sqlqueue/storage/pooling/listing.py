@@ -84,7 +84,7 @@ class QueueLister:
         for entry in self._entries(project, marker):
             if not scan.namespace.owns(entry.queue):
                 return  # past the namespace's key range
-            if scan.name and scan.name not in entry.queue:
+            if scan.name and scan.name not in scan.namespace.name(entry.queue):
                 continue
             if not need_meta:
                 yield QueueInfo(entry.queue)

@@ -177,7 +177,10 @@ class SqlQueueController(QueueController):
         if namespace.mark:
             where.append(queues.c.name >= namespace.mark)
         if name:
-            where.append(queues.c.name.contains(name, autoescape=True))
+            named: Any = queues.c.name
+            if namespace.mark:  # match the name, not the key's mark
+                named = sa.func.substr(queues.c.name, len(namespace.mark) + 1)
+            where.append(named.contains(name, autoescape=True))
         stmt = sa.select(queues.c.name, queues.c.meta).where(*where).order_by(queues.c.name)
 
         def work(conn: Connection) -> Page[QueueInfo]:
