@@ -508,6 +508,11 @@ def test_checksums_on_an_encrypted_queue_are_documented(
     page = tour("GET", f"{Q}/messages?echo=true", 200)["messages"]
     assert page and all(m["checksum"].startswith("MD5:") for m in page)
     tour_claims(tour, listed)
+    sealed = "/v2/topics/sealed"
+    tour("PUT", sealed, 201, json={"_enable_encrypt_messages": True})
+    tour("POST", f"{sealed}/messages", 201, json={"messages": [{"body": {"n": 1}}]})
+    [read] = tour("GET", f"{sealed}/messages?echo=true", 200)["messages"]
+    assert read["body"] == {"n": 1} and read["checksum"].startswith("MD5:")
 
 
 def test_admin_tour(tmp_path: Path, clock: ManualClock) -> None:

@@ -299,7 +299,8 @@ def _topics() -> dict[str, Schema]:
             "ttl": COUNT,
             "age": COUNT,
             "body": {},
-        }
+        },
+        {"checksum": CHECKSUM},
     )
     listed = strict({"messages": array(ref("TopicMessage")), "links": ref("Links")})
     by_ids = strict({"messages": array(ref("TopicMessage"), min_items=1)})
