@@ -25,6 +25,7 @@ from prometheus_client.metrics_core import Metric
 
 from sqlqueue import errors
 from sqlqueue.control.base import ControlPlaneService
+from sqlqueue.domain import namespaces
 from sqlqueue.storage.base import QueueStore
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,8 @@ class StoreGauges:
             for index, queue in enumerate(ranked):
                 if self._clock() > deadline:
                     return depth, age, index < len(ranked)
+                if namespaces.TOPICS.owns(queue.name):
+                    continue  # a topic's messages are delivered, not consumed: no depth
                 stats = self._store.at(queue.project, queue.name).queues.stats(
                     queue.project, queue.name
                 )

@@ -122,6 +122,21 @@ def test_gauges_show_the_deepest_queues_as_their_stats_do(
     assert samples[("sqlqueue_scrape_truncated", ())] == 0
 
 
+@pytest.mark.sqlite
+def test_topics_have_no_depth_gauges(
+    settings: Settings, driver: SqlDataDriver, clock: ManualClock
+) -> None:
+    api = admin_api(settings, driver, clock)
+    assert api.put("/v2/topics/news", json={}).status_code == 201
+    post = api.post("/v2/topics/news/messages", json={"messages": [{"body": 1}, {"body": 2}]})
+    assert post.status_code == 201
+    api.post_messages("news", 1)  # queue news, beside topic news
+    queues = {
+        dict(labels)["queue"] for name, labels in gauges(api) if name == "sqlqueue_queue_messages"
+    }
+    assert queues == {"news"}
+
+
 def test_the_scrape_timeout_leaves_queues_out_and_says_so(
     settings: Settings, driver: SqlDataDriver, clock: ManualClock
 ) -> None:
