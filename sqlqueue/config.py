@@ -59,6 +59,11 @@ class Settings:
     less CPU per request on a local one (bench/http_bench.py)."""
     admin_mode: bool = False
     noauth_admin: bool = True
+    noauth_project: str = ""
+    """The project of a request that sends no ``X-Project-Id``. Zaqar (and the
+    default, empty) answers such a request 400 "Project-Id Missing"; the
+    OpenStack CLI's ``--os-auth-type none`` cannot send the header at all
+    (docs/operations.md), so a noauth deployment names the project here."""
     signed_url_secret: str = ""
     gc_interval: float = 60.0
     catalogue_cache_seconds: float = 5.0

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from sqlqueue.config import Settings
 from sqlqueue.domain.limits import Limits
 from tests.transport.conftest import Api
 
@@ -46,6 +47,17 @@ def test_missing_project(api: Api) -> None:
     result = api.get("/v2/queues", headers={"X-Project-Id": None})
     assert result.status_code == 400
     assert result.json["description"] == "Project-Id Missing"
+
+
+@pytest.mark.parametrize(
+    "settings", [Settings(database_url="sqlite://", noauth_project="ops")], ids=["noauth_project"]
+)
+def test_noauth_project_stands_in_for_a_missing_header(api: Api) -> None:
+    assert api.put("/v2/queues/jobs", headers={"X-Project-Id": None}).status_code == 201
+    assert api.as_project("ops").get("/v2/queues").json["queues"] == [
+        {"name": "jobs", "href": "/v2/queues/jobs"}
+    ]
+    assert api.get("/v2/queues", headers={"X-Project-Id": ""}).status_code == 400
 
 
 def test_empty_project(api: Api) -> None:

@@ -175,4 +175,7 @@ class Guard:
         return identity.check_client_id(req.get_header("Client-ID", required=True), self._limits)
 
     def _project(self, req: Request) -> str:
-        return identity.check_project_id(req.get_header("X-Project-Id"), self._limits)
+        value = req.get_header("X-Project-Id")
+        if value is None and self._deps.settings.noauth_project:
+            value = self._deps.settings.noauth_project  # OSC's --os-auth-type none sends none
+        return identity.check_project_id(value, self._limits)
