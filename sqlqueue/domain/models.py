@@ -85,6 +85,9 @@ class QueueStats:
     total: int
     oldest: MessageSummary | None = None
     newest: MessageSummary | None = None
+    posted: int = 0
+    """Messages ever posted to the queue (dead letters moved in count too);
+    with ``total`` it gives how many left it (deleted, expired, dead-lettered)."""
 
 
 @dataclass(frozen=True)

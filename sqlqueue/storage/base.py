@@ -135,8 +135,13 @@ class QueueController(abc.ABC):
         names and marker are keys, domain/namespaces.py)."""
 
     @abc.abstractmethod
+    def projects(self) -> dict[str, int]:
+        """How many queues each project has in this database (one grouped scan)."""
+
+    @abc.abstractmethod
     def stats(self, project: str, name: str) -> QueueStats:
-        """Counts of free, claimed and total messages (zeros if missing)."""
+        """Counts of free, claimed and total messages (zeros if missing), and
+        how many were ever posted."""
 
     @abc.abstractmethod
     def deepest(self, limit: int) -> QueueDepths:

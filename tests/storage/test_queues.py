@@ -80,3 +80,12 @@ def test_names_are_case_sensitive_and_sort_bytewise(driver: DataDriver) -> None:
     names = [q.name for q in driver.queues.list(PROJECT).items]
     assert names == sorted(names) == ["B.x", "Foo", "b-x", "b_x", "foo"]
     assert [q.name for q in driver.queues.list(PROJECT, marker="Foo").items] == names[2:]
+
+
+def test_projects_count_their_queues(driver: DataDriver) -> None:
+    assert driver.queues.projects() == {}
+    for project, name in [("a", "q1"), ("a", "q2"), ("<b>", "q1")]:
+        driver.queues.create(project, name)
+    assert driver.queues.projects() == {"a": 2, "<b>": 1}
+    driver.queues.delete("a", "q1")
+    assert driver.queues.projects() == {"a": 1, "<b>": 1}

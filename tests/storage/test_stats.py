@@ -123,3 +123,17 @@ def test_refused_post_counts_nothing(driver: DataDriver) -> None:
 def _counts(driver: DataDriver, queue: str = QUEUE) -> tuple[int, int, int]:
     stats = driver.queues.stats(PROJECT, queue)
     return stats.free, stats.claimed, stats.total
+
+
+def test_posted_counts_every_message_ever_posted(driver: DataDriver, clock: ManualClock) -> None:
+    driver.queues.create(PROJECT, QUEUE)
+    assert driver.queues.stats(PROJECT, QUEUE).posted == 0
+    post(driver, 3, ttl=60)
+    claim_id, claimed = driver.claims.create(PROJECT, QUEUE, ttl=60, grace=60, limit=2)
+    driver.messages.delete(PROJECT, QUEUE, claimed[0].id, claim_id=claim_id)
+    stats = driver.queues.stats(PROJECT, QUEUE)
+    assert (stats.posted, stats.total) == (3, 2)
+    clock.advance(61)  # every message expired: gone from the counts, still posted
+    stats = driver.queues.stats(PROJECT, QUEUE)
+    assert (stats.posted, stats.total) == (3, 0)
+    assert driver.queues.stats(PROJECT, "missing").posted == 0

@@ -74,11 +74,12 @@ _claimed = (
 COUNTS = sa.select(
     queues.c.id,
     queues.c.message_rows,
+    queues.c.next_marker,
     _delta.label("delta"),
     _expired.label("expired"),
     _claimed.label("claimed"),
 ).where(queues.c.project == sa.bindparam("p_project"), queues.c.name == sa.bindparam("p_name"))
-"""(id, message_rows, delta, expired, claimed) of one queue, in one statement."""
+"""(id, message_rows, next_marker, delta, expired, claimed) of one queue, in one statement."""
 
 
 _rows = (queues.c.message_rows + sa.func.coalesce(_delta, 0)).label("rows")
@@ -148,7 +149,7 @@ def forget(conn: Connection, queue_id: int) -> None:
 
 
 def counts(conn: Connection, project: str, name: str, now: int) -> Row[Any] | None:
-    """(id, message_rows, delta, expired, claimed) of a queue, or None if missing."""
+    """(id, message_rows, next_marker, delta, expired, claimed) of a queue, or None if missing."""
     params = {"p_project": project, "p_name": name, "p_now": now}
     return conn.execute(COUNTS, params).first()
 

@@ -21,6 +21,8 @@ from sqlqueue.storage.sql.rows import age_seconds
 from sqlqueue.storage.sql.tables import claims, messages, queues
 
 METADATA = "Queue metadata"
+FIRST_MARKER = 1
+"""The marker of a queue's first message; markers count posts from there."""
 
 
 def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
@@ -71,7 +73,7 @@ def create_queue(conn: Connection, project: str, name: str, meta: Metadata, now:
         "project": project,
         "name": name,
         "meta": encode_within(meta, DOCUMENT_BYTES, METADATA),
-        "next_marker": 1,
+        "next_marker": FIRST_MARKER,
         "created_at": now,
         "updated_at": now,
     }
@@ -191,6 +193,11 @@ class SqlQueueController(QueueController):
 
         return self._db.run(work, write=False)
 
+    def projects(self) -> dict[str, int]:
+        stmt = sa.select(queues.c.project, sa.func.count()).group_by(queues.c.project)
+        found = self._db.run(lambda c: c.execute(stmt).all(), write=False)
+        return {str(project): int(count) for project, count in found}
+
     def stats(self, project: str, name: str) -> QueueStats:
         return self._db.run(lambda c: queue_stats(c, project, name, self._db.now_ms()), write=False)
 
@@ -245,9 +252,10 @@ def queue_stats(conn: Connection, project: str, name: str, now: int) -> QueueSta
     row = counters.counts(conn, project, name, now)
     if row is None:
         return QueueStats(0, 0, 0)
+    posted = int(row.next_marker) - FIRST_MARKER
     total = int(row.message_rows) + int(row.delta) - int(row.expired)
     if total <= 0:
-        return QueueStats(0, 0, 0)
+        return QueueStats(0, 0, 0, posted=posted)
     claimed = int(row.claimed)
     live = [messages.c.queue_id == row.id, messages.c.expires_at > now]
     return QueueStats(
@@ -256,6 +264,7 @@ def queue_stats(conn: Connection, project: str, name: str, now: int) -> QueueSta
         total=total,
         oldest=_edge(conn, live, messages.c.marker.asc(), now),
         newest=_edge(conn, live, messages.c.marker.desc(), now),
+        posted=posted,
     )
 
 
