@@ -119,7 +119,7 @@ def create_storage(
         rng=rng,
         options=storage_options(settings),
     )
-    return Storage(control, default, pooled, Admin(control, pooled, SqlPoolDatabases()))
+    return Storage(control, default, pooled, Admin(control, pooled, SqlPoolDatabases(), clock))
 
 
 def is_sqlite(url: str) -> bool:

@@ -65,6 +65,10 @@ class Settings:
     OpenStack CLI's ``--os-auth-type none`` cannot send the header at all
     (docs/operations.md), so a noauth deployment names the project here."""
     signed_url_secret: str = ""
+    dashboard_refresh: float = 5.0
+    """Seconds between refreshes of the admin dashboard's page (docs/dashboard.md)."""
+    dashboard_queues: int = 200
+    """Queues the dashboard's front page shows at most (the first by project and name)."""
     gc_interval: float = 60.0
     catalogue_cache_seconds: float = 5.0
     log_level: str = "INFO"

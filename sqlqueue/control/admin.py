@@ -14,8 +14,11 @@ from functools import partial
 from sqlqueue import errors
 from sqlqueue.control.base import ControlPlaneService
 from sqlqueue.control.flavors import FlavorAdmin
+from sqlqueue.control.overview import OverviewBuilder
 from sqlqueue.control.pools import AdminControl, PoolAdmin, PoolDatabases
+from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.domain.models import CatalogueEntry, Health, Page, Pool, StoreHealth
+from sqlqueue.domain.overview import Overview
 from sqlqueue.storage.base import DataDriver
 from sqlqueue.storage.pooling import PooledStore
 
@@ -26,13 +29,27 @@ class Admin(ControlPlaneService):
     """Pools, flavors, placements and health over one control plane and pooled driver."""
 
     def __init__(
-        self, control: AdminControl, pooled: PooledStore, databases: PoolDatabases
+        self,
+        control: AdminControl,
+        pooled: PooledStore,
+        databases: PoolDatabases,
+        clock: Clock = system_clock,
     ) -> None:
         self._control = control
         self._pooled = pooled
         self._databases = databases
         self.pools = PoolAdmin(control, databases, pooled.invalidate)
         self.flavors = FlavorAdmin(control, self.pools)
+        router = pooled.router
+        self._overview = OverviewBuilder(
+            pooled,
+            lambda: router.default,
+            router.driver,
+            self.pools,
+            self.flavors,
+            databases.volume,
+            clock,
+        )
 
     def alive(self) -> bool:
         """Whether the catalogue and the default database answer (pools may not)."""
@@ -83,6 +100,10 @@ class Admin(ControlPlaneService):
     def placement(self, project: str, queue: str) -> CatalogueEntry:
         """Where a queue lives. :raises QueueNotMapped: not on any pool."""
         return self._control.catalogue.get(project, queue)
+
+    def overview(self, limit: int) -> Overview:
+        """The dashboard's snapshot (``control/overview.py``)."""
+        return self._overview.snapshot(limit)
 
     def upgrade_pool(self, pool: Pool, revision: str = "head") -> str | None:
         """Migrate a pool's database; the revision it is at after.

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlqueue.domain.models import CatalogueEntry, FlavorView, Health, Page, Pool
+from sqlqueue.domain.overview import Overview
 
 Pools = list[Pool]
 
@@ -134,6 +135,14 @@ class ControlPlaneService(abc.ABC):
     @abc.abstractmethod
     def placement(self, project: str, queue: str) -> CatalogueEntry:
         """Where a queue lives. :raises QueueNotMapped: not on any pool."""
+
+    @abc.abstractmethod
+    def overview(self, limit: int) -> Overview:
+        """The dashboard's snapshot: up to ``limit`` queues with their stats, every
+        database's reachability and queue count, the flavors of known projects.
+
+        :raises StorageUnavailable: the catalogue database does not answer.
+        """
 
     @abc.abstractmethod
     def upgrade_pool(self, pool: Pool, revision: str = "head") -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlqueue.transport.wsgi import metrics
+from sqlqueue.transport.wsgi import dashboard, metrics
 from sqlqueue.transport.wsgi.context import Deps
 from sqlqueue.transport.wsgi.v2 import (
     catalogue,
@@ -84,4 +84,5 @@ def admin_routes(deps: Deps) -> list[tuple[str, Any]]:
         ("/v2/flavors/{flavor_name}", flavors.Item(deps, admin)),
         ("/v2/catalogue", catalogue.Collection(deps, admin)),
         ("/v2/catalogue/{queue_name}", catalogue.Item(deps, admin)),
+        *dashboard.routes(deps, admin),
     ]

@@ -1,0 +1,120 @@
+"""The dashboard's snapshot, assembled from the databases, the catalogue and the queues.
+
+Cost: one grouped count per database, one queue listing per project shown,
+and one stats read per queue shown (``storage/sql/counters.py``: independent
+of a queue's depth), so a snapshot is bounded by ``limit`` queues, not by
+how many messages they hold.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from functools import partial
+
+from sqlqueue import errors
+from sqlqueue.control.base import FlavorService, PoolService
+from sqlqueue.domain.clock import Clock
+from sqlqueue.domain.models import FlavorView, Pool, QueueStats
+from sqlqueue.domain.overview import DatabaseSnapshot, Overview, QueueSnapshot
+from sqlqueue.storage.base import DataDriver, QueueStore
+
+logger = logging.getLogger(__name__)
+
+Opener = Callable[[], DataDriver]
+PAGE = 100
+"""Queues listed per storage call."""
+
+
+class OverviewBuilder:
+    """Takes snapshots of every database a pooled store routes to.
+
+    Args:
+        store: resolves queues to their databases (and lists them).
+        default: opens the default (catalogue) database's data driver.
+        pool_driver: opens a registered pool's data driver by name.
+        pools, flavors: the control plane's registries.
+        volume: live message counts of a database's driver (None: cannot tell).
+        clock: stamps the snapshot.
+    """
+
+    def __init__(
+        self,
+        store: QueueStore,
+        default: Opener,
+        pool_driver: Callable[[str], DataDriver],
+        pools: PoolService,
+        flavors: FlavorService,
+        volume: Callable[[DataDriver], QueueStats | None],
+        clock: Clock,
+    ) -> None:
+        self._volume = volume
+        self._store = store
+        self._default = default
+        self._pool_driver = pool_driver
+        self._pools = pools
+        self._flavors = flavors
+        self._clock = clock
+
+    def snapshot(self, limit: int) -> Overview:
+        """Up to ``limit`` queues with their stats, every database, every known flavor.
+
+        :raises StorageUnavailable: the catalogue database does not answer.
+        """
+        databases = [self._database(None, self._default)]
+        for pool in self._pools.all():
+            databases.append(self._database(pool, partial(self._pool_driver, pool.name)))
+        projects: dict[str, int] = {}
+        for database in databases:
+            for project, count in (database[1] or {}).items():
+                projects[project] = projects.get(project, 0) + count
+        queues = list(self._queues(sorted(projects), limit + 1))
+        return Overview(
+            taken_at=self._clock(),
+            projects=dict(sorted(projects.items())),
+            queues=queues[:limit],
+            truncated=len(queues) > limit,
+            databases=[snapshot for snapshot, _ in databases],
+            flavors=self._all_flavors(sorted(projects)),
+        )
+
+    def _database(
+        self, pool: Pool | None, opener: Opener
+    ) -> tuple[DatabaseSnapshot, dict[str, int] | None]:
+        weight, flavor = (pool.weight, pool.flavor) if pool else (None, None)
+        name = pool.name if pool else None
+        try:
+            driver = opener()
+            per_project = driver.queues.projects()
+        except errors.StorageUnavailable as ex:
+            logger.warning("dashboard: database %s is unavailable: %s", name or "default", ex)
+            return DatabaseSnapshot(name, False, weight, flavor), None
+        volume = self._volume(driver)
+        queues = sum(per_project.values())
+        snapshot = DatabaseSnapshot(name, True, weight, flavor, queues, volume)
+        return snapshot, per_project
+
+    def _queues(self, projects: list[str], limit: int) -> Iterator[QueueSnapshot]:
+        """Queues by project and name, up to ``limit``; a queue's stats are read as it goes."""
+        left = limit
+        for project in projects:
+            marker: str | None = None
+            while left > 0:
+                want = min(left, PAGE)
+                page = self._store.list_queues(project, marker=marker, limit=want, detailed=True)
+                for info in page.items:
+                    yield self._queue(project, info.name, info.metadata or {})
+                left -= len(page.items)
+                if len(page.items) < want or page.next_marker is None:
+                    break
+                marker = page.next_marker
+
+    def _queue(self, project: str, name: str, metadata: dict[str, object]) -> QueueSnapshot:
+        stats = self._store.at(project, name).queues.stats(project, name)
+        return QueueSnapshot(project, name, stats, metadata)
+
+    def _all_flavors(self, projects: list[str]) -> list[FlavorView]:
+        found: list[FlavorView] = []
+        for project in projects:
+            found += self._flavors.list(project, limit=PAGE).items
+        return found

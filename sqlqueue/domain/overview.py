@@ -1,0 +1,60 @@
+"""What the admin dashboard shows: a snapshot of queues, databases and flavors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlqueue.domain.models import JSON, FlavorView, QueueStats
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """One queue's counts at ``Overview.taken_at``."""
+
+    project: str
+    name: str
+    stats: QueueStats
+    metadata: dict[str, JSON] = field(default_factory=dict)
+
+    @property
+    def claimed_share(self) -> float:
+        """Claimed messages over live ones, 0.0 to 1.0 (0.0 when empty)."""
+        return self.stats.claimed / self.stats.total if self.stats.total else 0.0
+
+    @property
+    def oldest_age(self) -> int | None:
+        """Seconds since the oldest live message was posted (None when empty)."""
+        return self.stats.oldest.age if self.stats.oldest else None
+
+
+@dataclass(frozen=True)
+class DatabaseSnapshot:
+    """The default database (``pool`` None) or one registered pool.
+
+    ``queues`` and ``messages`` are None when the database does not answer.
+    """
+
+    pool: str | None
+    reachable: bool
+    weight: int | None = None
+    flavor: str | None = None
+    queues: int | None = None
+    messages: QueueStats | None = None
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Everything the dashboard's front page shows.
+
+    ``queues`` holds at most the first ``limit`` queues by project and name
+    (``truncated`` says more exist); ``projects`` counts every project's
+    queues over the databases that answered.
+    """
+
+    taken_at: float
+    """Seconds since the epoch."""
+    projects: dict[str, int]
+    queues: list[QueueSnapshot]
+    truncated: bool
+    databases: list[DatabaseSnapshot]
+    flavors: list[FlavorView]
