@@ -2,7 +2,7 @@
 plugin, unmodified) run as subprocesses against a real ``sqlqueue serve --admin``.
 
 The CLI's ``--os-auth-type none`` cannot send ``X-Project-Id``, so the server
-runs with ``noauth_project`` (docs/operations.md). Each ``openstack`` start
+runs with ``noauth_project`` (docs/openstack-cli.md). Each ``openstack`` start
 costs one to three seconds, so the full cycle runs on SQLite and PostgreSQL
 (as issue 13 asks) and MySQL gets a shorter one.
 """
