@@ -1,9 +1,11 @@
 """The dashboard's snapshot, assembled from the databases, the catalogue and the queues.
 
-Cost: one grouped count per database, one queue listing per project shown,
-and one stats read per queue shown (``storage/sql/counters.py``: independent
-of a queue's depth), so a snapshot is bounded by ``limit`` queues, not by
-how many messages they hold.
+Cost: one grouped count per database, one queue listing and one flavor
+listing per project shown, and one stats and one metadata read per queue
+shown (``storage/sql/counters.py``: independent of a queue's depth), so a
+snapshot is bounded by ``limit`` queues, not by how many messages they hold.
+A database that does not answer is shown down and its queues without
+numbers; the rest of the snapshot is unaffected.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class OverviewBuilder:
             queues=queues[:limit],
             truncated=len(queues) > limit,
             databases=[snapshot for snapshot, _ in databases],
-            flavors=self._all_flavors(sorted(projects)),
+            flavors=self._flavors_of(sorted({queue.project for queue in queues[:limit]})),
         )
 
     def _database(
@@ -101,19 +103,28 @@ class OverviewBuilder:
             marker: str | None = None
             while left > 0:
                 want = min(left, PAGE)
-                page = self._store.list_queues(project, marker=marker, limit=want, detailed=True)
+                page = self._store.list_queues(project, marker=marker, limit=want)
                 for info in page.items:
-                    yield self._queue(project, info.name, info.metadata or {})
+                    yield self._queue(project, info.name)
                 left -= len(page.items)
                 if len(page.items) < want or page.next_marker is None:
                     break
                 marker = page.next_marker
 
-    def _queue(self, project: str, name: str, metadata: dict[str, object]) -> QueueSnapshot:
-        stats = self._store.at(project, name).queues.stats(project, name)
-        return QueueSnapshot(project, name, stats, metadata)
+    def _queue(self, project: str, name: str) -> QueueSnapshot:
+        """A queue's stats and metadata; None for both while its database does not answer."""
+        try:
+            queues = self._store.at(project, name).queues
+            return QueueSnapshot(
+                project, name, queues.stats(project, name), queues.get_metadata(project, name)
+            )
+        except errors.QueueDoesNotExist:  # deleted since it was listed
+            return QueueSnapshot(project, name, QueueStats(0, 0, 0))
+        except errors.StorageUnavailable as ex:
+            logger.warning("dashboard: queue %s of %s is unavailable: %s", name, project, ex)
+            return QueueSnapshot(project, name, None, None)
 
-    def _all_flavors(self, projects: list[str]) -> list[FlavorView]:
+    def _flavors_of(self, projects: list[str]) -> list[FlavorView]:
         found: list[FlavorView] = []
         for project in projects:
             found += self._flavors.list(project, limit=PAGE).items

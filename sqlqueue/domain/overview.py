@@ -9,22 +9,25 @@ from sqlqueue.domain.models import JSON, FlavorView, QueueStats
 
 @dataclass(frozen=True)
 class QueueSnapshot:
-    """One queue's counts at ``Overview.taken_at``."""
+    """One queue's counts at ``Overview.taken_at``; ``stats`` and ``metadata``
+    are None while the queue's database does not answer."""
 
     project: str
     name: str
-    stats: QueueStats
-    metadata: dict[str, JSON] = field(default_factory=dict)
+    stats: QueueStats | None
+    metadata: dict[str, JSON] | None = field(default_factory=dict)
 
     @property
     def claimed_share(self) -> float:
-        """Claimed messages over live ones, 0.0 to 1.0 (0.0 when empty)."""
-        return self.stats.claimed / self.stats.total if self.stats.total else 0.0
+        """Claimed messages over live ones, 0.0 to 1.0 (0.0 when empty or unknown)."""
+        if self.stats is None or not self.stats.total:
+            return 0.0
+        return self.stats.claimed / self.stats.total
 
     @property
     def oldest_age(self) -> int | None:
-        """Seconds since the oldest live message was posted (None when empty)."""
-        return self.stats.oldest.age if self.stats.oldest else None
+        """Seconds since the oldest live message was posted (None when empty or unknown)."""
+        return self.stats.oldest.age if self.stats and self.stats.oldest else None
 
 
 @dataclass(frozen=True)

@@ -195,3 +195,18 @@ def test_front_page_is_bounded(tmp_path: Path) -> None:
     finally:
         for storage in small.storages:
             storage.close()
+
+
+def test_queues_on_a_pool_that_is_down_are_listed_without_numbers(site: Site) -> None:
+    site.admin.post_messages("kept", 1, 2)  # the default database, before any pool
+    site.put_pool("p1", site.sqlite_url("p1"))
+    site.settle()
+    site.admin.post_messages("lost", 1)  # placed on p1
+    site.storages[0].control.pools.update("p1", uri=DOWN)
+    site.settle()
+    page = site.admin.get("/dashboard")
+    assert page.status_code == 200
+    lost = next(r for r in table(page.text, "queues") if r["attrs"]["data-queue"] == "lost")
+    assert "unavailable" in lost["attrs"]["class"].split()
+    assert lost["cells"]["state"] == "its database does not answer"
+    assert cells_of(page.text, "queues", "data-queue", "kept")["total"] == "2"

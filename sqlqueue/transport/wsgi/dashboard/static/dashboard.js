@@ -11,7 +11,7 @@ function sample(main) {
   if (!snapshot) return;
   const t = Number(snapshot.dataset.takenAt);
   const seen = new Set();
-  for (const row of main.querySelectorAll("tr.queue")) {
+  for (const row of main.querySelectorAll("tr.queue[data-posted]")) {
     const key = row.dataset.project + "\u0000" + row.dataset.queue;
     const point = { t, posted: Number(row.dataset.posted), total: Number(row.dataset.total) };
     let points = history.get(key) || [];
