@@ -478,6 +478,12 @@ class _Queues(_Routed):
         where = self._store.placing(project, name, metadata)
         where.queues.set_metadata(project, name, metadata)
 
+    def projects(self) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for opener in self._store.databases():
+            counts.update(opener().queues.projects())
+        return dict(counts)
+
 
 class StoreDriver:
     """The DataDriver contract over a store, for the contract suite (tests only)."""

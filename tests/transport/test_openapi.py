@@ -243,8 +243,14 @@ def down() -> Any:
     apps.driver.close()
 
 
+PAGES = "sqlqueue.transport.wsgi.dashboard"
+"""The admin dashboard's HTML pages: a UI over the API, not API operations
+(docs/dashboard.md describes them; tests/admin/test_dashboard.py tests them)."""
+
+
 def routed(api: Api) -> set[tuple[str, str]]:
-    """(URI template, method) of every responder the app's router holds (not Falcon's own)."""
+    """(URI template, method) of every responder the app's router holds (not
+    Falcon's own, nor the dashboard's pages)."""
     found: set[tuple[str, str]] = set()
     nodes = list(api.client.app._router._roots)
     while nodes:
@@ -253,7 +259,7 @@ def routed(api: Api) -> set[tuple[str, str]]:
         if node.resource is None:
             continue
         for method, responder in (node.method_map or {}).items():
-            if not getattr(responder, "__module__", "").startswith("falcon."):
+            if not getattr(responder, "__module__", "").startswith(("falcon.", PAGES)):
                 found.add((str(node.uri_template), method))
     return found
 
