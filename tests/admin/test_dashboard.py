@@ -14,8 +14,9 @@ import pytest
 
 from sqlqueue.domain.clock import ManualClock
 from tests.admin.conftest import DOWN, Site, build_site
+from tests.conftest import ServerUrls
 
-pytestmark = pytest.mark.sqlite
+pytestmark = pytest.mark.sqlite  # the catalogue; some tests add server pools
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 NOTHING = "\u2013"  # an en dash: the page's "no value"
@@ -210,3 +211,27 @@ def test_queues_on_a_pool_that_is_down_are_listed_without_numbers(site: Site) ->
     assert "unavailable" in lost["attrs"]["class"].split()
     assert lost["cells"]["state"] == "its database does not answer"
     assert cells_of(page.text, "queues", "data-queue", "kept")["total"] == "2"
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ],
+)
+def test_pools_on_server_databases(site: Site, server_urls: ServerUrls, backend: str) -> None:
+    url = server_urls.url(backend, "dashboard_pool")
+    site.put_pool("server", url, weight=2)
+    site.settle()
+    site.admin.post_messages("jobs", 1, 2, 3)
+    site.admin.as_project("b").put("/v2/queues/mail", json={"k": "<i>v</i>"})
+    site.admin.post("/v2/queues/jobs/claims", json={"ttl": 60, "grace": 60}, params={"limit": 2})
+    html = site.admin.get("/dashboard").text
+    jobs = cells_of(html, "queues", "data-queue", "jobs")
+    assert (jobs["free"], jobs["claimed"], jobs["total"], jobs["share"]) == ("1", "2", "3", "67%")
+    assert "&lt;i&gt;v&lt;/i&gt;" in html
+    pool = cells_of(html, "databases", "data-pool", "server")
+    assert (pool["state"], pool["queues"], pool["messages"]) == ("up", "2", "3")
+    for queue, project in [("jobs", "project-a"), ("mail", "b")]:
+        site.admin.as_project(project).delete(f"/v2/queues/{queue}")  # the database is shared
