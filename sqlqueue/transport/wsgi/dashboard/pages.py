@@ -65,7 +65,7 @@ class Renderer:
         """Answer the page, or its ``<main>`` part alone when ``?part=main``."""
         part = req.get_param("part") == "main"
         name = f"{template}.html" if part else "page.html"
-        values.update(template=f"{template}.html", refresh=self._refresh, source=req.relative_uri)
+        values.update(template=f"{template}.html", refresh=self._refresh)
         resp.content_type = HTML
         resp.set_headers(SECURITY_HEADERS)
         resp.text = self._env.get_template(name).render(**values)
