@@ -33,6 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.sqlite]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
 HOSTILE = "<img src=x onerror=alert(1)>"
+NOTHING = "\u2013"  # an en dash: the page's "no value"
 WAIT = 20.0
 """Seconds the browser may take to show a change (the page refreshes every 0.5 s)."""
 
@@ -133,6 +134,11 @@ def queue_cells(browser: webdriver.Chrome, project: str, queue: str) -> dict[str
     return found
 
 
+def rate(shown: str) -> float:
+    """A rate cell as a number (0 while the page has a single snapshot: NOTHING)."""
+    return 0.0 if shown == NOTHING else float(shown)
+
+
 def text(browser: webdriver.Chrome, selector: str) -> str:
     """The visible text of the first element matching ``selector`` ("" if none)."""
     found = browser.execute_script(
@@ -186,7 +192,9 @@ def test_queues_show_the_depth_the_api_reports(browser: webdriver.Chrome, admin:
     browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
 
 
-def test_page_follows_posts_without_reloading(browser: webdriver.Chrome, admin: Server) -> None:
+def test_page_follows_posts_and_deletes_without_reloading(
+    browser: webdriver.Chrome, admin: Server
+) -> None:
     feed = Client(admin, "feed")
     feed.post("ticks", 1)
     browser.get(f"{admin.url}/dashboard")
@@ -197,8 +205,16 @@ def test_page_follows_posts_without_reloading(browser: webdriver.Chrome, admin: 
     WebDriverWait(browser, WAIT).until(lambda b: queue_cells(b, "feed", "ticks")["total"] == "5")
     feed.post("ticks", 5)
     WebDriverWait(browser, WAIT).until(lambda b: queue_cells(b, "feed", "ticks")["total"] == "10")
+    assert rate(queue_cells(browser, "feed", "ticks")["post-rate"]) > 0
+
+    claimed = feed.call("POST", "/v2/queues/ticks/claims?limit=4", {"ttl": 60, "grace": 60})
+    for message in claimed["messages"]:  # consumed: claimed, then deleted
+        requests.delete(feed.url + message["href"], headers=feed.headers, timeout=10)
+    WebDriverWait(browser, WAIT).until(lambda b: queue_cells(b, "feed", "ticks")["total"] == "6")
+    WebDriverWait(browser, WAIT).until(
+        lambda b: rate(queue_cells(b, "feed", "ticks")["consume-rate"]) > 0
+    )
     assert browser.execute_script("return window.sameDocument === true;")
-    assert float(queue_cells(browser, "feed", "ticks")["post-rate"]) > 0
 
 
 def test_unreachable_pool_is_shown_down(
