@@ -135,8 +135,9 @@ class QueueController(abc.ABC):
         names and marker are keys, domain/namespaces.py)."""
 
     @abc.abstractmethod
-    def projects(self) -> dict[str, int]:
-        """How many queues each project has in this database (one grouped scan)."""
+    def projects(self, namespace: Namespace = QUEUES) -> dict[str, int]:
+        """How many queues (or topics: ``TOPICS``) each project has in this
+        database (one grouped scan)."""
 
     @abc.abstractmethod
     def stats(self, project: str, name: str) -> QueueStats:

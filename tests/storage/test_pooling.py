@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlqueue import errors
 from sqlqueue.domain.clock import ManualClock
 from sqlqueue.domain.models import Flavor, NewMessage, Pool
-from sqlqueue.domain.namespaces import TOPICS
+from sqlqueue.domain.namespaces import QUEUES, TOPICS, Namespace
 from sqlqueue.storage.base import DataDriver, QueueStore
 from sqlqueue.storage.pooling import PooledStore, weighted_choice
 from sqlqueue.storage.sql import migrate
@@ -478,10 +478,10 @@ class _Queues(_Routed):
         where = self._store.placing(project, name, metadata)
         where.queues.set_metadata(project, name, metadata)
 
-    def projects(self) -> dict[str, int]:
+    def projects(self, namespace: Namespace = QUEUES) -> dict[str, int]:
         counts: Counter[str] = Counter()
         for opener in self._store.databases():
-            counts.update(opener().queues.projects())
+            counts.update(opener().queues.projects(namespace))
         return dict(counts)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sqlqueue import errors
+from sqlqueue.domain.namespaces import TOPICS
 from sqlqueue.storage.base import DataDriver
 from tests.storage.helpers import PROJECT, QUEUE, post
 
@@ -89,3 +90,6 @@ def test_projects_count_their_queues(driver: DataDriver) -> None:
     assert driver.queues.projects() == {"a": 2, "<b>": 1}
     driver.queues.delete("a", "q1")
     assert driver.queues.projects() == {"a": 1, "<b>": 1}
+    driver.queues.create("a", TOPICS.key("q1"))  # a topic is not a queue
+    assert driver.queues.projects() == {"a": 1, "<b>": 1}
+    assert driver.queues.projects(TOPICS) == {"a": 1}

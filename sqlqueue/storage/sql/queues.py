@@ -193,8 +193,12 @@ class SqlQueueController(QueueController):
 
         return self._db.run(work, write=False)
 
-    def projects(self) -> dict[str, int]:
-        stmt = sa.select(queues.c.project, sa.func.count()).group_by(queues.c.project)
+    def projects(self, namespace: Namespace = QUEUES) -> dict[str, int]:
+        where = [queues.c.name < namespace.end]
+        if namespace.mark:
+            where.append(queues.c.name >= namespace.mark)
+        stmt = sa.select(queues.c.project, sa.func.count()).where(*where)
+        stmt = stmt.group_by(queues.c.project)
         found = self._db.run(lambda c: c.execute(stmt).all(), write=False)
         return {str(project): int(count) for project, count in found}
 
