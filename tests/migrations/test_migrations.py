@@ -129,3 +129,36 @@ def test_topics_fit_after_upgrade_and_go_on_downgrade(
     finally:
         migrate.downgrade(engine, "base")
         engine.dispose()
+
+
+def _reloptions(engine: sa.engine.Engine) -> dict[str, dict[str, str]]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT relname, reloptions FROM pg_class WHERE relkind = 'r'"
+            " AND relnamespace = 'public'::regnamespace"
+        ).all()
+    return {name: dict(o.split("=", 1) for o in options or ()) for name, options in rows}
+
+
+@pytest.mark.postgresql
+def test_churning_tables_get_autovacuum_settings(server_urls: ServerUrls) -> None:
+    """0008 sets per-table autovacuum parameters on PostgreSQL; its downgrade resets them."""
+    engine = make_engine(server_urls.url("postgresql", "reloptions"))
+    try:
+        migrate.upgrade(engine)
+        options = _reloptions(engine)
+        for table in ("messages", "claims", "deliveries"):
+            assert options[table]["autovacuum_vacuum_scale_factor"] == "0.01"
+            assert options[table]["autovacuum_analyze_scale_factor"] == "0.02"
+            assert options[table]["autovacuum_vacuum_cost_delay"] == "0"
+        for table in ("queues", "queue_counters"):
+            assert options[table]["fillfactor"] == "50"
+            assert options[table]["autovacuum_vacuum_scale_factor"] == "0"
+        assert options["pools"] == {}
+        migrate.downgrade(engine, "0007")
+        assert all(not values for values in _reloptions(engine).values())
+        migrate.upgrade(engine)
+        assert options == _reloptions(engine)
+    finally:
+        migrate.downgrade(engine, "base")
+        engine.dispose()
