@@ -45,6 +45,10 @@ def storage_options(settings: Settings) -> StorageOptions:
         keep_delivered=settings.notify_keep_delivered,
         keep_failed=settings.notify_keep_failed,
         bodies=bodies,
+        maintenance=settings.maintenance,
+        maintenance_interval=settings.maintenance_interval,
+        maintenance_min_rows=settings.maintenance_min_rows,
+        maintenance_fraction=settings.maintenance_fraction,
     )
 
 

@@ -89,6 +89,7 @@ def gc(settings: Settings, mode: str) -> int:
                 interrupt.check()
 
             removed = storage.store.gc(step)
+        maintained = _maintenance(settings, storage)
     except progress.Interrupted:
         print(
             f"sqlqueue: interrupted: removed {tracker.done} expired rows (whole batches); "
@@ -99,4 +100,12 @@ def gc(settings: Settings, mode: str) -> int:
     finally:
         storage.close()
     print(f"removed {removed} expired rows")
+    print(maintained)
     return 0
+
+
+def _maintenance(settings: Settings, storage: bootstrap.Storage) -> str:
+    """The maintenance step over every database, as one line (docs/maintenance.md)."""
+    if not settings.maintenance:
+        return "maintenance: off"
+    return "maintenance: " + ("; ".join(storage.store.maintain()) or "nothing due")

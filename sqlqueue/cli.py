@@ -124,7 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     _pool_parser(sub, common)
     sub.add_parser(
         "gc",
-        help="delete expired messages, claims and subscriptions once (all pools)",
+        help="delete expired messages, claims and subscriptions once, then maintain the"
+        " tables (all pools)",
         parents=[common, feedback],
     )
     sub.add_parser(

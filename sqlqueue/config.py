@@ -70,6 +70,16 @@ class Settings:
     dashboard_queues: int = 200
     """Queues the dashboard's front page shows at most (the first by project and name)."""
     gc_interval: float = 60.0
+    maintenance: bool = True
+    """Whether the collector (``sqlqueue gc``, every serve worker's gc round) also
+    vacuums/analyzes the churning tables, checkpoints and shrinks SQLite's files
+    (docs/maintenance.md)."""
+    maintenance_interval: float = 60.0
+    """Seconds at least between two maintenance steps of one process."""
+    maintenance_min_rows: int = 1000
+    maintenance_fraction: float = 0.05
+    """A table gets VACUUM (ANALYZE) once its dead rows pass ``maintenance_min_rows
+    + maintenance_fraction x live rows``, ANALYZE once as many rows changed."""
     catalogue_cache_seconds: float = 5.0
     log_level: str = "INFO"
     log_format: str = "text"

@@ -64,7 +64,8 @@ class Flag(Protocol):
 def start_gc(
     store: QueueStore, interval: float, stop: threading.Event | None = None
 ) -> threading.Thread | None:
-    """Run ``store.gc()`` every ``interval`` seconds in a daemon thread until ``stop``."""
+    """Run ``store.gc()`` then ``store.maintain()`` every ``interval`` seconds in a
+    daemon thread until ``stop`` (maintenance keeps its own, longer interval)."""
     if interval <= 0:
         return None
     stopped = stop or threading.Event()
@@ -75,6 +76,7 @@ def start_gc(
         while True:
             try:
                 store.gc()
+                store.maintain()
             except Exception:  # never fatal: the next round may succeed
                 logger.exception("garbage collection failed")
             if stopped.wait(interval):

@@ -77,6 +77,14 @@ class StorageOptions:
     bodies: BodyCodec = PLAIN
     """How message bodies are stored and read: encryption keys for queues with
     ``_enable_encrypt_messages``, and whether readers get checksums."""
+    maintenance: bool = True
+    """Whether ``maintain`` does anything (the collector's maintenance step)."""
+    maintenance_interval: float = 60.0
+    """Seconds at least between two maintenance steps of one process."""
+    maintenance_min_rows: int = 1000
+    maintenance_fraction: float = 0.05
+    """A table is vacuumed (analyzed) once its dead (changed) rows pass
+    ``maintenance_min_rows + maintenance_fraction x its live rows``."""
 
 
 class QueueController(abc.ABC):
@@ -489,6 +497,14 @@ class DataDriver(abc.ABC):
     def gc_backlog(self) -> int:
         """How many rows ``gc`` would remove now (counted over the expiry indexes)."""
 
+    def maintain(self) -> list[str]:
+        """Keep the churning tables flat (vacuum, statistics, file size), if due.
+
+        Returns what was done, one line per action (empty: nothing was due).
+        Safe from several processes at once. This default does nothing.
+        """
+        return []
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections."""
@@ -604,6 +620,16 @@ class QueueStore(abc.ABC):
             except errors.StorageUnavailable as ex:
                 logger.warning("gc skipped an unavailable database: %s", ex)
         return removed
+
+    def maintain(self) -> list[str]:
+        """The maintenance step in every database that answers; what was done."""
+        done = []
+        for opener in self.databases():
+            try:
+                done += opener().maintain()
+            except errors.StorageUnavailable as ex:
+                logger.warning("maintenance skipped an unavailable database: %s", ex)
+        return done
 
 
 class SingleStore(QueueStore):

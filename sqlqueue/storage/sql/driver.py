@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -10,12 +11,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.observe.metrics import CLAIMS_EXPIRED, MESSAGES_EXPIRED
 from sqlqueue.storage.base import DataDriver, GcProgress, StorageOptions
-from sqlqueue.storage.sql import counters, tally
+from sqlqueue.storage.sql import counters, maintenance, tally
 from sqlqueue.storage.sql import deliveries as outbox
 from sqlqueue.storage.sql.claims import SqlClaimController
 from sqlqueue.storage.sql.database import Database
 from sqlqueue.storage.sql.deliveries import SqlDeliveryController
 from sqlqueue.storage.sql.engine import make_engine
+from sqlqueue.storage.sql.errors import wrap_db_errors
 from sqlqueue.storage.sql.messages import SqlMessageController
 from sqlqueue.storage.sql.queues import SqlQueueController
 from sqlqueue.storage.sql.subscriptions import SqlSubscriptionController
@@ -87,6 +89,7 @@ class SqlDataDriver(DataDriver):
         self.claims = SqlClaimController(self.db, self.options, self.wakeups)
         self.subscriptions = SqlSubscriptionController(self.db, self.options)
         self.deliveries = SqlDeliveryController(self.db, self.options)
+        self._maintained_at: float | None = None
 
     @classmethod
     def from_url(cls, url: str, *, persist: bool = True, **kwargs: object) -> SqlDataDriver:
@@ -169,6 +172,24 @@ class SqlDataDriver(DataDriver):
         if expired is not None:
             tally.count(conn, expired, len(keys))
         return len(keys)
+
+    def maintain(self) -> list[str]:
+        """The maintenance step (storage/sql/maintenance.py) if on and due; what was done.
+
+        Due at the first call, then once ``options.maintenance_interval``
+        seconds have passed since the previous step of this driver.
+
+        :raises StorageUnavailable: the database failed.
+        """
+        opts = self.options
+        now = time.monotonic()
+        since = self._maintained_at
+        if not opts.maintenance or (since is not None and now - since < opts.maintenance_interval):
+            return []
+        self._maintained_at = now
+        thresholds = maintenance.Thresholds(opts.maintenance_min_rows, opts.maintenance_fraction)
+        with wrap_db_errors():
+            return maintenance.run(self.engine, thresholds)
 
     def close(self) -> None:
         """Release waiting long-polls, then the connections."""

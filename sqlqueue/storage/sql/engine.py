@@ -1,6 +1,7 @@
 """Engines with the per-database settings a queue needs.
 
-* SQLite: WAL (readers never block the writer), a busy timeout, foreign
+* SQLite: WAL (readers never block the writer), incremental auto-vacuum
+  for a new file (docs/maintenance.md), a busy timeout, foreign
   keys on, and transactions begun by us: ``BEGIN IMMEDIATE`` for writes so
   a read-then-write transaction never fails to upgrade its lock.
 * MySQL/MariaDB: READ COMMITTED (fewer gap locks, fewer deadlocks), utf8mb4.
@@ -121,6 +122,9 @@ def _sqlite_engine(url: str, *, create: bool, persist: bool, **kwargs: Any) -> E
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         if not in_memory:
+            # Only a new, empty file takes it: freed pages can then be handed
+            # back to the file system in small steps (storage/sql/maintenance.py).
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL" if persist else "PRAGMA synchronous=OFF")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
