@@ -162,3 +162,31 @@ def test_churning_tables_get_autovacuum_settings(server_urls: ServerUrls) -> Non
     finally:
         migrate.downgrade(engine, "base")
         engine.dispose()
+
+
+def test_claim_id_index_holds_claimed_messages_only(backend: str, server_urls: ServerUrls) -> None:
+    """0007: partial on PostgreSQL and SQLite (MySQL has no partial indexes)."""
+    engine = make_engine(server_urls.url(backend, "partial"))
+    try:
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            if backend == "postgresql":
+                definition = conn.exec_driver_sql(
+                    "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_messages_claim_id'"
+                ).scalar_one()
+            elif backend == "sqlite":
+                definition = conn.exec_driver_sql(
+                    "SELECT sql FROM sqlite_master WHERE name = 'ix_messages_claim_id'"
+                ).scalar_one()
+            else:
+                definition = ""
+        names = {ix["name"] for ix in sa.inspect(engine).get_indexes("messages")}
+        assert "ix_messages_claim_id" in names
+        assert ("claim_id IS NOT NULL" in definition) == (backend != "mysql")
+        migrate.downgrade(engine, "0006")
+        assert "ix_messages_claim_id" in {
+            ix["name"] for ix in sa.inspect(engine).get_indexes("messages")
+        }
+    finally:
+        migrate.downgrade(engine, "base")
+        engine.dispose()

@@ -11,7 +11,9 @@ Indexes, chosen for the hot queries:
   claiming oldest-first, first/last, stats' oldest/newest, and the FIFO
   guarantee itself (a marker is never reused within a queue).
 * ``ix_messages_claim_id (claim_id)``: claim get/update/release and delete
-  with a claim id touch only that claim's rows.
+  with a claim id touch only that claim's rows. Partial (``WHERE claim_id
+  IS NOT NULL``) on PostgreSQL and SQLite: it holds the claimed messages
+  only, so posts and claims do not churn a run of NULL entries.
 * ``ix_messages_queue_id_expires_at (queue_id, expires_at)``: the expiry
   clean-up deletes a queue's expired rows by range, and stats counts the
   expired rows the clean-up has not reached yet.
@@ -127,7 +129,14 @@ messages = sa.Table(
     sa.Column("claim_expires", Millis, nullable=False),
     sa.Column("claim_count", sa.Integer, nullable=False),
     sa.UniqueConstraint("queue_id", "marker"),
-    sa.Index(None, "claim_id"),
+    # Claimed messages only (PostgreSQL, SQLite): posts, and claims at the head
+    # of a deep queue, do not churn a run of NULL entries (migration 0007).
+    sa.Index(
+        None,
+        "claim_id",
+        postgresql_where=sa.text("claim_id IS NOT NULL"),
+        sqlite_where=sa.text("claim_id IS NOT NULL"),
+    ),
     sa.Index(None, "queue_id", "expires_at"),
     sa.Index(None, "queue_id", "claim_expires"),
     sqlite_autoincrement=True,
