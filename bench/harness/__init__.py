@@ -11,5 +11,6 @@ so ``from harness.databases import fresh_database`` needs no installing.
 * ``cli``: the common flags and the loop over backends (unreachable ones are skipped).
 * ``server``: a ``sqlqueue serve`` subprocess on a free port, and its workers' CPU.
 * ``clients``: the three queue operations over HTTP (Zaqar v2) or on ``SqlDataDriver``.
+* ``bulk``: deep queues loaded with bulk SQL, statistics, PostgreSQL autovacuum off.
 * ``profiling``: a cProfile summarised by area (SQLAlchemy, driver, sqlqueue, ...).
 """
