@@ -25,7 +25,7 @@ expired row must be gone and every posted message counted.
 Usage::
 
     python bench/gc_depth_bench.py [--backends sqlite,postgresql,mysql] [--depth 1000000]
-        [--producers 4] [--collectors 1] [--floor-seconds 10]
+        [--producers 2] [--collectors 1] [--floor-seconds 10]
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     cli.add_database_flags(parser, "sqlite,postgresql,mysql", "sqlqueue_gcbench")
     parser.add_argument("--depth", type=int, default=1_000_000, help="expired messages")
-    parser.add_argument("--producers", type=int, default=4, help="posting threads")
+    parser.add_argument("--producers", type=int, default=2, help="posting threads")
     parser.add_argument("--collectors", type=int, default=1, help="gc rounds at once")
     parser.add_argument("--floor-seconds", type=float, default=10.0, help="floor phase length")
     args = parser.parse_args(argv)

@@ -7,12 +7,14 @@ make a producer of the same queue (or any other) wait:
   in ``expires_at`` order, continuing after the last batch's largest expiry
   (a keyset: no batch re-reads the index entries its predecessors left dead,
   which PostgreSQL keeps until a VACUUM).
-* Each batch is one transaction sized to last about ``BATCH_SECONDS``: it
-  starts at ``StorageOptions.gc_batch`` rows and shrinks or grows (by at most
-  half or double per batch) with the time the previous one took.
+* Each batch is one transaction sized to hold its locks about
+  ``BATCH_SECONDS``: it starts at ``StorageOptions.gc_batch`` rows and
+  shrinks or grows (by at most half or double per batch) with the time the
+  previous one spent inside its transaction (waiting to begin it does not
+  count: a busy database must not starve the collector into tiny batches).
 * SQLite has one writer at a time, and a waiting writer polls with growing
-  sleeps: after each batch the collector pauses as long as the batch took,
-  so a producer's next retry finds the lock free.
+  sleeps: after each batch the collector pauses as long as it held the
+  lock (at most ``MAX_PAUSE``), so a producer's next retry finds it free.
 * Rows are taken with ``FOR UPDATE SKIP LOCKED`` where the database has it,
   so several collectors (serve workers) share the work without waiting.
 """
@@ -37,8 +39,10 @@ logger = logging.getLogger(__name__)
 
 BATCH_SECONDS = 0.02
 """How long one collector transaction should hold its locks."""
-MIN_BATCH = 20
+MIN_BATCH = 100
 """Rows; the smallest batch, however slow the database."""
+MAX_PAUSE = 0.05
+"""Seconds; the longest pause between two SQLite batches."""
 
 _PROBES = {
     table: sa.select(sa.func.min(table.c.expires_at)).where(
@@ -140,17 +144,24 @@ class Collector:
     def _batches(self, batch: Callable[[Connection, int], int]) -> int:
         """Run ``batch(conn, rows)`` in transactions until one takes fewer rows than asked."""
         removed, size = 0, self._limit
+        held = [0.0]
+
+        def timed(conn: Connection, rows: int) -> int:
+            started = time.monotonic()  # inside the transaction: after BEGIN's wait
+            try:
+                return batch(conn, rows)
+            finally:
+                held[0] = time.monotonic() - started
+
         while True:
-            started = time.monotonic()
-            done = self._db.run(lambda conn, n=size: batch(conn, n))  # type: ignore[misc]
+            done = self._db.run(lambda conn, n=size: timed(conn, n))  # type: ignore[misc]
             removed += done
             self._told(done)
             if done < size:
                 return removed
-            took = time.monotonic() - started
-            size = next_size(size, took, self._limit)
+            size = next_size(size, held[0], self._limit)
             if self._db.backend == "sqlite":
-                time.sleep(took)
+                time.sleep(min(held[0], MAX_PAUSE))
 
 
 def _take(

@@ -212,7 +212,9 @@ def _sqlite_free(cursor: Any) -> list[str]:
 
 def _sqlite_checkpoint(cursor: Any) -> list[str]:
     busy, log, done = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    if busy or log < 0 or done < log:
+    if log < 0:
+        return ["wal_checkpoint: another checkpoint was running"]
+    if busy or done < log:
         return [f"wal_checkpoint(PASSIVE): {done} of {log} pages (readers still need the rest)"]
     cursor.execute("PRAGMA busy_timeout = 0")  # truncate only if nobody must wait for it
     try:
