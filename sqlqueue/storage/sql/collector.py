@@ -12,9 +12,11 @@ make a producer of the same queue (or any other) wait:
   shrinks or grows (by at most half or double per batch) with the time the
   previous one spent inside its transaction (waiting to begin it does not
   count: a busy database must not starve the collector into tiny batches).
-* SQLite has one writer at a time, and a waiting writer polls with growing
-  sleeps: after each batch the collector pauses as long as it held the
-  lock (at most ``MAX_PAUSE``), so a producer's next retry finds it free.
+* After each batch the collector pauses as long as the batch held its
+  transaction (at most ``MAX_PAUSE``): it takes at most half of the time
+  (and of a database core) for itself. On SQLite, which has one writer at a
+  time and whose waiting writers poll with growing sleeps, that is also
+  what lets a producer's next retry find the write lock free.
 * Rows are taken with ``FOR UPDATE SKIP LOCKED`` where the database has it,
   so several collectors (serve workers) share the work without waiting.
 """
@@ -42,7 +44,7 @@ BATCH_SECONDS = 0.02
 MIN_BATCH = 100
 """Rows; the smallest batch, however slow the database."""
 MAX_PAUSE = 0.05
-"""Seconds; the longest pause between two SQLite batches."""
+"""Seconds; the longest pause between two batches."""
 
 _PROBES = {
     table: sa.select(sa.func.min(table.c.expires_at)).where(
@@ -160,8 +162,7 @@ class Collector:
             if done < size:
                 return removed
             size = next_size(size, held[0], self._limit)
-            if self._db.backend == "sqlite":
-                time.sleep(min(held[0], MAX_PAUSE))
+            time.sleep(min(held[0], MAX_PAUSE))
 
 
 def _take(
