@@ -193,3 +193,18 @@ def test_maintenance_runs_once_per_interval_and_can_be_off(flat_engine: Engine) 
     assert driver.maintain() == []  # the interval has not passed
     off = StorageOptions(maintenance=False, maintenance_min_rows=0, maintenance_fraction=0)
     assert SqlDataDriver(flat_engine, options=off).maintain() == []
+
+
+@pytest.mark.sqlite
+def test_opening_a_connection_never_waits_for_the_write_lock(server_urls: ServerUrls) -> None:
+    """A new connection opened while another holds the write lock must not need it."""
+    engine = own_database(server_urls, "sqlite", "connecting")
+    with engine.connect() as holder:
+        holder.execution_options(sqlqueue_write=True)
+        with holder.begin():
+            holder.exec_driver_sql("DELETE FROM queue_counters")
+            other = make_engine(str(engine.url), connect_args={"timeout": 0.2})
+            with other.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA auto_vacuum").scalar() == 2
+            other.dispose()
+    engine.dispose()

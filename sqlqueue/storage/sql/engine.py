@@ -122,9 +122,12 @@ def _sqlite_engine(url: str, *, create: bool, persist: bool, **kwargs: Any) -> E
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         if not in_memory:
-            # Only a new, empty file takes it: freed pages can then be handed
-            # back to the file system in small steps (storage/sql/maintenance.py).
-            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            # A new file: freed pages can then be handed back to the file system in
+            # small steps (storage/sql/maintenance.py). Only asked of an empty file:
+            # on any other the pragma waits for the write lock, which the
+            # connection that needed this one may hold.
+            if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+                cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL" if persist else "PRAGMA synchronous=OFF")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
