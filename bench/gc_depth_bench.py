@@ -92,14 +92,20 @@ def collect(drivers: list[SqlDataDriver], outcome: Outcome) -> None:
     """Each driver's gc round at once (gc, then maintain), on threads of their own."""
     errors: list[BaseException] = []
     start = time.perf_counter()
+    lock = threading.Lock()
 
     def round_of(driver: SqlDataDriver) -> None:
         try:
-            outcome.removed += driver.gc()
-            outcome.gc_seconds = max(outcome.gc_seconds, time.perf_counter() - start)
-            began = time.perf_counter()
-            outcome.maintenance += driver.maintain()
-            outcome.maintain_seconds = max(outcome.maintain_seconds, time.perf_counter() - began)
+            removed = driver.gc()
+            gc_done = time.perf_counter()
+            done = driver.maintain()
+            with lock:
+                outcome.removed += removed
+                outcome.gc_seconds = max(outcome.gc_seconds, gc_done - start)
+                outcome.maintenance += done
+                outcome.maintain_seconds = max(
+                    outcome.maintain_seconds, time.perf_counter() - gc_done
+                )
         except BaseException as ex:
             errors.append(ex)
 
