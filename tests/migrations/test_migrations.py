@@ -165,7 +165,7 @@ def test_churning_tables_get_autovacuum_settings(server_urls: ServerUrls) -> Non
 
 
 def test_claim_id_index_holds_claimed_messages_only(backend: str, server_urls: ServerUrls) -> None:
-    """0007: partial on PostgreSQL and SQLite (MySQL has no partial indexes)."""
+    """0009: partial on PostgreSQL and SQLite (MySQL has no partial indexes)."""
     engine = make_engine(server_urls.url(backend, "partial"))
     try:
         migrate.upgrade(engine)
@@ -183,7 +183,7 @@ def test_claim_id_index_holds_claimed_messages_only(backend: str, server_urls: S
         names = {ix["name"] for ix in sa.inspect(engine).get_indexes("messages")}
         assert "ix_messages_claim_id" in names
         assert ("claim_id IS NOT NULL" in definition) == (backend != "mysql")
-        migrate.downgrade(engine, "0006")
+        migrate.downgrade(engine, "0008")
         assert "ix_messages_claim_id" in {
             ix["name"] for ix in sa.inspect(engine).get_indexes("messages")
         }

@@ -130,7 +130,7 @@ messages = sa.Table(
     sa.Column("claim_count", sa.Integer, nullable=False),
     sa.UniqueConstraint("queue_id", "marker"),
     # Claimed messages only (PostgreSQL, SQLite): posts, and claims at the head
-    # of a deep queue, do not churn a run of NULL entries (migration 0007).
+    # of a deep queue, do not churn a run of NULL entries (migration 0009).
     sa.Index(
         None,
         "claim_id",

@@ -9,8 +9,8 @@ up by value, which implies NOT NULL, so a partial index ``WHERE claim_id IS
 NOT NULL`` serves every lookup and holds only the messages under a claim.
 MySQL/MariaDB has no partial indexes: its index stays as it was.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-30 12:10:00
 """
 
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
