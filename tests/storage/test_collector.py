@@ -16,6 +16,7 @@ def test_batches_aim_at_a_short_transaction() -> None:
     assert next_size(100, BATCH_SECONDS / 10, 1000) == 200  # fast: doubled at most
     assert next_size(800, BATCH_SECONDS / 10, 1000) == 1000  # never past gc_batch
     assert next_size(MIN_BATCH, 10.0, 1000) == MIN_BATCH
+    assert next_size(10, BATCH_SECONDS / 10, 10) == 10  # gc_batch below MIN_BATCH wins
     assert next_size(400, BATCH_SECONDS, 1000) == 400
 
 

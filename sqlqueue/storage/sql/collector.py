@@ -90,9 +90,10 @@ def expired_queues(conn: Connection, now: int) -> list[tuple[sa.Table, int]]:
 
 
 def next_size(size: int, seconds: float, limit: int) -> int:
-    """The next batch's rows: scaled toward ``BATCH_SECONDS``, within half and double."""
+    """The next batch's rows: scaled toward ``BATCH_SECONDS``, within half and double,
+    at least ``MIN_BATCH`` and at most ``limit`` (``gc_batch``)."""
     wanted = int(size * BATCH_SECONDS / max(seconds, 1e-4))
-    return max(MIN_BATCH, size // 2, min(wanted, size * 2, limit))
+    return min(limit, max(MIN_BATCH, size // 2, min(wanted, size * 2)))
 
 
 class Collector:
