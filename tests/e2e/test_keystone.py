@@ -136,7 +136,7 @@ def assert_unauthorized(answer: requests.Response, keystone: Keystone) -> None:
 
 def test_a_request_without_a_token_is_refused(cloud: Cloud) -> None:
     for server in (cloud.public, cloud.admin_api):
-        for method, path in [("GET", "/v2/queues"), ("PUT", "/v2/queues/q"), ("GET", "/")]:
+        for method, path in [("GET", "/v2/queues"), ("PUT", "/v2/queues/q"), ("GET", "/v2/")]:
             answer = requests.request(method, server.url + path, headers=cloud.headers())
             assert_unauthorized(answer, cloud.keystone)
 

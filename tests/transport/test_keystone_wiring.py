@@ -44,7 +44,7 @@ def guarded(settings: Settings, driver: SqlDataDriver, clock: ManualClock) -> Ap
 
 
 def test_no_token_is_a_401_with_zaqars_body(guarded: Api) -> None:
-    for path in ("/v2/queues", "/v2/queues/jobs/messages", "/v2/ping", "/"):
+    for path in ("/v2/queues", "/v2/queues/jobs/messages", "/v2/ping", "/v2/"):
         answer = guarded.get(path)
         assert answer.status_code == 401
         assert answer.json == {
@@ -52,6 +52,12 @@ def test_no_token_is_a_401_with_zaqars_body(guarded: Api) -> None:
             "description": "The request you have made requires authentication.",
         }
         assert answer.headers["WWW-Authenticate"] == f'Keystone uri="{NOWHERE}"'
+
+
+def test_the_versions_document_needs_no_token(guarded: Api) -> None:
+    answer = guarded.get("/", headers={"X-Project-Id": None, "Client-ID": None})
+    assert answer.status_code == 300
+    assert answer.json["versions"]
 
 
 def test_the_www_authenticate_uri_can_differ_from_the_service_users(

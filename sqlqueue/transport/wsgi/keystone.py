@@ -6,7 +6,8 @@ with Keystone, removes any identity header the client sent (``X-Project-Id``,
 ``X-Project-Id`` gives the token's project and ``X-Roles`` its roles
 (``v2.base.require_admin``). As Zaqar's ``SignedHeadersAuth``, a request
 carrying ``URL-Signature`` skips Keystone: the app verifies the pre-signed
-URL itself (``middleware.Guard``), and such a request has no roles.
+URL itself (``middleware.Guard``), and such a request has no roles. So does
+the root path, the versions document.
 
 keystonemiddleware is imported only by ``protect``, so a noauth server never
 loads it (install it with ``pip install 'sqlqueue[keystone]'``).
@@ -114,8 +115,9 @@ def protect(app: WsgiApp, settings: Settings) -> WsgiApp:
 class SignedOrToken:
     """Send pre-signed requests straight to the app, the others through Keystone.
 
-    The app verifies the signature (404 when it does not hold). Role headers
-    a client put on a pre-signed request are dropped: only auth_token sets them.
+    The app verifies the signature (404 when it does not hold). As in Zaqar,
+    the root path (the versions document) needs no token either. Role headers
+    a client put on such a request are dropped: only auth_token sets them.
     """
 
     def __init__(self, app: WsgiApp, authenticated: WsgiApp) -> None:
@@ -124,7 +126,7 @@ class SignedOrToken:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Route one request (PEP 3333)."""
-        if environ.get("HTTP_URL_SIGNATURE") is None:
+        if environ.get("HTTP_URL_SIGNATURE") is None and environ.get("PATH_INFO") != "/":
             return self._authenticated(environ, start_response)
         for key in ROLE_HEADERS:
             environ.pop(key, None)
