@@ -57,6 +57,7 @@ threads = 2
 worker_class = "gthread"
 wsgi_app = "keystone.wsgi.api:application"
 control_socket_disable = True
+graceful_timeout = 3
 errorlog = "{dir}/gunicorn.log"
 """
 # gunicorn takes its settings from ./gunicorn.conf.py: keystone's app parses the

@@ -12,7 +12,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +40,13 @@ class Cloud:
     """Role ``member`` on project ``beta``."""
     public: Server
     admin_api: Server
+    tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, who: Identity) -> str:
-        """A fresh token of ``who``."""
-        return self.keystone.token(who)
+        """A token of ``who`` (one per user: each costs Keystone a second or so)."""
+        if who.name not in self.tokens:
+            self.tokens[who.name] = self.keystone.token(who)
+        return self.tokens[who.name]
 
     def headers(self, who: Identity | None = None, **extra: str) -> dict[str, str]:
         """Client-ID, ``who``'s token if any, and ``extra``."""
@@ -144,7 +147,7 @@ def test_a_request_without_a_token_is_refused(cloud: Cloud) -> None:
 def test_a_bad_or_revoked_token_is_refused(cloud: Cloud) -> None:
     bad = cloud.headers(**{"X-Auth-Token": "gAAAAAB-not-a-token"})
     assert_unauthorized(requests.get(f"{cloud.public.url}/v2/queues", headers=bad), cloud.keystone)
-    token = cloud.token(cloud.member)
+    token = cloud.keystone.token(cloud.member)  # a token of its own, to revoke
     cloud.keystone.call("DELETE", "/auth/tokens", None, subject=token)
     revoked = cloud.headers(**{"X-Auth-Token": token})
     answer = requests.get(f"{cloud.public.url}/v2/queues", headers=revoked)
