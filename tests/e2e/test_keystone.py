@@ -268,3 +268,13 @@ def test_keystone_down_is_a_503(
         "title": "Service unavailable",
         "description": "The Keystone service is temporarily unavailable.",
     }
+
+
+def test_the_openapi_document_asks_for_a_token(cloud: Cloud) -> None:
+    answer = requests.get(
+        f"{cloud.public.url}/v2/openapi.json", headers=cloud.headers(cloud.member)
+    )
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert doc["components"]["securitySchemes"]["keystone"]["name"] == "X-Auth-Token"
+    assert "401" in doc["paths"]["/v2/queues"]["get"]["responses"]

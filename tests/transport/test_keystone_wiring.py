@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import openapi_spec_validator
 import pytest
 
 from sqlqueue import cli
@@ -20,6 +21,7 @@ from sqlqueue.config import Settings
 from sqlqueue.domain.clock import ManualClock
 from sqlqueue.errors import ValidationFailed
 from sqlqueue.storage.sql.driver import SqlDataDriver
+from sqlqueue.transport.wsgi.v2 import documents
 from tests.e2e.conftest import free_port
 from tests.transport.conftest import SECRET, Api
 from tests.transport.test_share import share, signed_headers
@@ -130,3 +132,18 @@ def test_noauth_never_imports_keystone(tmp_path: Path) -> None:
         " ('keystonemiddleware', 'keystoneauth1', 'oslo_config')]; assert not found, found"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("admin", [False, True])
+def test_the_openapi_document_names_the_token(admin: bool) -> None:
+    doc = documents.openapi(admin, keystone=True)
+    openapi_spec_validator.validate(doc)
+    scheme = doc["components"]["securitySchemes"]["keystone"]
+    assert (scheme["in"], scheme["name"]) == ("header", "X-Auth-Token")
+    assert doc["security"] == [{"keystone": []}]
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            assert ("401" in op["responses"]) == (path != "/"), (method, path)
+    assert doc["paths"]["/"]["get"]["security"] == []
+    plain = documents.openapi(admin)
+    assert "security" not in plain and "securitySchemes" not in plain["components"]
