@@ -163,6 +163,18 @@ class Keystone:
         self.call("PUT", f"/projects/{project_id}/users/{user_id}/roles/{self.role_id(role)}")
         return Identity(name, password, project, project_id, user_id)
 
+    def register_endpoint(self, service_type: str, url: str, *, region: str) -> None:
+        """Publish ``url`` as the public endpoint of ``service_type`` in a new ``region``."""
+        self.call("POST", "/regions", {"region": {"id": region}})
+        found = self.call("GET", f"/services?type={service_type}")["services"]
+        if found:
+            service_id = found[0]["id"]
+        else:
+            body = {"service": {"type": service_type, "name": service_type}}
+            service_id = self.call("POST", "/services", body)["service"]["id"]
+        endpoint = {"service_id": service_id, "interface": "public", "url": url}
+        self.call("POST", "/endpoints", {"endpoint": {**endpoint, "region_id": region}})
+
     def log(self) -> str:
         """What Keystone and gunicorn logged."""
         parts = [p.read_text(errors="replace") for p in sorted(self.home.glob("*.log"))]

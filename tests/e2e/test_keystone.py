@@ -118,6 +118,7 @@ def cloud(
     except BaseException:
         stop(public.process)
         raise
+    keystone.register_endpoint("messaging", public.url, region=backend)
     try:
         yield Cloud(keystone, member, stranger, public, admin_api)
     finally:
@@ -221,9 +222,11 @@ def test_a_signed_url_needs_no_token(cloud: Cloud) -> None:
     assert answer.json()["description"] == "Invalid signed URL."
 
 
-def keystone_client(cloud: Cloud, who: Identity) -> Any:
-    """python-zaqarclient authenticating with Keystone as ``who``."""
+def keystone_client(cloud: Cloud, who: Identity, url: str | None, **more: str) -> Any:
+    """python-zaqarclient authenticating with Keystone as ``who`` (at ``url``, or
+    wherever Keystone's catalogue says); ``more``: further ``os_*`` options."""
     options = {
+        **more,
         "os_auth_url": cloud.keystone.url,
         "os_username": who.name,
         "os_password": who.password,
@@ -232,11 +235,11 @@ def keystone_client(cloud: Cloud, who: Identity) -> Any:
         "os_project_domain_name": "Default",
     }
     conf = {"auth_opts": {"backend": "keystone", "options": options}}
-    return client.Client(cloud.public.url, version=2, conf=conf)
+    return client.Client(url, version=2, conf=conf)
 
 
 def test_zaqarclient_through_keystone(cloud: Cloud) -> None:
-    cli = keystone_client(cloud, cloud.member)
+    cli = keystone_client(cloud, cloud.member, cloud.public.url)
     queue = cli.queue(f"jobs-{uuid.uuid4().hex[:8]}", force_create=True)
     queue.post([{"body": {"n": 1}, "ttl": 300}, {"body": {"n": 2}, "ttl": 300}])
     claimed = list(queue.claim(ttl=60, grace=60, limit=5))
@@ -278,3 +281,14 @@ def test_the_openapi_document_asks_for_a_token(cloud: Cloud) -> None:
     doc = answer.json()
     assert doc["components"]["securitySchemes"]["keystone"]["name"] == "X-Auth-Token"
     assert "401" in doc["paths"]["/v2/queues"]["get"]["responses"]
+
+
+def test_zaqarclient_finds_sqlqueue_in_the_catalogue(
+    request: pytest.FixtureRequest, cloud: Cloud
+) -> None:
+    backend = request.node.callspec.params["cloud"]
+    cli = keystone_client(cloud, cloud.member, None, os_region_name=backend)
+    queue = cli.queue(f"found-{uuid.uuid4().hex[:8]}", force_create=True)
+    queue.post([{"body": "via the catalogue"}])
+    assert [message.body for message in queue.messages(echo=True)] == ["via the catalogue"]
+    assert queue.name in queue_names(cloud, cloud.member)
