@@ -8,6 +8,7 @@ validation against a real Keystone is in tests/e2e/test_keystone.py.
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,14 +16,13 @@ from pathlib import Path
 import openapi_spec_validator
 import pytest
 
-from sqlqueue import cli
 from sqlqueue.bootstrap import create_app
 from sqlqueue.config import Settings
 from sqlqueue.domain.clock import ManualClock
 from sqlqueue.errors import ValidationFailed
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.transport.wsgi.v2 import documents
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import command, free_port
 from tests.transport.conftest import SECRET, Api
 from tests.transport.test_share import share, signed_headers
 
@@ -109,18 +109,17 @@ def test_set_ups_that_cannot_work_are_refused(
     assert str(refused.value) == message
 
 
-def test_serve_refuses_them_in_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    monkeypatch.setenv("SQLQUEUE_AUTH_STRATEGY", "keystone")
-    database = f"sqlite:///{tmp_path}/x.db"
-    port = str(free_port())
-    assert cli.main(["serve", "--port", port, "--database-url", database]) == 2
-    _, err = capsys.readouterr()
-    assert err == (
+def test_serve_refuses_them_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLQUEUE_")}
+    env["SQLQUEUE_AUTH_STRATEGY"] = "keystone"
+    args = ["serve", "--port", str(free_port()), "--database-url", f"sqlite:///{tmp_path}/x.db"]
+    done = subprocess.run([*command(), *args], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == (
         "sqlqueue: auth_strategy = keystone needs keystone_auth_url, "
         "keystone_username, keystone_password\n"
     )
+    assert not (tmp_path / "x.db").exists()  # refused before touching the database
 
 
 def test_noauth_never_imports_keystone(tmp_path: Path) -> None:
