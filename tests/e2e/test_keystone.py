@@ -143,6 +143,7 @@ def test_a_request_without_a_token_is_refused(cloud: Cloud) -> None:
         for method, path in [("GET", "/v2/queues"), ("PUT", "/v2/queues/q"), ("GET", "/v2/")]:
             answer = requests.request(method, server.url + path, headers=cloud.headers())
             assert_unauthorized(answer, cloud.keystone)
+        assert '"PUT /v2/queues/q" 401 refused by Keystone auth_token' in server.output()
 
 
 def test_a_bad_or_revoked_token_is_refused(cloud: Cloud) -> None:

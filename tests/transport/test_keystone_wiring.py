@@ -56,6 +56,16 @@ def test_no_token_is_a_401_with_zaqars_body(guarded: Api) -> None:
         assert answer.headers["WWW-Authenticate"] == f'Keystone uri="{NOWHERE}"'
 
 
+def test_refusals_are_in_the_access_log(guarded: Api, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="sqlqueue.access"):
+        guarded.get("/v2/queues")
+    refusals = [r for r in caplog.records if r.name == "sqlqueue.access"]
+    assert [r.getMessage().split(" ", 1)[1] for r in refusals] == [
+        '"GET /v2/queues" 401 refused by Keystone auth_token'
+    ]
+    assert refusals[0].status == 401  # type: ignore[attr-defined]
+
+
 def test_the_versions_document_needs_no_token(guarded: Api) -> None:
     answer = guarded.get("/", headers={"X-Project-Id": None, "Client-ID": None})
     assert answer.status_code == 300

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlqueue.config import Settings
 from sqlqueue.errors import ValidationFailed
+
+access_logger = logging.getLogger("sqlqueue.access")
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -160,7 +163,22 @@ class ZaqarErrors:
         finally:
             getattr(result, "close", lambda: None)()
         status, headers, _ = answer
+        _log_refusal(environ, status)
         return _rewrite(status, headers, text, start_response)
+
+
+def _log_refusal(environ: dict[str, Any], status: str) -> None:
+    """An access line for a request the app never saw (the app logs the others)."""
+    method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+    remote = environ.get("REMOTE_ADDR") or "-"
+    access_logger.info(
+        '%s "%s %s" %s refused by Keystone auth_token',
+        remote,
+        method,
+        path,
+        status[:3],
+        extra={"method": method, "path": path, "status": int(status[:3]), "remote": remote},
+    )
 
 
 def _rewrite(
