@@ -8,6 +8,7 @@ validation against a real Keystone is in tests/e2e/test_keystone.py.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import subprocess
 import sys
@@ -56,14 +57,23 @@ def test_no_token_is_a_401_with_zaqars_body(guarded: Api) -> None:
         assert answer.headers["WWW-Authenticate"] == f'Keystone uri="{NOWHERE}"'
 
 
-def test_refusals_are_in_the_access_log(guarded: Api, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("INFO", logger="sqlqueue.access"):
+def test_refusals_are_in_the_access_log(guarded: Api) -> None:
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append  # type: ignore[method-assign]
+    access = logging.getLogger("sqlqueue.access")
+    level = access.level
+    access.addHandler(handler)  # on the logger itself: other tests may stop propagation
+    access.setLevel(logging.INFO)
+    try:
         guarded.get("/v2/queues")
-    refusals = [r for r in caplog.records if r.name == "sqlqueue.access"]
-    assert [r.getMessage().split(" ", 1)[1] for r in refusals] == [
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    assert [r.getMessage().split(" ", 1)[1] for r in records] == [
         '"GET /v2/queues" 401 refused by Keystone auth_token'
     ]
-    assert refusals[0].status == 401  # type: ignore[attr-defined]
+    assert records[0].status == 401  # type: ignore[attr-defined]
 
 
 def test_the_versions_document_needs_no_token(guarded: Api) -> None:
