@@ -63,7 +63,8 @@ class Settings:
     """The project of a request that sends no ``X-Project-Id``. Zaqar (and the
     default, empty) answers such a request 400 "Project-Id Missing"; the
     OpenStack CLI's ``--os-auth-type none`` cannot send the header at all
-    (docs/openstack-cli.md), so a noauth deployment names the project here."""
+    (docs/openstack-cli.md), so a noauth deployment names the project here.
+    Ignored under ``auth_strategy = "keystone"`` (the project is the token's)."""
     signed_url_secret: str = ""
     dashboard_refresh: float = 5.0
     """Seconds between refreshes of the admin dashboard's page (docs/dashboard.md)."""

@@ -122,9 +122,12 @@ class Keystone:
         self.admin = Identity("admin", ADMIN_PASSWORD, "admin", "", "")
         self._admin_token = self.token(self.admin)
 
-    def token(self, who: Identity) -> str:
-        """A fresh project-scoped token for ``who``."""
-        answer = requests.post(f"{self.url}/auth/tokens", json=_password_auth(who), timeout=30)
+    def token(self, who: Identity, *, system: bool = False) -> str:
+        """A fresh token for ``who``, scoped to its project (or to the system)."""
+        body = _password_auth(who)
+        if system:
+            body["auth"]["scope"] = {"system": {"all": True}}
+        answer = requests.post(f"{self.url}/auth/tokens", json=body, timeout=30)
         answer.raise_for_status()
         return answer.headers["X-Subject-Token"]
 

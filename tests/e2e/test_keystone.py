@@ -111,7 +111,7 @@ def cloud(
     stranger = keystone.user(f"bob-{tag}", f"beta-{tag}", "member")
     database_url = server_urls.url(backend, "e2e_keystone")
     logs = tmp_path_factory.mktemp("keystone-sqlqueue")
-    env = keystone_env(keystone, service)
+    env = keystone_env(keystone, service, NOAUTH_PROJECT="demo")  # ignored under Keystone
     public = serve(database_url, logs / "public.log", env)
     try:
         admin_api = serve(database_url, logs / "admin.log", env, "--admin")
@@ -176,6 +176,14 @@ def test_the_project_is_the_tokens_not_the_headers(cloud: Cloud) -> None:
     assert theirs.json()["messages"] == []
     mine = requests.get(f"{messages}?echo=true", headers=cloud.headers(cloud.member))
     assert [message["body"] for message in mine.json()["messages"]] == ["for alpha"]
+
+
+def test_a_token_of_no_project_reaches_no_queue(cloud: Cloud) -> None:
+    system = cloud.keystone.token(cloud.keystone.admin, system=True)
+    headers = {**CLIENT_ID, "X-Auth-Token": system, "X-Project-Id": cloud.member.project_id}
+    answer = requests.get(f"{cloud.public.url}/v2/queues", headers=headers)
+    assert answer.status_code == 400, answer.text
+    assert answer.json() == {"title": "Missing header", "description": "Project-Id Missing"}
 
 
 def test_admin_routes_need_the_admin_role(cloud: Cloud) -> None:
