@@ -7,9 +7,7 @@ import logging
 import random
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
-import falcon
 from sqlalchemy import exc
 from sqlalchemy.engine import Engine, make_url
 
@@ -28,7 +26,8 @@ from sqlqueue.storage.sql.control import SqlControlDriver, SqlPoolDatabases, saf
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import make_engine
 from sqlqueue.storage.sql.pools import persists
-from sqlqueue.transport.wsgi import build_app
+from sqlqueue.transport.wsgi import build_app, keystone
+from sqlqueue.transport.wsgi.keystone import WsgiApp
 
 logger = logging.getLogger(__name__)
 
@@ -201,22 +200,36 @@ def signed_url_secret(settings: Settings) -> str:
     return secrets.token_hex(32)
 
 
+def check_auth(settings: Settings) -> None:
+    """Refuse an authentication set-up that cannot work (before serving; docs/auth.md).
+
+    :raises ValidationFailed: see ``transport.wsgi.keystone.check``.
+    """
+    keystone.check(settings)
+
+
 def create_app(
     settings: Settings,
     *,
     driver: DataDriver | None = None,
     storage: Storage | None = None,
     clock: Clock | None = None,
-) -> falcon.App[Any, Any]:
+) -> WsgiApp:
     """The WSGI app for ``settings`` (a SQLite database is upgraded on first start).
 
     By default the app routes queues to their pools (``create_storage``);
     given a bare ``driver`` it serves that driver alone, with no pools,
-    flavors or catalogue routes.
+    flavors or catalogue routes. With ``auth_strategy = "keystone"`` it sits
+    behind keystonemiddleware's auth_token (``transport.wsgi.keystone``).
+
+    :raises ValidationFailed: an authentication set-up that cannot work.
     """
+    keystone.check(settings)
     clock = clock or system_clock
     secret = signed_url_secret(settings)
     if driver is not None:
-        return build_app(SingleStore(driver), settings, secret=secret, clock=clock)
-    storage = storage or create_storage(settings, clock=clock)
-    return build_app(storage.store, settings, secret=secret, clock=clock, admin=storage.admin)
+        app = build_app(SingleStore(driver), settings, secret=secret, clock=clock)
+    else:
+        storage = storage or create_storage(settings, clock=clock)
+        app = build_app(storage.store, settings, secret=secret, clock=clock, admin=storage.admin)
+    return keystone.protect(app, settings)

@@ -388,7 +388,8 @@ def check_metrics(settings: Settings) -> None:
 
 
 def _serve(settings: Settings) -> int:
-    """Check the address and the database, then serve (nothing has started if either fails).
+    """Check the address, the authentication set-up and the database, then serve
+    (nothing has started if any fails).
 
     The workers' metrics directory is set up first: before anything defines a
     metric (sqlqueue/observe/multiprocess.py).
@@ -405,6 +406,9 @@ def _serve(settings: Settings) -> int:
             f"({ex.strerror or ex}): correct metrics_dir"
         ) from ex
     try:
+        from sqlqueue import bootstrap
+
+        bootstrap.check_auth(settings)
         _prepare(settings, create=True)
         from sqlqueue.server import serve
 

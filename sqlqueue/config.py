@@ -63,7 +63,8 @@ class Settings:
     """The project of a request that sends no ``X-Project-Id``. Zaqar (and the
     default, empty) answers such a request 400 "Project-Id Missing"; the
     OpenStack CLI's ``--os-auth-type none`` cannot send the header at all
-    (docs/openstack-cli.md), so a noauth deployment names the project here."""
+    (docs/openstack-cli.md), so a noauth deployment names the project here.
+    Ignored under ``auth_strategy = "keystone"`` (the project is the token's)."""
     signed_url_secret: str = ""
     dashboard_refresh: float = 5.0
     """Seconds between refreshes of the admin dashboard's page (docs/dashboard.md)."""
@@ -191,6 +192,36 @@ class Settings:
     smtp_password: str = ""
     smtp_from: str = ""
     """Sender when a subscription's options carry no ``from``."""
+
+    # Authentication (docs/auth.md)
+    auth_strategy: str = "noauth"
+    """``noauth`` (the project is the X-Project-Id header) or ``keystone``
+    (keystonemiddleware's auth_token validates X-Auth-Token; the project and
+    roles come from the token). Needs ``pip install 'sqlqueue[keystone]'``."""
+    keystone_auth_url: str = ""
+    """Keystone's identity endpoint for the service user, e.g. http://keystone:5000/v3."""
+    keystone_www_authenticate_uri: str = ""
+    """Where clients are sent to authenticate (the ``WWW-Authenticate`` header
+    of a 401); empty: ``keystone_auth_url``."""
+    keystone_username: str = ""
+    """The service user that validates tokens (it needs the ``service`` or
+    ``admin`` role in Keystone)."""
+    keystone_password: str = ""
+    keystone_project_name: str = "service"
+    keystone_user_domain_name: str = "Default"
+    keystone_project_domain_name: str = "Default"
+    keystone_interface: str = "public"
+    """The catalogue interface (public, internal, admin) auth_token validates tokens at."""
+    keystone_region_name: str = ""
+    keystone_cafile: str = ""
+    """A CA bundle for an HTTPS Keystone; empty: the system's."""
+    keystone_insecure: bool = False
+    """Skip certificate checks on Keystone (never in production)."""
+    keystone_memcached_servers: str = ""
+    """Comma-separated host:port of memcached servers shared by every worker
+    for validated tokens; empty: each worker caches its own in memory."""
+    keystone_token_cache_time: int = 300
+    """Seconds a validated token is cached before Keystone is asked again."""
 
     @classmethod
     def load(

@@ -244,6 +244,7 @@ def serve(settings: Settings) -> int:
     header_timer(settings)
     check_body_limits(settings)
     per_worker_connections(settings)
+    bootstrap.check_auth(settings)
     bootstrap.prepare_database(settings)
     print(f"sqlqueue: {bootstrap.describe(settings.database_url)}", flush=True)
     settings = _with_secret(settings)

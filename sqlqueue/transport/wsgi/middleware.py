@@ -176,6 +176,8 @@ class Guard:
 
     def _project(self, req: Request) -> str:
         value = req.get_header("X-Project-Id")
-        if value is None and self._deps.settings.noauth_project:
-            value = self._deps.settings.noauth_project  # OSC's --os-auth-type none sends none
+        settings = self._deps.settings
+        if value is None and settings.noauth_project and settings.auth_strategy != "keystone":
+            value = settings.noauth_project  # OSC's --os-auth-type none sends none
+        # Under Keystone the header is the token's: none means a token scoped to no project.
         return identity.check_project_id(value, self._limits)

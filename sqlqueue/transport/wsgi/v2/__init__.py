@@ -29,10 +29,14 @@ def routes(deps: Deps) -> list[tuple[str, Any]]:
     admin_mode = deps.settings.admin_mode
     control = deps.admin is not None
     scraped = metrics.serves_metrics(deps.settings)
+    keystone = deps.settings.auth_strategy == "keystone"
     table: list[tuple[str, Any]] = [
         ("/", discovery.Versions()),
         ("/v2/", discovery.HomeDocument(admin_mode, control)),
-        ("/v2/openapi.json", discovery.OpenApi(admin_mode, deps.limits, control, scraped)),
+        (
+            "/v2/openapi.json",
+            discovery.OpenApi(admin_mode, deps.limits, control, scraped, keystone=keystone),
+        ),
         ("/v2/ping", discovery.Ping(deps)),
         ("/v2/queues", queues.Collection(deps)),
         (Q, queues.Item(deps)),

@@ -22,19 +22,20 @@ class Resource:
 
 
 def require_admin(req: falcon.Request, settings: Settings) -> None:
-    """Refuse (403) a caller without the admin role.
+    """Refuse (403) a caller without the admin role (Zaqar's default policy: ``role:admin``).
 
-    sqlqueue has no authentication of its own ("noauth"), and clients such
-    as python-zaqarclient send no ``X-Roles``: with ``noauth_admin`` (the
-    default) every caller of the admin app is an admin; without it the
-    caller must send ``X-Roles: admin`` (as Zaqar's policy wants).
+    Under ``auth_strategy = "keystone"`` the roles are the token's (auth_token
+    replaces any ``X-Roles`` the client sent). Under noauth nobody is
+    authenticated, and clients such as python-zaqarclient send no
+    ``X-Roles``: with ``noauth_admin`` (the default) every caller of the
+    admin app is an admin; without it the caller must send ``X-Roles: admin``.
     """
-    if settings.noauth_admin:
+    if settings.noauth_admin and settings.auth_strategy != "keystone":
         return
     roles = {role.strip().lower() for role in (req.get_header("X-Roles") or "").split(",")}
     if ADMIN_ROLE not in roles:
         raise falcon.HTTPForbidden(
-            title="Forbidden", description="This operation needs the admin role (X-Roles: admin)."
+            title="Forbidden", description="This operation needs the admin role."
         )
 
 

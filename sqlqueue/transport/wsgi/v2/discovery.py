@@ -45,8 +45,10 @@ class OpenApi:
         limits: Limits | None = None,
         control: bool = True,
         metrics: bool = False,
+        *,
+        keystone: bool = False,
     ) -> None:
-        self._doc = documents.openapi(admin, limits, control, metrics)
+        self._doc = documents.openapi(admin, limits, control, metrics, keystone=keystone)
 
     def on_get(self, req: Request, resp: falcon.Response) -> None:
         """The OpenAPI document (describing the configured limits)."""

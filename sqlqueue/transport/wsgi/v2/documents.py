@@ -393,11 +393,18 @@ def home(admin: bool = False, control: bool = True) -> dict[str, Any]:
 
 
 def openapi(
-    admin: bool = False, limits: Limits | None = None, control: bool = True, metrics: bool = False
+    admin: bool = False,
+    limits: Limits | None = None,
+    control: bool = True,
+    metrics: bool = False,
+    *,
+    keystone: bool = False,
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the public (or admin) app (with ``/metrics`` if it serves it).
 
-    Request-body schemas follow ``limits`` (Zaqar's defaults when None).
+    Request-body schemas follow ``limits`` (Zaqar's defaults when None);
+    ``keystone``: the app sits behind Keystone (a token on every request).
     """
     extra = (METRICS,) if metrics else ()
-    return spec.document((*DISCOVERY, *routes(admin, control), *extra), limits or Limits())
+    doc = spec.document((*DISCOVERY, *routes(admin, control), *extra), limits or Limits())
+    return spec.with_keystone(doc) if keystone else doc

@@ -92,6 +92,45 @@ HEADERS: dict[str, Document] = {
 }
 
 
+KEYSTONE_SCHEME = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "X-Auth-Token",
+    "description": "A Keystone token (auth_strategy = keystone); the project and the roles "
+    "are the token's, whatever X-Project-Id and X-Roles say (docs/auth.md).",
+}
+UNAUTHORIZED = {
+    "description": "No token, or a bad, expired or revoked one (WWW-Authenticate names Keystone)",
+    "content": {JSON: {"schema": ref("Error")}},
+}
+OPEN_PATHS = frozenset({"/"})
+"""Paths served without a token under Keystone (the versions document, as Zaqar)."""
+
+
+def with_keystone(doc: Document) -> Document:
+    """``doc`` for an app behind Keystone: the token scheme and a 401 on every operation
+    but those of ``OPEN_PATHS`` (a pre-signed URL, too, needs no token)."""
+    paths = {
+        path: {
+            method: op if path in OPEN_PATHS else _unauthorized(op) for method, op in item.items()
+        }
+        for path, item in doc["paths"].items()
+    }
+    for path in OPEN_PATHS & paths.keys():
+        paths[path] = {method: {**op, "security": []} for method, op in paths[path].items()}
+    components = {
+        **doc["components"],
+        "securitySchemes": {"keystone": KEYSTONE_SCHEME},
+        "responses": {**doc["components"]["responses"], "Unauthorized": UNAUTHORIZED},
+    }
+    return {**doc, "paths": paths, "components": components, "security": [{"keystone": []}]}
+
+
+def _unauthorized(op: Document) -> Document:
+    answers = {**op["responses"], "401": {"$ref": "#/components/responses/Unauthorized"}}
+    return {**op, "responses": answers}
+
+
 def path_vars(path: str) -> list[str]:
     """The names of the variables of a path template."""
     return [part[1:-1] for part in path.split("/") if part.startswith("{")]
