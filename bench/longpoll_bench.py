@@ -6,7 +6,11 @@ For each backend, one ``sqlqueue serve`` (2 workers) on a fresh database:
    requests (post 1 + stats), with nobody waiting;
 2. the same with ``--waiters`` long-poll claims (``?wait=20``) held open
    over raw sockets, spread over ``--queues`` empty queues; printed beside
-   the floor as a ratio (memory as the difference);
+   the floor as a ratio (memory as the difference). Idle CPU is measured
+   once the waiters have arrived: each one's first look is a claim query,
+   and taking 1,000 of them is work, not idling; the arrival (until the
+   workers use under ``SETTLED`` of a core over half a second, at most
+   ``ARRIVAL_MAX`` seconds) is printed on its own;
 3. wake latency: a claim waits on a queue, a message is posted to it; the
    time from the post's 201 to the claim's 201, ``--wakes`` times.
 
@@ -41,6 +45,11 @@ HEADERS = {"Client-ID": CLIENT_ID, "X-Project-Id": PROJECT, "Content-Type": "app
 CLAIM = json.dumps({"ttl": 60, "grace": 60})
 WAIT = 20
 IDLE_SECONDS = 5.0
+SETTLED = 0.10
+"""Share of a core under which the workers count as idle again (arrival is over)."""
+ARRIVAL_MAX = 8.0
+"""Seconds the arrival may take before the idle window starts anyway (within WAIT)."""
+SLICE = 0.5
 
 
 @dataclass
@@ -54,6 +63,8 @@ class Figures:
     ordinary_floor: list[float] = field(default_factory=list)
     ordinary_waiting: list[float] = field(default_factory=list)
     held: int = 0
+    arrival_seconds: float = 0.0
+    arrival_cpu: float = 0.0
     wakes: list[float] = field(default_factory=list)
 
 
@@ -72,6 +83,17 @@ def idle_cpu(server: Server) -> float:
     before = sum(server.cpu().values())
     time.sleep(IDLE_SECONDS)
     return (sum(server.cpu().values()) - before) / IDLE_SECONDS
+
+
+def settle(server: Server) -> tuple[float, float]:
+    """Wait until the workers are idle again (or ARRIVAL_MAX): (seconds, CPU seconds)."""
+    started, first = time.monotonic(), sum(server.cpu().values())
+    while time.monotonic() - started < ARRIVAL_MAX:
+        before = sum(server.cpu().values())
+        time.sleep(SLICE)
+        if sum(server.cpu().values()) - before < SETTLED * SLICE:
+            break
+    return time.monotonic() - started, sum(server.cpu().values()) - first
 
 
 def request(conn: http.client.HTTPConnection, method: str, path: str, body: str = "") -> int:
@@ -165,13 +187,14 @@ def measure(db: Database, args: argparse.Namespace) -> Figures:
         figures.ordinary_floor = ordinary(server, args.requests)
         held = hold_waiters(server, args.waiters, args.queues)
         try:
-            time.sleep(2.0)  # every waiter reached its wait
+            figures.arrival_seconds, figures.arrival_cpu = settle(server)
             figures.rss_waiting, figures.cpu_waiting = rss(server.workers), idle_cpu(server)
             figures.ordinary_waiting = ordinary(server, args.requests)
             figures.held = still_waiting(held)
         finally:
             for sock in held:
                 sock.close()
+        settle(server)  # the workers have seen every client leave
         figures.wakes = wake_latency(server, args.wakes)
     return figures
 
@@ -181,6 +204,7 @@ def table(results: dict[str, Figures]) -> None:
         (
             "backend",
             "waiters held",
+            "arrival (s, CPU s)",
             "RSS floor → waiting (MB, +)",
             "idle CPU floor → waiting (% core)",
             "ordinary p99 floor → waiting (ms, ratio)",
@@ -194,6 +218,7 @@ def table(results: dict[str, Figures]) -> None:
             (
                 name,
                 str(f.held),
+                f"{f.arrival_seconds:.1f}, {f.arrival_cpu:.2f}",
                 f"{mb[0]:.0f} → {mb[1]:.0f} (+{mb[1] - mb[0]:.0f})",
                 f"{f.cpu_floor * 100:.1f} → {f.cpu_waiting * 100:.1f}",
                 f"{p99[0] * 1000:.1f} → {p99[1] * 1000:.1f} ({p99[1] / p99[0]:.2f}x)",
