@@ -12,7 +12,10 @@ For each backend, one ``sqlqueue serve`` (2 workers) on a fresh database:
    workers use under ``SETTLED`` of a core over half a second, at most
    ``ARRIVAL_MAX`` seconds) is printed on its own;
 3. wake latency: a claim waits on a queue, a message is posted to it; the
-   time from the post's 201 to the claim's 201, ``--wakes`` times.
+   time from the post's 201 to the claim's 201, ``--wakes`` times. Its
+   floor: a claim sent right after the post's 201 (what polling at once
+   would take), as many times; printed with the ratio of the p99s, and
+   the load average of the machine (other work on it shows in the tails).
 
 Targets (issue 10): <= 200 MB more memory, idle CPU under 5% of a core,
 ordinary p99 under 100 ms while waiting; wake p99 under 50 ms on
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import socket
 import sys
 import tempfile
@@ -66,6 +70,8 @@ class Figures:
     arrival_seconds: float = 0.0
     arrival_cpu: float = 0.0
     wakes: list[float] = field(default_factory=list)
+    wake_floor: list[float] = field(default_factory=list)
+    load: float = 0.0
 
 
 def rss(pids: list[int]) -> int:
@@ -175,6 +181,21 @@ def wake_latency(server: Server, rounds: int) -> list[float]:
     return found
 
 
+def claim_after_post(server: Server, rounds: int) -> list[float]:
+    """Seconds from a post's 201 to the 201 of a claim sent right after it (no wait)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    found = []
+    for i in range(rounds):
+        body = json.dumps({"messages": [{"body": i, "ttl": 300}]})
+        assert request(conn, "POST", f"/v2/queues/floor-{i}/messages", body) == 201
+        posted = time.perf_counter()
+        assert request(conn, "POST", f"/v2/queues/floor-{i}/claims", CLAIM) == 201
+        found.append(time.perf_counter() - posted)
+        time.sleep(0.3)  # the same pace as the wake rounds
+    conn.close()
+    return found
+
+
 def measure(db: Database, args: argparse.Namespace) -> Figures:
     figures = Figures()
     extra = ["--max-connections", str(args.waiters * 2 + 64)]
@@ -196,6 +217,8 @@ def measure(db: Database, args: argparse.Namespace) -> Figures:
                 sock.close()
         settle(server)  # the workers have seen every client leave
         figures.wakes = wake_latency(server, args.wakes)
+        figures.wake_floor = claim_after_post(server, args.wakes)
+        figures.load = os.getloadavg()[0]
     return figures
 
 
@@ -208,7 +231,9 @@ def table(results: dict[str, Figures]) -> None:
             "RSS floor → waiting (MB, +)",
             "idle CPU floor → waiting (% core)",
             "ordinary p99 floor → waiting (ms, ratio)",
-            "wake p50 / p99 (ms)",
+            "wake p50 / p90 / p99 (ms)",
+            "claim right after the post p50 / p99 (ms); wake p99 ratio",
+            "load average",
         )
     ]
     for name, f in results.items():
@@ -222,7 +247,10 @@ def table(results: dict[str, Figures]) -> None:
                 f"{mb[0]:.0f} → {mb[1]:.0f} (+{mb[1] - mb[0]:.0f})",
                 f"{f.cpu_floor * 100:.1f} → {f.cpu_waiting * 100:.1f}",
                 f"{p99[0] * 1000:.1f} → {p99[1] * 1000:.1f} ({p99[1] / p99[0]:.2f}x)",
-                f"{ms(f.wakes, 50)} / {ms(f.wakes, 99)}",
+                f"{ms(f.wakes, 50)} / {ms(f.wakes, 90)} / {ms(f.wakes, 99)}",
+                f"{ms(f.wake_floor, 50)} / {ms(f.wake_floor, 99)}; "
+                f"{percentile(f.wakes, 99) / percentile(f.wake_floor, 99):.2f}x",
+                f"{f.load:.1f}",
             )
         )
     print(markdown(rows))
