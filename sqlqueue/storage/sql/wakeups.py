@@ -142,8 +142,8 @@ class SqlWakeups(QueueWakeups):
                 elif seen[key] != counter:
                     self._waker.wake(key, _posted(seen[key], counter))
                 seen[key], last_watched[key] = counter, now
-            # Forget a queue only once nobody has waited on it for a while: its
-            # waiters leave the watch list for a moment each time they look again.
+            # Forget a queue only once nobody has waited on it for a while: the
+            # next long-poll of a busy queue finds its counter known (no first-sight wake).
             for key in [k for k, at in last_watched.items() if now - at > FORGET_SECONDS]:
                 del seen[key], last_watched[key]
             self._stop.wait(self._poll)
