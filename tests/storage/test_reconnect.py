@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import sqlalchemy as sa
 
@@ -56,3 +59,41 @@ def test_mysql_connections_share_one_tls_context_and_work(server_urls: ServerUrl
     finally:
         for engine in engines:
             engine.dispose()
+
+
+@pytest.mark.postgresql
+def test_a_long_poll_is_woken_after_the_server_closed_every_connection(
+    server_urls: ServerUrls,
+) -> None:
+    """The LISTEN connection comes from the pool: with every pooled connection closed by
+    the server (a restart), the first LISTEN fails and the next, on a new connection,
+    must hear the post at once, not one dead pooled connection a second later."""
+    url = server_urls.url("postgresql", "relisten")
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    waiting, posting = SqlDataDriver(engine), SqlDataDriver(make_engine(url))
+    try:
+        waiting.queues.create(PROJECT, QUEUE, {})
+        with engine.connect() as a, engine.connect() as b, engine.connect() as c:
+            for conn in (a, b, c):  # three connections back in the pool, used just now
+                conn.execute(sa.text("SELECT 1"))
+        killer = make_engine(url)
+        with killer.connect() as admin:
+            admin.execute(KILL)
+            admin.commit()
+        killer.dispose()
+        waiter = waiting.wakeups.join(PROJECT, QUEUE, consumes=True)
+        poster = threading.Timer(
+            1.5, lambda: posting.messages.post(PROJECT, QUEUE, [NewMessage(1)], CLIENT)
+        )
+        poster.start()
+        started = time.monotonic()
+        woken = waiting.wakeups.wait(waiter, 10)  # possibly the spurious wake of LISTEN's start
+        while woken and not waiting.messages.list(PROJECT, QUEUE, echo=True).items:
+            woken = waiting.wakeups.wait(waiter, 10 - (time.monotonic() - started))
+        poster.join()
+        assert woken
+        assert time.monotonic() - started < 2.5  # 1.5 s until the post, then woken by it
+    finally:
+        waiting.close()
+        posting.close()

@@ -151,28 +151,34 @@ class SqlWakeups(QueueWakeups):
     # -- PostgreSQL: LISTEN on one connection --------------------------------
 
     def _listen(self) -> None:
+        at_once = True
         while self._idle():
             try:
                 self._listen_once()
-            except Exception as ex:  # lost the connection: listen again shortly
+            except Exception as ex:  # lost the connection: listen again
                 logger.warning("long-poll LISTEN connection failed: %s", ex)
+                # A pooled connection the server had closed: SQLAlchemy has just
+                # dropped the pool's older connections, so the next one is new.
+                if at_once and getattr(ex, "connection_invalidated", False):
+                    at_once = False
+                    continue
                 self._stop.wait(RETRY_SECONDS)
+                at_once = True
 
     def _listen_once(self) -> None:
-        raw = self._db.engine.raw_connection()
-        conn: Any = raw.driver_connection
-        raw.detach()  # ours alone, outside the pool
+        conn = self._db.engine.connect()
         try:
-            conn.autocommit = True
-            with conn.cursor() as cursor:
-                cursor.execute(f"LISTEN {CHANNEL}")
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql(f"LISTEN {CHANNEL}")
+            conn.detach()  # ours alone, outside the pool
+            driver: Any = conn.connection.driver_connection
             self._waker.wake_all()  # posts made before we listened
             while not self._stop.is_set():
-                ready, _, _ = select.select([conn], [], [], 1.0)
+                ready, _, _ = select.select([driver], [], [], 1.0)
                 if ready:
-                    self._drain(conn)
+                    self._drain(driver)
         finally:
-            raw.close()
+            conn.close()
 
     def _drain(self, conn: Any) -> None:
         conn.poll()
