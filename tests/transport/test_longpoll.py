@@ -156,6 +156,20 @@ def test_a_post_from_another_process_wakes_the_waiter(api: Api, other: SqlDataDr
 
 
 @pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
+def test_a_waiter_sleeps_while_nothing_is_posted(driver: SqlDataDriver) -> None:
+    """Besides one wake-up when the process starts watching the queue (a post may have
+    come before), a waiter is not woken until something is posted: each wake-up costs a
+    claim query, and 1,000 waiters must cost almost nothing (issue 10)."""
+    waiter = driver.wakeups.join(PROJECT, "quiet", consumes=True)
+    try:
+        wakes = sum(driver.wakeups.wait(waiter, 1.0) for _ in range(4))
+    finally:
+        driver.wakeups.leave(waiter)
+        driver.wakeups.close()
+    assert wakes <= 1
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
 def test_a_released_claim_wakes_the_waiter(api: Api) -> None:
     api.post_messages("lp", "again")
     first = api.post("/v2/queues/lp/claims", json=CLAIM)

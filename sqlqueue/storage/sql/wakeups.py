@@ -170,8 +170,8 @@ class SqlWakeups(QueueWakeups):
         try:
             conn.execution_options(isolation_level="AUTOCOMMIT")
             conn.exec_driver_sql(f"LISTEN {CHANNEL}")
+            driver: Any = conn.connection.driver_connection  # None once detached
             conn.detach()  # ours alone, outside the pool
-            driver: Any = conn.connection.driver_connection
             self._waker.wake_all()  # posts made before we listened
             while not self._stop.is_set():
                 ready, _, _ = select.select([driver], [], [], 1.0)
