@@ -6,9 +6,16 @@ For each backend, one ``sqlqueue serve`` (2 workers) on a fresh database:
    requests (post 1 + stats), with nobody waiting;
 2. the same with ``--waiters`` long-poll claims (``?wait=20``) held open
    over raw sockets, spread over ``--queues`` empty queues; printed beside
-   the floor as a ratio (memory as the difference);
+   the floor as a ratio (memory as the difference). Idle CPU is measured
+   once the waiters have arrived: each one's first look is a claim query,
+   and taking 1,000 of them is work, not idling; the arrival (until the
+   workers use under ``SETTLED`` of a core and start no thread over half a
+   second, at most ``ARRIVAL_MAX`` seconds) is printed on its own;
 3. wake latency: a claim waits on a queue, a message is posted to it; the
-   time from the post's 201 to the claim's 201, ``--wakes`` times.
+   time from the post's 201 to the claim's 201, ``--wakes`` times. Its
+   floor: a claim sent right after the post's 201 (what polling at once
+   would take), as many times; printed with the ratio of the p99s, and
+   the load average of the machine (other work on it shows in the tails).
 
 Targets (issue 10): <= 200 MB more memory, idle CPU under 5% of a core,
 ordinary p99 under 100 ms while waiting; wake p99 under 50 ms on
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import socket
 import sys
 import tempfile
@@ -41,6 +49,11 @@ HEADERS = {"Client-ID": CLIENT_ID, "X-Project-Id": PROJECT, "Content-Type": "app
 CLAIM = json.dumps({"ttl": 60, "grace": 60})
 WAIT = 20
 IDLE_SECONDS = 5.0
+SETTLED = 0.10
+"""Share of a core under which the workers count as idle again (arrival is over)."""
+ARRIVAL_MAX = 8.0
+"""Seconds the arrival may take before the idle window starts anyway (within WAIT)."""
+SLICE = 0.5
 
 
 @dataclass
@@ -54,7 +67,11 @@ class Figures:
     ordinary_floor: list[float] = field(default_factory=list)
     ordinary_waiting: list[float] = field(default_factory=list)
     held: int = 0
+    arrival_seconds: float = 0.0
+    arrival_cpu: float = 0.0
     wakes: list[float] = field(default_factory=list)
+    wake_floor: list[float] = field(default_factory=list)
+    load: float = 0.0
 
 
 def rss(pids: list[int]) -> int:
@@ -72,6 +89,32 @@ def idle_cpu(server: Server) -> float:
     before = sum(server.cpu().values())
     time.sleep(IDLE_SECONDS)
     return (sum(server.cpu().values()) - before) / IDLE_SECONDS
+
+
+def threads(pids: list[int]) -> int:
+    """How many threads the processes have (a long-poll waits on a thread of its own)."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Threads:"):
+                total += int(line.split()[1])
+    return total
+
+
+def settle(server: Server) -> tuple[float, float]:
+    """Wait until the workers are idle again (or ARRIVAL_MAX): (seconds, CPU seconds).
+
+    Idle: under SETTLED of a core over a slice in which the workers started
+    no thread, after at least one slice (the machine may stall the start).
+    """
+    started, first = time.monotonic(), sum(server.cpu().values())
+    while time.monotonic() - started < ARRIVAL_MAX:
+        before, count = sum(server.cpu().values()), threads(server.workers)
+        time.sleep(SLICE)
+        quiet = sum(server.cpu().values()) - before < SETTLED * SLICE
+        if quiet and threads(server.workers) == count and time.monotonic() - started > 1.0:
+            break
+    return time.monotonic() - started, sum(server.cpu().values()) - first
 
 
 def request(conn: http.client.HTTPConnection, method: str, path: str, body: str = "") -> int:
@@ -153,6 +196,21 @@ def wake_latency(server: Server, rounds: int) -> list[float]:
     return found
 
 
+def claim_after_post(server: Server, rounds: int) -> list[float]:
+    """Seconds from a post's 201 to the 201 of a claim sent right after it (no wait)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    found = []
+    for i in range(rounds):
+        body = json.dumps({"messages": [{"body": i, "ttl": 300}]})
+        assert request(conn, "POST", f"/v2/queues/floor-{i}/messages", body) == 201
+        posted = time.perf_counter()
+        assert request(conn, "POST", f"/v2/queues/floor-{i}/claims", CLAIM) == 201
+        found.append(time.perf_counter() - posted)
+        time.sleep(0.3)  # the same pace as the wake rounds
+    conn.close()
+    return found
+
+
 def measure(db: Database, args: argparse.Namespace) -> Figures:
     figures = Figures()
     extra = ["--max-connections", str(args.waiters * 2 + 64)]
@@ -165,14 +223,17 @@ def measure(db: Database, args: argparse.Namespace) -> Figures:
         figures.ordinary_floor = ordinary(server, args.requests)
         held = hold_waiters(server, args.waiters, args.queues)
         try:
-            time.sleep(2.0)  # every waiter reached its wait
+            figures.arrival_seconds, figures.arrival_cpu = settle(server)
             figures.rss_waiting, figures.cpu_waiting = rss(server.workers), idle_cpu(server)
             figures.ordinary_waiting = ordinary(server, args.requests)
             figures.held = still_waiting(held)
         finally:
             for sock in held:
                 sock.close()
+        settle(server)  # the workers have seen every client leave
         figures.wakes = wake_latency(server, args.wakes)
+        figures.wake_floor = claim_after_post(server, args.wakes)
+        figures.load = os.getloadavg()[0]
     return figures
 
 
@@ -181,10 +242,13 @@ def table(results: dict[str, Figures]) -> None:
         (
             "backend",
             "waiters held",
+            "arrival (s, CPU s)",
             "RSS floor → waiting (MB, +)",
             "idle CPU floor → waiting (% core)",
             "ordinary p99 floor → waiting (ms, ratio)",
-            "wake p50 / p99 (ms)",
+            "wake p50 / p90 / p99 (ms)",
+            "claim right after the post p50 / p99 (ms); wake p99 ratio",
+            "load average",
         )
     ]
     for name, f in results.items():
@@ -194,10 +258,14 @@ def table(results: dict[str, Figures]) -> None:
             (
                 name,
                 str(f.held),
+                f"{f.arrival_seconds:.1f}, {f.arrival_cpu:.2f}",
                 f"{mb[0]:.0f} → {mb[1]:.0f} (+{mb[1] - mb[0]:.0f})",
                 f"{f.cpu_floor * 100:.1f} → {f.cpu_waiting * 100:.1f}",
                 f"{p99[0] * 1000:.1f} → {p99[1] * 1000:.1f} ({p99[1] / p99[0]:.2f}x)",
-                f"{ms(f.wakes, 50)} / {ms(f.wakes, 99)}",
+                f"{ms(f.wakes, 50)} / {ms(f.wakes, 90)} / {ms(f.wakes, 99)}",
+                f"{ms(f.wake_floor, 50)} / {ms(f.wake_floor, 99)}; "
+                f"{percentile(f.wakes, 99) / percentile(f.wake_floor, 99):.2f}x",
+                f"{f.load:.1f}",
             )
         )
     print(markdown(rows))

@@ -37,6 +37,7 @@ from sqlqueue.domain.models import (
     Subscription,
 )
 from sqlqueue.domain.namespaces import QUEUES, Namespace
+from sqlqueue.storage.wakeup import Waiter
 
 logger = logging.getLogger(__name__)
 
@@ -448,25 +449,45 @@ class CatalogueController(abc.ABC):
 class QueueWakeups(abc.ABC):
     """Long-poll: wait, at no cost, until a queue may have new messages.
 
-    Take a ``ticket`` before looking for messages, then ``wait`` past it:
-    a post committed in between makes the wait return at once. Wake-ups
-    may be spurious (look again), never lost.
+    ``join`` before looking for messages, ``wait`` after a look found
+    nothing, ``leave`` when done: a post committed between the join (or the
+    previous wake-up) and the wait makes the wait return at once. Wake-ups
+    may be spurious (look again), never lost. A post of n messages wakes n
+    claim waiters of its queue (not all of them) and every listing waiter
+    (storage/wakeup.py).
     """
 
     @abc.abstractmethod
-    def ticket(self, project: str, queue: str) -> int:
-        """The queue's current wake-up ticket."""
+    def join(self, project: str, queue: str, *, consumes: bool) -> Waiter:
+        """Register a waiter of ``queue`` before its first look.
 
-    @abc.abstractmethod
-    def wait(self, project: str, queue: str, ticket: int, timeout: float) -> bool:
-        """Block up to ``timeout`` seconds for a post after ``ticket``.
-
-        Returns True when woken by a post, False on timeout or shutdown.
+        ``consumes``: it claims (woken one per message) rather than lists
+        (woken by every post).
         """
 
     @abc.abstractmethod
-    def wake(self, project: str, queue: str) -> None:
-        """Wake the queue's waiters here, as a post would (they look again)."""
+    def wait(self, waiter: Waiter, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds for a post since the waiter last looked.
+
+        Returns True when woken by a post (look again), False on timeout,
+        cancellation or shutdown.
+        """
+
+    @abc.abstractmethod
+    def leave(self, waiter: Waiter, *, more: bool = False) -> None:
+        """Unregister ``waiter``; ``more``: its last look took a full batch.
+
+        A claim waiter that leaves with a wake-up it did not look after, or
+        with ``more``, wakes the next claim waiter of its queue.
+        """
+
+    @abc.abstractmethod
+    def cancel(self, waiter: Waiter) -> None:
+        """End ``waiter``'s wait at once (its client left); any thread may call it."""
+
+    @abc.abstractmethod
+    def wake(self, project: str, queue: str, count: int = 1) -> None:
+        """Wake waiters here as a post of ``count`` messages would."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -520,8 +520,10 @@ def test_release_waiters_ends_long_polls_in_every_pool(world: World) -> None:
 
     def wait() -> None:
         started = time.monotonic()
-        while wakeups.wait(P, "lp", wakeups.ticket(P, "lp"), 10):
+        waiter = wakeups.join(P, "lp", consumes=True)
+        while wakeups.wait(waiter, 10):
             pass  # a spurious wake (the LISTEN connection starting): wait on, as requests do
+        wakeups.leave(waiter)
         ended.append((False, time.monotonic() - started))
 
     waiter = threading.Thread(target=wait)

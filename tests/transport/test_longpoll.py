@@ -21,6 +21,7 @@ from sqlqueue.config import Settings
 from sqlqueue.domain.clock import ManualClock
 from sqlqueue.domain.models import NewMessage
 from sqlqueue.storage.sql.driver import SqlDataDriver
+from sqlqueue.transport.wsgi.longpoll import DISCONNECT_KEY
 from tests.threads import run_threads
 from tests.transport.conftest import ALL_BACKENDS, PROJECT, Api
 
@@ -155,6 +156,20 @@ def test_a_post_from_another_process_wakes_the_waiter(api: Api, other: SqlDataDr
 
 
 @pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
+def test_a_waiter_sleeps_while_nothing_is_posted(driver: SqlDataDriver) -> None:
+    """Besides one wake-up when the process starts watching the queue (a post may have
+    come before), a waiter is not woken until something is posted: each wake-up costs a
+    claim query, and 1,000 waiters must cost almost nothing (issue 10)."""
+    waiter = driver.wakeups.join(PROJECT, "quiet", consumes=True)
+    try:
+        wakes = sum(driver.wakeups.wait(waiter, 1.0) for _ in range(4))
+    finally:
+        driver.wakeups.leave(waiter)
+        driver.wakeups.close()
+    assert wakes <= 1
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
 def test_a_released_claim_wakes_the_waiter(api: Api) -> None:
     api.post_messages("lp", "again")
     first = api.post("/v2/queues/lp/claims", json=CLAIM)
@@ -166,17 +181,138 @@ def test_a_released_claim_wakes_the_waiter(api: Api) -> None:
     assert took < 2.5
 
 
-def test_closing_the_storage_answers_the_waiters_at_once(
-    settings: Settings, engine: Engine, clock: ManualClock
+@pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
+def test_stopping_answers_every_waiter_at_once(
+    backend: str, settings: Settings, engine: Engine, clock: ManualClock
 ) -> None:
     driver = SqlDataDriver(engine, clock=clock)
     api = Api(create_app(settings, driver=driver, clock=clock))
     api.put("/v2/queues/lp")
-    closer = later(0.3, driver.wakeups.close)
-    took, got = timed(lambda: api.post("/v2/queues/lp/claims?wait=10", json=CLAIM))
-    closer.join()
-    assert got.status_code == 204
-    assert took < 2
+    answers: list[tuple[float, int, Any]] = []
+
+    def claim() -> None:
+        took, got = timed(lambda: api.post("/v2/queues/lp/claims?wait=10", json=CLAIM))
+        answers.append((took, got.status_code, None))
+
+    def listing() -> None:
+        took, got = timed(lambda: api.get("/v2/queues/lp/messages?wait=10"))
+        answers.append((took, got.status_code, got.json["messages"]))
+
+    def stop() -> None:
+        time.sleep(0.5)
+        driver.wakeups.close()
+
+    run_threads([claim, claim, listing, stop], timeout=30)
+    assert sorted((status, found) for _took, status, found in answers) == [
+        (200, []),
+        (204, None),
+        (204, None),
+    ]
+    assert all(took < 3 for took, _status, _found in answers)  # not at the end of the wait
+
+
+def claim_one(api: Api, wait: int, out: list[tuple[float, int, list[Any]]]) -> None:
+    """A long-poll claim of at most one message; appends (seconds, status, bodies) to ``out``."""
+    took, got = timed(lambda: api.post(f"/v2/queues/lp/claims?limit=1&wait={wait}", json=CLAIM))
+    bodies = [m["body"] for m in got.json["messages"]] if got.status_code == 201 else []
+    out.append((took, got.status_code, bodies))
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
+@pytest.mark.parametrize("where", ["here", "elsewhere"])
+def test_a_post_of_n_messages_reaches_n_waiters(api: Api, other: SqlDataDriver, where: str) -> None:
+    """Three messages in one post, four waiters taking one each: three get one at once."""
+    api.put("/v2/queues/lp")
+    answers: list[tuple[float, int, list[Any]]] = []
+
+    def poster() -> None:
+        time.sleep(0.5)
+        if where == "here":
+            api.post_messages("lp", 1, 2, 3)
+        else:
+            other.messages.post(PROJECT, "lp", [NewMessage(n, ttl=300) for n in (1, 2, 3)], CLIENT)
+
+    run_threads([lambda: claim_one(api, 4, answers) for _ in range(4)] + [poster], timeout=30)
+    got = sorted(body for _took, status, bodies in answers if status == 201 for body in bodies)
+    assert got == [1, 2, 3]
+    assert sorted(status for _took, status, _bodies in answers) == [201, 201, 201, 204]
+    assert all(took < 3 for took, status, _bodies in answers if status == 201)
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
+def test_no_message_posted_while_they_wait_is_left_behind(api: Api, other: SqlDataDriver) -> None:
+    """Posts one by one, here and from another process, close together: each waiter
+    gets one message before its wait runs out."""
+    api.put("/v2/queues/lp")
+    answers: list[tuple[float, int, list[Any]]] = []
+
+    def poster() -> None:
+        time.sleep(0.5)
+        for n in range(6):
+            if n % 2:
+                post_elsewhere(other, "lp", n)
+            else:
+                api.post_messages("lp", n)
+            time.sleep(0.02)
+
+    run_threads([lambda: claim_one(api, 8, answers) for _ in range(6)] + [poster], timeout=60)
+    assert [status for _took, status, _bodies in answers] == [201] * 6
+    assert sorted(body for _took, _status, bodies in answers for body in bodies) == list(range(6))
+    assert all(took < 6 for took, _status, _bodies in answers)  # woken, not at the deadline
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
+def test_every_listing_waiter_sees_a_post_that_one_claim_takes(api: Api) -> None:
+    api.put("/v2/queues/lp")
+    listed: list[list[Any]] = []
+    claimed: list[tuple[float, int, list[Any]]] = []
+
+    def lister() -> None:
+        got = api.get("/v2/queues/lp/messages?wait=5&echo=true&include_claimed=true")
+        listed.append([m["body"] for m in got.json["messages"]])
+
+    def poster() -> None:
+        time.sleep(0.5)
+        api.post_messages("lp", "seen by all")
+
+    run_threads(
+        [lister, lister, lambda: claim_one(api, 5, claimed), poster],
+        timeout=30,
+    )
+    assert listed == [["seen by all"], ["seen by all"]]
+    assert [(status, bodies) for _took, status, bodies in claimed] == [(201, ["seen by all"])]
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
+def test_a_client_that_leaves_ends_its_wait_and_takes_nothing(api: Api) -> None:
+    """The server calls ``sqlqueue.on_disconnect``'s callbacks when the client goes
+    away: the request ends at once, and a later post goes to a waiter still there."""
+    api.put("/v2/queues/lp")
+    callbacks: list[Callable[[], None]] = []
+    leaving: list[tuple[float, int]] = []
+    staying: list[tuple[float, int, list[Any]]] = []
+
+    def leaver() -> None:
+        took, got = timed(
+            lambda: api.post(
+                "/v2/queues/lp/claims?wait=10",
+                json=CLAIM,
+                extras={DISCONNECT_KEY: callbacks},
+            )
+        )
+        leaving.append((took, got.status_code))
+
+    def events() -> None:
+        time.sleep(0.5)
+        for callback in list(callbacks):
+            callback()
+        time.sleep(0.3)
+        api.post_messages("lp", "for who stayed")
+
+    run_threads([leaver, lambda: claim_one(api, 10, staying), events], timeout=30)
+    assert [status for _took, status in leaving] == [204]
+    assert leaving[0][0] < 3
+    assert [(status, bodies) for _took, status, bodies in staying] == [(201, ["for who stayed"])]
 
 
 def test_the_openapi_document_describes_wait(api: Api) -> None:

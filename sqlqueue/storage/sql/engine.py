@@ -4,17 +4,21 @@
   for a new file (docs/maintenance.md), a busy timeout, foreign
   keys on, and transactions begun by us: ``BEGIN IMMEDIATE`` for writes so
   a read-then-write transaction never fails to upgrade its lock.
-* MySQL/MariaDB: READ COMMITTED (fewer gap locks, fewer deadlocks), utf8mb4.
+* MySQL/MariaDB: READ COMMITTED (fewer gap locks, fewer deadlocks), utf8mb4,
+  and PyMySQL connections sharing one TLS context (``SharedTlsConnection``).
 * PostgreSQL: the driver's defaults (READ COMMITTED).
 """
 
 from __future__ import annotations
 
+import ssl
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from pymysql.connections import Connection as PyMySQLConnection
 from sqlalchemy import exc
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
@@ -73,7 +77,41 @@ def make_engine(url: str, *, create: bool = True, persist: bool = True, **kwargs
     kwargs.setdefault("pool_reset_on_return", None)
     engine = sa.create_engine(parsed, **kwargs)
     _ping_when_idle(engine)
+    if parsed.get_driver_name() == "pymysql":
+        _share_tls_context(engine)
     return engine
+
+
+class SharedTlsConnection(PyMySQLConnection):  # type: ignore[misc]
+    """PyMySQL's connection, with one TLS context for all connections that configure none.
+
+    PERF: PyMySQL 1.2 tries TLS on every connection ("preferred" mode) and
+    builds a fresh ``SSLContext`` for each, loading the system CA bundle:
+    about 17 ms of CPU per connection whether or not the server speaks TLS.
+    Pools open connections in bursts (1,000 long-polls arriving spent half
+    the workers' CPU there, docs/long-poll.md). The shared context is built
+    by PyMySQL itself, once, so behaviour is unchanged; connections given
+    TLS options (``ssl_ca`` ... in the URL) build their own as before.
+    """
+
+    _shared: ssl.SSLContext | None = None
+    _lock = threading.Lock()
+
+    def _create_ssl_ctx(self, sslp: Any) -> Any:
+        if sslp:
+            return super()._create_ssl_ctx(sslp)
+        with SharedTlsConnection._lock:
+            if SharedTlsConnection._shared is None:
+                SharedTlsConnection._shared = super()._create_ssl_ctx({})
+            return SharedTlsConnection._shared
+
+
+def _share_tls_context(engine: Engine) -> None:
+    """Open ``engine``'s PyMySQL connections as ``SharedTlsConnection``s."""
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return SharedTlsConnection(*cargs, **cparams)
 
 
 def _ping_when_idle(engine: Engine) -> None:

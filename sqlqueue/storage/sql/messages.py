@@ -67,7 +67,7 @@ def _bump(
     if conn.dialect.update_returning:
         bump: sa.Executable = statements.BUMP_RETURNING
         if conn.dialect.name == "postgresql":
-            wake = {"p_channel": CHANNEL, "p_key": notify_payload(project, name)}
+            wake = {"p_channel": CHANNEL, "p_key": notify_payload(project, name, count)}
             bump, params = statements.BUMP_RETURNING_NOTIFY, {**params, **wake}
         row = conn.execute(bump, {**params, "p_count": count}).first()
         if row is None:
@@ -161,7 +161,8 @@ def _notify(conn: Connection, project: str, queue: str, posted: list[str]) -> li
     """Send a post's NOTIFY with its insert (PostgreSQL; the FIFO bump sends its own)."""
     if conn.dialect.name == "postgresql":
         conn.execute(
-            statements.NOTIFY, {"p_channel": CHANNEL, "p_key": notify_payload(project, queue)}
+            statements.NOTIFY,
+            {"p_channel": CHANNEL, "p_key": notify_payload(project, queue, len(posted))},
         )
     return posted
 
@@ -227,7 +228,7 @@ class SqlMessageController(MessageController):
         else:
             posted = self._db.run(lambda c: insert(c, reserve(c, project, queue, count, now)))
         MESSAGES_POSTED.inc(len(posted))
-        self._wakeups.posted(project, queue)
+        self._wakeups.posted(project, queue, count)
         return posted
 
     def _stored(self, bodies: Sequence[str], meta: Metadata) -> Sequence[str]:

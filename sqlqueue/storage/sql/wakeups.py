@@ -29,28 +29,38 @@ from sqlalchemy.engine import Connection
 from sqlqueue.storage.base import QueueWakeups
 from sqlqueue.storage.sql.database import Database
 from sqlqueue.storage.sql.tables import queues
-from sqlqueue.storage.wakeup import Key, Waker
+from sqlqueue.storage.wakeup import Key, Waiter, Waker
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "sqlqueue_posts"
-"""The PostgreSQL NOTIFY channel of posts; the payload is ``["project", "queue"]``."""
+"""The PostgreSQL NOTIFY channel of posts; the payload is ``["project", "queue", count]``
+(``["project", "queue"]`` from earlier versions: one message)."""
 BATCH = 200
 FORGET_SECONDS = 30.0
 RETRY_SECONDS = 1.0
 
 
-def notify_payload(project: str, queue: str) -> str:
-    """The NOTIFY payload naming a queue (at most 256 + 64 characters of names)."""
-    return json.dumps([project, queue], separators=(",", ":"))
+def notify_payload(project: str, queue: str, count: int) -> str:
+    """The NOTIFY payload of a post of ``count`` messages to a queue (under 400 bytes)."""
+    return json.dumps([project, queue, count], separators=(",", ":"))
 
 
-def _key(payload: str) -> Key | None:
+def _event(payload: str) -> tuple[Key, int] | None:
+    """The queue and message count of a NOTIFY payload; None if unreadable."""
     try:
-        project, queue = json.loads(payload)
-    except (ValueError, TypeError):
+        project, queue, *rest = json.loads(payload)
+        count = int(rest[0]) if rest else 1
+    except (ValueError, TypeError, IndexError):
         return None
-    return (str(project), str(queue))
+    return (str(project), str(queue)), count
+
+
+def _posted(before: int | None, after: int | None) -> int:
+    """How many messages a move of a queue's ``next_marker`` counter stands for (at least 1)."""
+    if before is None or after is None or after <= before:
+        return 1  # the queue came or went: one look, a full batch wakes the next
+    return after - before
 
 
 class SqlWakeups(QueueWakeups):
@@ -65,20 +75,26 @@ class SqlWakeups(QueueWakeups):
         self._stop = threading.Event()
         self._someone_waits = threading.Event()
 
-    def ticket(self, project: str, queue: str) -> int:
-        return self._waker.ticket((project, queue))
+    def join(self, project: str, queue: str, *, consumes: bool) -> Waiter:
+        return self._waker.join((project, queue), consumes=consumes)
 
-    def wait(self, project: str, queue: str, ticket: int, timeout: float) -> bool:
+    def wait(self, waiter: Waiter, timeout: float) -> bool:
         self._start()
         self._someone_waits.set()
-        return self._waker.wait((project, queue), ticket, timeout)
+        return self._waker.wait(waiter, timeout)
 
-    def wake(self, project: str, queue: str) -> None:
-        self._waker.bump((project, queue))
+    def leave(self, waiter: Waiter, *, more: bool = False) -> None:
+        self._waker.leave(waiter, more=more)
 
-    def posted(self, project: str, queue: str) -> None:
-        """A post to ``queue`` committed in this process: wake its waiters here."""
-        self._waker.bump((project, queue))
+    def cancel(self, waiter: Waiter) -> None:
+        self._waker.cancel(waiter)
+
+    def wake(self, project: str, queue: str, count: int = 1) -> None:
+        self._waker.wake((project, queue), count)
+
+    def posted(self, project: str, queue: str, count: int = 1) -> None:
+        """``count`` messages committed to ``queue`` in this process: wake its waiters here."""
+        self._waker.wake((project, queue), count)
 
     def waiting(self) -> int:
         """How many requests wait in this process."""
@@ -120,11 +136,14 @@ class SqlWakeups(QueueWakeups):
                 continue
             now = time.monotonic()
             for key in keys:
-                if key not in seen or seen[key] != found.get(key):
-                    self._waker.bump(key)  # first sight wakes spuriously: never late
-                seen[key], last_watched[key] = found.get(key), now
-            # Forget a queue only once nobody has waited on it for a while: its
-            # waiters leave the watch list for a moment each time they look again.
+                counter = found.get(key)
+                if key not in seen:  # a post may have come before: one look, spurious at worst
+                    self._waker.wake(key)
+                elif seen[key] != counter:
+                    self._waker.wake(key, _posted(seen[key], counter))
+                seen[key], last_watched[key] = counter, now
+            # Forget a queue only once nobody has waited on it for a while: the
+            # next long-poll of a busy queue finds its counter known (no first-sight wake).
             for key in [k for k, at in last_watched.items() if now - at > FORGET_SECONDS]:
                 del seen[key], last_watched[key]
             self._stop.wait(self._poll)
@@ -132,36 +151,42 @@ class SqlWakeups(QueueWakeups):
     # -- PostgreSQL: LISTEN on one connection --------------------------------
 
     def _listen(self) -> None:
+        at_once = True
         while self._idle():
             try:
                 self._listen_once()
-            except Exception as ex:  # lost the connection: listen again shortly
+            except Exception as ex:  # lost the connection: listen again
                 logger.warning("long-poll LISTEN connection failed: %s", ex)
+                # A pooled connection the server had closed: SQLAlchemy has just
+                # dropped the pool's older connections, so the next one is new.
+                if at_once and getattr(ex, "connection_invalidated", False):
+                    at_once = False
+                    continue
                 self._stop.wait(RETRY_SECONDS)
+                at_once = True
 
     def _listen_once(self) -> None:
-        raw = self._db.engine.raw_connection()
-        conn: Any = raw.driver_connection
-        raw.detach()  # ours alone, outside the pool
+        conn = self._db.engine.connect()
         try:
-            conn.autocommit = True
-            with conn.cursor() as cursor:
-                cursor.execute(f"LISTEN {CHANNEL}")
-            self._waker.bump_all()  # posts made before we listened
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql(f"LISTEN {CHANNEL}")
+            driver: Any = conn.connection.driver_connection  # None once detached
+            conn.detach()  # ours alone, outside the pool
+            self._waker.wake_all()  # posts made before we listened
             while not self._stop.is_set():
-                ready, _, _ = select.select([conn], [], [], 1.0)
+                ready, _, _ = select.select([driver], [], [], 1.0)
                 if ready:
-                    self._drain(conn)
+                    self._drain(driver)
         finally:
-            raw.close()
+            conn.close()
 
     def _drain(self, conn: Any) -> None:
         conn.poll()
         events, conn.notifies[:] = list(conn.notifies), []
         for event in events:
-            key = _key(event.payload)
-            if key is not None:
-                self._waker.bump(key)
+            found = _event(event.payload)
+            if found is not None:
+                self._waker.wake(*found)
 
 
 def _counters(conn: Connection, keys: list[Key]) -> dict[Key, int | None]:

@@ -1,10 +1,11 @@
 """Long-poll (``?wait=N``): answer when something is available or the wait runs out.
 
 Beyond Zaqar (SQS's ``WaitTimeSeconds``, PGMQ's ``read_with_poll``). The
-request takes a wake-up ticket, looks, and if it found nothing waits for a
-post to its queue (``QueueWakeups``: pushed by the database, not polled per
-request), then looks again; several waiters of one queue all look again on
-a post and those that find nothing wait on. ``wait=0`` is Zaqar's behaviour.
+request joins its queue's waiters, looks, and if it found nothing waits for
+a post to its queue (``QueueWakeups``: pushed by the database, not polled
+per request), then looks again. A post of n messages wakes n claim waiters
+of its queue, the longest waiting first, and every listing waiter (a
+listing takes nothing). ``wait=0`` is Zaqar's behaviour.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import falcon
 
 from sqlqueue.domain.limits import MAX_WAIT
 from sqlqueue.observe.metrics import LONGPOLL_WAITERS
-from sqlqueue.storage.base import QueueStore
+from sqlqueue.storage.base import QueueStore, QueueWakeups
+from sqlqueue.storage.wakeup import Waiter
 
 T = TypeVar("T")
 DISCONNECT_KEY = "sqlqueue.on_disconnect"
@@ -46,34 +49,93 @@ def long_poll(
     project: str,
     queue: str,
     wait: float,
-    attempt: Callable[[], T],
-    found: Callable[[T], bool],
+    look: Look[T],
     disconnect: list[Callable[[], None]] | None = None,
 ) -> T:
-    """``attempt()`` until ``found(result)``, waiting for posts up to ``wait`` seconds.
+    """``look.attempt()`` until ``look.found(result)``, waiting for posts up to ``wait`` seconds.
 
     ``attempt`` resolves the queue's driver itself, so a queue placed while
     the request waits is found at the latest when the wait runs out. When
     the server stops, waiters are released and answer with a last attempt;
-    when the client disconnects (see ``on_disconnect``) the wait ends at once.
+    when the client disconnects (see ``on_disconnect``) the wait ends at once
+    and no further attempt is made.
     """
     deadline = time.monotonic() + wait
-    gone = threading.Event()
-
-    def client_left() -> None:
-        gone.set()
-        store.at(project, queue).wakeups.wake(project, queue)
-
+    waiting = _Waiting(store, project, queue, look.consumes)
     if disconnect is not None:
-        disconnect.append(client_left)
-    while True:
-        wakeups = store.at(project, queue).wakeups
-        ticket = wakeups.ticket(project, queue)
-        result = attempt()
-        remaining = deadline - time.monotonic()
-        if found(result) or remaining <= 0 or gone.is_set():
-            return result
-        with LONGPOLL_WAITERS.track_inprogress():
-            woken = wakeups.wait(project, queue, ticket, remaining)
-        if not woken:
-            return attempt()
+        disconnect.append(waiting.cancel)
+    try:
+        while True:
+            wakeups, waiter = waiting.current()
+            result = look.attempt()
+            waiting.more = look.full(result)
+            remaining = deadline - time.monotonic()
+            if look.found(result) or remaining <= 0 or waiting.gone:
+                return result
+            with LONGPOLL_WAITERS.track_inprogress():
+                woken = wakeups.wait(waiter, remaining)
+            if not woken:  # ran out, server stopping, or gone
+                if waiting.gone:
+                    return result
+                result = look.attempt()  # what a last look finds
+                waiting.more = look.full(result)
+                return result
+    finally:
+        waiting.leave()
+
+
+@dataclass(frozen=True)
+class Look(Generic[T]):
+    """What a long-poll does each time it looks, and how to read the result.
+
+    ``consumes``: the look takes what it finds (a claim), so one post wakes
+    one waiter per message; a listing takes nothing and every post wakes
+    every listing waiter. ``full``: the result filled its limit, so more may
+    be waiting for the next waiter.
+    """
+
+    attempt: Callable[[], T]
+    found: Callable[[T], bool]
+    consumes: bool = False
+    full: Callable[[T], bool] = lambda _result: False
+
+
+class _Waiting:
+    """A request's registration with the wake-ups of its queue's current driver."""
+
+    def __init__(self, store: QueueStore, project: str, queue: str, consumes: bool) -> None:
+        self._store, self._project, self._queue = store, project, queue
+        self._consumes = consumes
+        self._lock = threading.Lock()
+        self._joined: tuple[QueueWakeups, Waiter] | None = None
+        self.gone = False
+        self.more = False
+
+    def current(self) -> tuple[QueueWakeups, Waiter]:
+        """The wake-ups of the queue's driver now, joined (again if the driver changed)."""
+        wakeups = self._store.at(self._project, self._queue).wakeups
+        with self._lock:
+            joined = self._joined
+        if joined is not None and joined[0] is wakeups:
+            return joined
+        waiter = wakeups.join(self._project, self._queue, consumes=self._consumes)
+        with self._lock:
+            self._joined = (wakeups, waiter)
+            if self.gone:
+                wakeups.cancel(waiter)
+        if joined is not None:
+            joined[0].leave(joined[1])
+        return wakeups, waiter
+
+    def cancel(self) -> None:
+        """The client left: end the wait at once (called from the server's event loop)."""
+        with self._lock:
+            self.gone = True
+            if self._joined is not None:
+                self._joined[0].cancel(self._joined[1])
+
+    def leave(self) -> None:
+        with self._lock:
+            joined, self._joined = self._joined, None
+        if joined is not None:
+            joined[0].leave(joined[1], more=self.more)

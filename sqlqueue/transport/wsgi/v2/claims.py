@@ -31,14 +31,14 @@ class Collection(Resource):
                 project, queue_name, ttl=ttl, grace=grace, limit=limit
             )
 
-        claim_id, msgs = longpoll.long_poll(
-            self._store,
-            project,
-            queue_name,
-            wait,
+        look = longpoll.Look(
             attempt,
-            lambda got: bool(got[1]),
-            longpoll.on_disconnect(req),
+            found=lambda got: bool(got[1]),
+            consumes=True,
+            full=lambda got: len(got[1]) >= limit,
+        )
+        claim_id, msgs = longpoll.long_poll(
+            self._store, project, queue_name, wait, look, longpoll.on_disconnect(req)
         )
         if claim_id is None or not msgs:
             resp.status = falcon.HTTP_204

@@ -54,14 +54,9 @@ class Collection(Resource):
                 include_delayed=params.flag(req, "include_delayed"),
             )
 
+        look = longpoll.Look(attempt, found=lambda got: bool(got.items))
         page = longpoll.long_poll(
-            self._store,
-            project,
-            queue_name,
-            wait,
-            attempt,
-            lambda got: bool(got.items),
-            longpoll.on_disconnect(req),
+            self._store, project, queue_name, wait, look, longpoll.on_disconnect(req)
         )
         links = params.next_links(req, page.next_marker if page.items else None, limit)
         resp.media = serializers.listing(
