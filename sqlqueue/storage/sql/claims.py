@@ -115,7 +115,7 @@ class Lease:
     def take_params(self, keys: list[int]) -> dict[str, Any]:
         """Parameters of ``statements.take(len(keys))`` for the rows ``keys``."""
         return {
-            **{statements.key_name(index): key for index, key in enumerate(keys)},
+            **statements.key_params(keys),
             "p_now": self.now,
             "p_claim": self.id,
             "p_claim_expires": self.expires,

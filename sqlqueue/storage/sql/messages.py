@@ -325,13 +325,17 @@ class SqlMessageController(MessageController):
             row = find_queue(conn, project, queue)
             if row is None:
                 return
-            stmt = sa.delete(messages).where(messages.c.queue_id == row.id, messages.c.id.in_(keys))
-            if claim_ids is not None:
-                stmt = stmt.where(
+            if claim_ids is None:
+                params = {"p_queue": row.id, **statements.key_params(keys)}
+                deleted = hot.execute(conn, statements.delete_keys(len(keys)), params).rowcount
+            else:
+                stmt = sa.delete(messages).where(
+                    messages.c.queue_id == row.id,
+                    messages.c.id.in_(keys),
                     messages.c.claim_id.in_(list(claim_ids)),
                     messages.c.claim_expires > now,
                 )
-            deleted = conn.execute(stmt).rowcount
+                deleted = conn.execute(stmt).rowcount
             counters.add(conn, row.id, -deleted)
             tally.count(conn, MESSAGES_DELETED, deleted)
 

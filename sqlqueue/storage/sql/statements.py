@@ -197,6 +197,23 @@ def take(count: int, *, returning: bool) -> sa.Update:
     return stmt.returning(*READ_COLUMNS) if returning else stmt
 
 
+@functools.cache
+def delete_keys(count: int) -> sa.Delete:
+    """Delete the ``count`` messages ``p_key_0``… of queue ``p_queue`` (bulk delete by ids).
+
+    One statement per count (at most a page of ids), built once, as ``take``.
+    """
+    keys: list[sa.BindParameter[int]] = [sa.bindparam(key_name(i)) for i in range(count)]
+    return sa.delete(messages).where(
+        messages.c.queue_id == sa.bindparam("p_queue"), messages.c.id.in_(keys)
+    )
+
+
+def key_params(keys: list[int]) -> dict[str, int]:
+    """The ``p_key_<n>`` parameters of ``take`` and ``delete_keys`` for ``keys``."""
+    return {key_name(index): key for index, key in enumerate(keys)}
+
+
 def key_name(index: int) -> str:
     """The bind name of the ``index``-th key of ``take``."""
     return f"p_key_{index}"
