@@ -22,8 +22,9 @@ operation:
 Claims run on queues filled beforehand (untimed) with ``--prefill`` messages,
 more than a phase consumes (checked after the phase). Server CPU is user +
 system time from /proc of the server's processes (master, workers, their
-children) plus the database's processes or threads serving the database
-(PostgreSQL backends, MariaDB connection threads; SQLite runs in the app).
+children) plus the database's processes or threads serving that server's
+connections (PostgreSQL backends, MariaDB connection threads, matched by
+the client's TCP port; SQLite runs in the app).
 Each phase's CPU is divided by the requests wrk completed; any non-2xx
 answer or socket error stops the bench. The load generator's own CPU per
 request is printed too. After a short warm-up of every phase, the sides take
@@ -54,7 +55,7 @@ from pathlib import Path
 
 from floor_app import running_floor
 from harness import cli
-from harness.cpu import DatabaseCpu, delta, tree_cpu
+from harness.cpu import DatabaseCpu, delta, local_ports, tree, tree_cpu
 from harness.databases import Database
 from harness.report import environment, markdown
 from harness.server import running_server, stop_on_sigterm
@@ -159,12 +160,14 @@ class Bench:
         lua = self.scripts / f"{tag}-{side}-{op.replace(' ', '')}.lua"
         lua.write_text(script(op, queue, PROJECT, CLIENT_ID))
         self.db.settle()
-        app0, db0 = tree_cpu(self.pids[side]), self.dbcpu.read()
+        app0 = tree_cpu(self.pids[side])
+        db0 = self.dbcpu.read(local_ports(tree(self.pids[side])))
         try:
             requests, wrk = run_wrk(self.urls[side], lua, seconds, self.args.connections)
         except BenchError as ex:
             raise BenchError(f"{side} {op}: {ex}") from ex
-        app1, db1 = tree_cpu(self.pids[side]), self.dbcpu.read()
+        app1 = tree_cpu(self.pids[side])
+        db1 = self.dbcpu.read(local_ports(tree(self.pids[side])))
         if op.startswith("claim") and not self.driver.queues.stats(PROJECT, queue).free:
             raise BenchError(f"{side} {op}: the queue ran empty; raise --prefill")
         return Sample(requests, delta(app0, app1), delta(db0, db1), wrk)

@@ -1,8 +1,9 @@
 """CPU seconds from /proc: a process and its descendants, and a database's server side.
 
 ``DatabaseCpu`` finds the server processes (PostgreSQL backends) or threads
-(MariaDB/MySQL connection threads) serving one database, so the database's
-work for a request is counted with the app's. It needs the server on this
+(MariaDB/MySQL connection threads) serving one app's connections to a
+database (matched by the client's TCP port), so the database's work for a
+request is counted with the app's and with no other app's. It needs the server on this
 machine and /proc readable (as the benches run here); elsewhere it counts 0
 and says so.
 """
@@ -66,8 +67,36 @@ def _named(names: Iterable[str]) -> int | None:
     return None
 
 
+def local_ports(pids: Iterable[int]) -> set[int]:
+    """The local TCP ports of the sockets the processes ``pids`` hold open."""
+    inodes = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 class DatabaseCpu:
-    """The CPU the database server spends on ``db``'s connections (not on this one's).
+    """The CPU the database server spends on the connections of given client ports.
 
     PostgreSQL: the backend processes of the database (``pg_stat_activity``).
     MariaDB/MySQL: the connection threads of the schema (``PROCESSLIST.TID``,
@@ -83,24 +112,28 @@ class DatabaseCpu:
         if db.backend == "postgresql":
             self.available = _named(("postgres",)) is not None
 
-    def read(self) -> dict[str, float]:
-        """CPU seconds by server process or thread of the database's connections."""
+    def read(self, ports: set[int]) -> dict[str, float]:
+        """CPU seconds by server process or thread serving the database's connections
+        from the client ``ports`` (``local_ports`` of an app's processes)."""
         if not self.available:
             return {}
         with self._db.engine.connect() as conn:
             if self._db.backend == "postgresql":
-                pids = conn.exec_driver_sql(
-                    "SELECT pid FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                ).scalars()
-                return {f"p{pid}": cpu_seconds(pid) for pid in pids}
-            tids = conn.execute(
-                sa.text(
-                    "SELECT TID FROM information_schema.PROCESSLIST"
-                    " WHERE DB = DATABASE() AND ID <> CONNECTION_ID()"
+                rows = conn.exec_driver_sql(
+                    "SELECT pid, client_port FROM pg_stat_activity"
+                    " WHERE datname = current_database()"
                 )
-            ).scalars()
-            return {f"t{tid}": self._thread_cpu(int(tid)) for tid in tids}
+                return {f"p{pid}": cpu_seconds(pid) for pid, port in rows if port in ports}
+            rows = conn.execute(
+                sa.text(
+                    "SELECT TID, HOST FROM information_schema.PROCESSLIST WHERE DB = DATABASE()"
+                )
+            )
+            return {
+                f"t{tid}": self._thread_cpu(int(tid))
+                for tid, host in rows
+                if int(str(host).rsplit(":", 1)[-1] or 0) in ports
+            }
 
     def _thread_cpu(self, tid: int) -> float:
         fields = _stat(Path(f"/proc/{self._server}/task/{tid}/stat"))
