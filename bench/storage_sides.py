@@ -52,6 +52,12 @@ class Side(Protocol):
     def delete(self, queue: str, message_id: str, claim_id: str) -> None:
         """Delete one claimed message, guarded by its claim id."""
 
+    def bulk_delete(self, queue: str, message_ids: Sequence[str]) -> None:
+        """Delete messages by id in one transaction."""
+
+    def stats(self, queue: str) -> Any:
+        """The queue's counts (read in one transaction)."""
+
 
 class SqlqueueSide:
     """The operations through sqlqueue's ``SqlDataDriver``."""
@@ -73,6 +79,12 @@ class SqlqueueSide:
 
     def delete(self, queue: str, message_id: str, claim_id: str) -> None:
         self.driver.messages.delete(PROJECT, queue, message_id, claim_id)
+
+    def bulk_delete(self, queue: str, message_ids: Sequence[str]) -> None:
+        self.driver.messages.bulk_delete(PROJECT, queue, message_ids)
+
+    def stats(self, queue: str) -> Any:
+        return self.driver.queues.stats(PROJECT, queue)
 
 
 def _dumps(document: Any) -> str:
