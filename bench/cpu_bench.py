@@ -175,11 +175,11 @@ class Bench:
     def rounds(self) -> Samples:
         """The warm-up, then ``--rounds`` rounds of every operation on both sides."""
         results = Samples(self.args.seconds, self.dbcpu.available)
-        for op in OPERATIONS:
+        for op in self.args.operations:
             for side in SIDES:
                 self.measure(side, op, "warmup", WARMUP_SECONDS)
         for round_no in range(self.args.rounds):
-            for op in OPERATIONS:
+            for op in self.args.operations:
                 order = SIDES if round_no % 2 == 0 else SIDES[::-1]
                 for side in order:
                     sample = self.measure(side, op, f"r{round_no}", self.args.seconds)
@@ -227,7 +227,7 @@ def print_table(results: dict[str, Samples]) -> None:
         )
     ]
     for name, res in results.items():
-        for op in OPERATIONS:
+        for op in [op for op in OPERATIONS if ("floor", op) in res.phases]:
             cells = []
             for side in SIDES:
                 app, dbs = res.median(side, op, "app"), res.median(side, op, "db")
@@ -253,7 +253,14 @@ def main() -> int:
     parser.add_argument(
         "--prefill", type=int, default=40000, help="messages per claim queue (default 40000)"
     )
+    parser.add_argument(
+        "--operations", default=",".join(OPERATIONS), help="of " + ",".join(OPERATIONS)
+    )
     args = parser.parse_args()
+    args.operations = [op.strip() for op in args.operations.split(",") if op.strip()]
+    unknown = set(args.operations) - set(OPERATIONS)
+    if unknown:
+        parser.error(f"unknown operations: {', '.join(sorted(unknown))}")
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (apt-get install wrk)")
     stop_on_sigterm()
