@@ -447,7 +447,7 @@ class FloorSide:
             row = cur.fetchone()
             if row is None:
                 return QueueCounts(0, 0)
-            qid, rows, delta, expired, claimed = row
+            qid, rows, _next, delta, expired, claimed = row
             total = int(rows) + int(delta) - int(expired)
             if total <= 0:
                 return QueueCounts(0, 0)
@@ -478,7 +478,7 @@ class FloorSide:
 
 
 COUNTS = (
-    "SELECT id, message_rows,"
+    "SELECT id, message_rows, next_marker,"
     " (SELECT coalesce(sum(delta), 0) FROM queue_counters WHERE queue_id = queues.id),"
     " (SELECT count(*) FROM messages WHERE queue_id = queues.id AND expires_at <= %s),"
     " (SELECT count(*) FROM messages WHERE queue_id = queues.id AND claim_expires > %s)"
