@@ -16,6 +16,7 @@ from harness.workload import BATCH, CLAIM_LIMIT, BenchError, bodies
 from sqlalchemy.engine import Engine
 from storage_sides import PROJECT, Backend, FloorSide, Side, SqlqueueSide
 
+from sqlqueue.storage.sql.counters import SHARDS
 from sqlqueue.storage.sql.driver import SqlDataDriver
 
 T = TypeVar("T")
@@ -89,6 +90,8 @@ def _one_of_each(side: Side, queue: str, log: list[str]) -> dict[str, list[str]]
     if claim_id is None or len(found) != CLAIM_LIMIT:
         raise BenchError(f"{side.name}: the check claim took {len(found)} messages")
     record("delete", lambda: side.delete(queue, found[0][0], claim_id))
+    record("bulk delete", lambda: side.bulk_delete(queue, [mid for mid, _ in found[2:]]))
+    record("stats", lambda: side.stats(queue))
     return seen
 
 
@@ -102,6 +105,14 @@ def check_statements(backend: Backend) -> str:
     driver = SqlDataDriver(backend.engine)
     for queue in ("check-sqlqueue", "check-floor"):
         driver.queues.create(PROJECT, queue)
+    with backend.engine.begin() as conn:  # every counter shard exists: no random insert
+        conn.execute(
+            sa.text(
+                "INSERT INTO queue_counters (queue_id, shard, delta)"
+                " SELECT id, :shard, 0 FROM queues WHERE name LIKE 'check-%'"
+            ),
+            [{"shard": shard} for shard in range(SHARDS)],
+        )
 
     def on_begin(conn: Any) -> None:
         # sqlqueue's SQLite engine sends BEGIN IMMEDIATE straight to sqlite3.
@@ -123,6 +134,7 @@ def check_statements(backend: Backend) -> str:
     hand = _one_of_each(floor, "check-floor", theirs)
     with backend.engine.begin() as conn:  # leave the messages table empty again
         conn.exec_driver_sql("DELETE FROM messages")
+        conn.exec_driver_sql("DELETE FROM queue_counters")
     if mine != hand:
         detail = "; ".join(
             f"{op}: sqlqueue {mine[op]} vs floor {hand[op]}" for op in mine if mine[op] != hand[op]

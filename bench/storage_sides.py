@@ -22,8 +22,10 @@ from harness.workload import CLAIM_GRACE, CLAIM_TTL, BenchError
 from sqlalchemy.engine import URL, Engine, make_url
 
 from sqlqueue.domain.models import NewMessage
+from sqlqueue.storage.sql.counters import shard
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import SQLITE_BUSY_MS
+from sqlqueue.storage.sql.wakeups import CHANNEL, notify_payload
 
 T = TypeVar("T")
 
@@ -50,6 +52,12 @@ class Side(Protocol):
     def delete(self, queue: str, message_id: str, claim_id: str) -> None:
         """Delete one claimed message, guarded by its claim id."""
 
+    def bulk_delete(self, queue: str, message_ids: Sequence[str]) -> None:
+        """Delete messages by id in one transaction."""
+
+    def stats(self, queue: str) -> Any:
+        """The queue's counts (read in one transaction)."""
+
 
 class SqlqueueSide:
     """The operations through sqlqueue's ``SqlDataDriver``."""
@@ -71,6 +79,12 @@ class SqlqueueSide:
 
     def delete(self, queue: str, message_id: str, claim_id: str) -> None:
         self.driver.messages.delete(PROJECT, queue, message_id, claim_id)
+
+    def bulk_delete(self, queue: str, message_ids: Sequence[str]) -> None:
+        self.driver.messages.bulk_delete(PROJECT, queue, message_ids)
+
+    def stats(self, queue: str) -> Any:
+        return self.driver.queues.stats(PROJECT, queue)
 
 
 def _dumps(document: Any) -> str:
@@ -107,13 +121,31 @@ class FloorSide:
       rows and extends shorter lifetimes with ``CASE``, ``RETURNING`` the
       reader's columns (without UPDATE RETURNING: a read-back SELECT); the
       claims-row INSERT;
-    * delete with a claim: one ``DELETE`` resolving the queue in a subquery.
+    * delete with a claim: one ``DELETE`` resolving the queue in a subquery,
+      counted in a shard row of ``queue_counters`` (on PostgreSQL in the same
+      statement, ``WITH gone AS (DELETE ...) INSERT ... ON CONFLICT``, in
+      autocommit);
+    * bulk delete: queue lookup, ``DELETE ... IN``, the shard count;
+    * stats: the counts statement, then the oldest and newest live message.
+
+    The post's counter bump also counts the rows (``message_rows``) and, on
+    PostgreSQL, sends the long-poll ``pg_notify``.
     """
 
     name = "floor"
 
-    def __init__(self, conn: Any, backend: str, *, insert_returning: bool) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        backend: str,
+        *,
+        insert_returning: bool,
+        project: str = PROJECT,
+        client_id: str = CLIENT_ID,
+    ) -> None:
         self.conn = conn
+        self.project = project
+        self.client_id = client_id
         self.backend = backend
         self.sqlite = backend == "sqlite"
         self.update_returning = backend in ("sqlite", "postgresql")
@@ -144,32 +176,56 @@ class FloorSide:
     def _find_queue(self, cur: Any, queue: str) -> tuple[int, dict[str, Any]] | None:
         cur.execute(
             self._sql("SELECT id, meta FROM queues WHERE project = %s AND name = %s"),
-            (PROJECT, queue),
+            (self.project, queue),
         )
         row = cur.fetchone()
         return None if row is None else (row[0], json.loads(row[1]))
 
-    def _bump(self, cur: Any, queue: str, count: int, now: int) -> tuple[int, Any, int]:
+    def _bump(self, cur: Any, queue: str, count: int, now: int) -> tuple[int, Any, int, int | None]:
+        """Reserve ``count`` markers and count the rows (and, on PostgreSQL, NOTIFY).
+
+        (queue id, meta, first marker, subscription hint).
+        """
         if self.update_returning:
+            notify = ", pg_notify(%s, %s)" if self.backend == "postgresql" else ""
+            wake = (CHANNEL, notify_payload(self.project, queue)) if notify else ()
             cur.execute(
                 self._sql(
-                    "UPDATE queues SET next_marker = next_marker + %s, updated_at = %s"
-                    " WHERE project = %s AND name = %s RETURNING id, meta, next_marker"
+                    "UPDATE queues SET next_marker = next_marker + %s,"
+                    " message_rows = message_rows + %s, updated_at = %s"
+                    " WHERE project = %s AND name = %s"
+                    " RETURNING id, meta, next_marker, notify_until" + notify
                 ),
-                (count, now, PROJECT, queue),
+                (count, count, now, self.project, queue, *wake),
             )
-            qid, meta, nxt = cur.fetchone()
-            return qid, json.loads(meta), nxt - count
+            qid, meta, nxt, hint = cur.fetchone()[:4]
+            return qid, json.loads(meta), nxt - count, hint
         cur.execute(
-            "SELECT id, meta, next_marker FROM queues WHERE project = %s AND name = %s FOR UPDATE",
-            (PROJECT, queue),
+            "SELECT id, meta, next_marker, notify_until FROM queues"
+            " WHERE project = %s AND name = %s FOR UPDATE",
+            (self.project, queue),
         )
-        qid, meta, nxt = cur.fetchone()
+        qid, meta, nxt, hint = cur.fetchone()
         cur.execute(
-            "UPDATE queues SET next_marker = %s, updated_at = %s WHERE id = %s",
-            (nxt + count, now, qid),
+            "UPDATE queues SET next_marker = %s, message_rows = message_rows + %s,"
+            " updated_at = %s WHERE id = %s",
+            (nxt + count, count, now, qid),
         )
-        return qid, json.loads(meta), nxt
+        return qid, json.loads(meta), nxt, hint
+
+    def _hint(self, cur: Any, qid: int, queue: str, hint: int | None) -> None:
+        """A queue's first post computes its subscription hint (none live in the bench)."""
+        if hint is not None:
+            return
+        cur.execute(
+            self._sql(
+                "UPDATE queues SET notify_until = coalesce((SELECT max(expires_at)"
+                " FROM subscriptions WHERE project = %s AND source = %s), 0)"
+                " WHERE id = %s AND notify_until IS NULL"
+            ),
+            (self.project, queue, qid),
+        )
+        cur.execute(self._sql("SELECT notify_until FROM queues WHERE id = %s"), (qid,))
 
     def _insert_sql(self, count: int) -> str:
         sql = self._inserts.get(count)
@@ -203,66 +259,54 @@ class FloorSide:
 
     # -- operations
 
-    def post(self, queue: str, bodies: Sequence[Any]) -> list[str]:
+    def post(
+        self, queue: str, bodies: Sequence[Any], ttls: Sequence[int | None] | None = None
+    ) -> list[str]:
         now = int(time.time() * 1000)
         count = len(bodies)
 
         def work(cur: Any) -> list[str]:
-            qid, meta, first = self._bump(cur, queue, count, now)
-            ttl = meta.get("_default_message_ttl") or DEFAULT_TTL
+            qid, meta, first, hint = self._bump(cur, queue, count, now)
+            default = meta.get("_default_message_ttl") or DEFAULT_TTL
             delay = meta.get("_default_message_delay") or 0
             params: list[Any] = []
             for offset, body in enumerate(bodies):
-                params += (qid, first + offset, _dumps(body), CLIENT_ID, ttl, now)
+                ttl = (ttls[offset] if ttls else None) or default
+                params += (qid, first + offset, _dumps(body), self.client_id, ttl, now)
                 params += (now + ttl * 1000, now + delay * 1000, None, 0, 0)
             cur.execute(self._insert_sql(count), params)
             if self.insert_returning:
-                return [str(key) for key, _marker in sorted(cur.fetchall(), key=lambda r: r[1])]
-            cur.execute(
-                "SELECT id FROM messages WHERE queue_id = %s AND marker BETWEEN %s AND %s"
-                " ORDER BY marker",
-                (qid, first, first + count - 1),
-            )
-            return [str(key) for (key,) in cur.fetchall()]
+                posted = [str(key) for key, _ in sorted(cur.fetchall(), key=lambda r: r[1])]
+            else:
+                cur.execute(
+                    "SELECT id FROM messages WHERE queue_id = %s AND marker BETWEEN %s AND %s"
+                    " ORDER BY marker",
+                    (qid, first, first + count - 1),
+                )
+                posted = [str(key) for (key,) in cur.fetchall()]
+            self._hint(cur, qid, queue, hint)
+            return posted
 
         return self._tx(work)
 
     def claim(self, queue: str, limit: int) -> tuple[str | None, list[tuple[str, Any]]]:
+        claim_id, held = self.claim_rows(queue, limit, CLAIM_TTL, CLAIM_GRACE)
+        return claim_id, [(m.id, m.body) for m in held]
+
+    def claim_rows(
+        self, queue: str, limit: int, ttl: int, grace: int
+    ) -> tuple[str | None, list[ClaimedRow]]:
+        """Claim up to ``limit`` messages for ``ttl`` s: (claim id, the claimed rows)."""
         now = int(time.time() * 1000)
-        claim_id = uuid.uuid4().hex
-        expires = now + CLAIM_TTL * 1000
+        lease = (uuid.uuid4().hex, ttl, grace, now)
 
         def work(cur: Any) -> tuple[str | None, list[ClaimedRow]]:
             found = self._find_queue(cur, queue)
             if found is None:
                 return None, []
             qid, _meta = found  # no dead-letter settings in this benchmark
-            cur.execute(
-                self._sql(
-                    "SELECT id, claim_count FROM messages WHERE queue_id = %s AND expires_at > %s"
-                    " AND claim_expires <= %s ORDER BY marker LIMIT %s" + self.lock
-                ),
-                (qid, now, now, limit),
-            )
-            keys = [key for key, _count in cur.fetchall()]
-            if not keys:
-                return None, []
-            extended = (CLAIM_TTL + CLAIM_GRACE, expires + CLAIM_GRACE * 1000)
-            params = (expires, extended[0], expires, extended[1], claim_id, expires, *keys, now)
-            cur.execute(self._take_sql(len(keys)), params)
-            if self.update_returning:
-                taken = sorted(cur.fetchall(), key=lambda row: row[1])
-            else:
-                if cur.rowcount == 0:
-                    return None, []
-                cur.execute(
-                    self._sql(
-                        f"SELECT {READ_COLUMNS} FROM messages WHERE claim_id = %s"
-                        " AND claim_expires > %s AND expires_at > %s ORDER BY marker"
-                    ),
-                    (claim_id, now, now),
-                )
-                taken = cur.fetchall()
+            keys = self._candidates(cur, qid, now, limit)
+            taken = self._take(cur, qid, keys, lease) if keys else []
             if not taken:
                 return None, []
             cur.execute(
@@ -270,52 +314,195 @@ class FloorSide:
                     "INSERT INTO claims (id, queue_id, ttl, grace, created_at, expires_at)"
                     " VALUES (%s, %s, %s, %s, %s, %s)"
                 ),
-                (claim_id, qid, CLAIM_TTL, CLAIM_GRACE, now, expires),
+                (lease[0], qid, ttl, grace, now, now + ttl * 1000),
             )
-            held = [
+            return lease[0], [
                 ClaimedRow(
                     str(key),
                     marker,
                     json.loads(body),
-                    ttl,
+                    row_ttl,
                     max(0, (now - created) // 1000),
                     cid if cexp > now else None,
                     count,
                 )
-                for key, marker, body, ttl, created, cid, cexp, count in taken
+                for key, marker, body, row_ttl, created, cid, cexp, count in taken
             ]
-            return claim_id, held
 
-        claim_id_or_none, held = self._tx(work)
-        return claim_id_or_none, [(m.id, m.body) for m in held]
+        return self._tx(work)
+
+    def _candidates(self, cur: Any, qid: int, now: int, limit: int) -> list[int]:
+        cur.execute(
+            self._sql(
+                "SELECT id, claim_count, marker FROM messages WHERE queue_id = %s"
+                " AND marker > %s AND expires_at > %s AND claim_expires <= %s"
+                " ORDER BY marker LIMIT %s" + self.lock
+            ),
+            (qid, 0, now, now, limit),
+        )
+        return [key for key, _count, _marker in cur.fetchall()]
+
+    def _take(
+        self, cur: Any, qid: int, keys: list[int], lease: tuple[str, int, int, int]
+    ) -> list[Any]:
+        claim_id, ttl, grace, now = lease
+        expires = now + ttl * 1000
+        extended = (ttl + grace, expires + grace * 1000)
+        params = (expires, extended[0], expires, extended[1], claim_id, expires, *keys, now)
+        cur.execute(self._take_sql(len(keys)), params)
+        if self.update_returning:
+            return sorted(cur.fetchall(), key=lambda row: row[1])
+        if cur.rowcount == 0:
+            return []
+        cur.execute(
+            self._sql(
+                f"SELECT {READ_COLUMNS} FROM messages WHERE queue_id = %s AND claim_id = %s"
+                " AND claim_expires > %s AND expires_at > %s ORDER BY marker"
+            ),
+            (qid, claim_id, now, now),
+        )
+        return list(cur.fetchall())
 
     def delete(self, queue: str, message_id: str, claim_id: str) -> None:
         now = int(time.time() * 1000)
         key = int(message_id)
+        where = (
+            "DELETE FROM messages WHERE id = %s AND queue_id ="
+            " (SELECT id FROM queues WHERE project = %s AND name = %s)"
+            " AND claim_id = %s AND claim_expires > %s"
+        )
+        params = (key, self.project, queue, claim_id, now)
 
         def work(cur: Any) -> None:
-            cur.execute(
-                self._sql(
-                    "DELETE FROM messages WHERE id = %s AND queue_id ="
-                    " (SELECT id FROM queues WHERE project = %s AND name = %s)"
-                    " AND claim_id = %s AND claim_expires > %s"
-                ),
-                (key, PROJECT, queue, claim_id, now),
-            )
+            cur.execute(self._sql(where), params)
             if cur.rowcount != 1:
                 raise BenchError(f"floor: message {message_id} not deleted")
+            self._count_named(cur, queue, -1)
 
         if self.backend != "postgresql":
             self._tx(work)
             return
-        # As sqlqueue (Database.run_alone): one statement, in autocommit.
+        # As sqlqueue (Database.run_alone): one statement counting what it
+        # deleted, in autocommit.
         self.conn.autocommit = True
         cur = self.conn.cursor()
         try:
-            work(cur)
+            cur.execute(COUNTED_DELETE.format(delete=where), (*params, shard()))
+            if cur.rowcount != 1:
+                raise BenchError(f"floor: message {message_id} not deleted")
         finally:
             cur.close()
             self.conn.autocommit = False
+
+    def _count(self, cur: Any, qid: int, delta: int) -> None:
+        """Add ``delta`` rows to one of the queue's counter shards (created if missing)."""
+        params = (delta, qid, shard())
+        update = "UPDATE queue_counters SET delta = delta + %s WHERE queue_id = %s AND shard = %s"
+        cur.execute(self._sql(update), params)
+        if cur.rowcount:
+            return
+        ignore = {"sqlite": "INSERT OR IGNORE", "mysql": "INSERT IGNORE"}.get(self.backend)
+        insert = f"{ignore or 'INSERT'} INTO queue_counters (queue_id, shard, delta)"
+        insert += " VALUES (%s, %s, 0)" + (" ON CONFLICT DO NOTHING" if ignore is None else "")
+        cur.execute(self._sql(insert), params[1:])
+        cur.execute(self._sql(update), params)
+
+    def _count_named(self, cur: Any, queue: str, delta: int) -> None:
+        cur.execute(
+            self._sql(
+                "UPDATE queue_counters SET delta = delta + %s WHERE queue_id ="
+                " (SELECT id FROM queues WHERE project = %s AND name = %s) AND shard = %s"
+            ),
+            (delta, self.project, queue, shard()),
+        )
+        if not cur.rowcount:
+            found = self._find_queue(cur, queue)
+            if found is not None:
+                self._count(cur, found[0], delta)
+
+    def bulk_delete(self, queue: str, message_ids: Sequence[str]) -> None:
+        """Delete messages by id (claimed or not, as Zaqar's ``?ids=`` without claim ids)."""
+        keys = sorted({int(mid) for mid in message_ids})
+
+        def work(cur: Any) -> None:
+            found = self._find_queue(cur, queue)
+            if found is None:
+                return
+            marks = ", ".join(["%s"] * len(keys))
+            cur.execute(
+                self._sql(f"DELETE FROM messages WHERE queue_id = %s AND id IN ({marks})"),
+                (found[0], *keys),
+            )
+            if cur.rowcount:
+                self._count(cur, found[0], -cur.rowcount)
+
+        self._tx(work)
+
+    def stats(self, queue: str) -> QueueCounts:
+        """The queue's counts, oldest and newest, read as sqlqueue reads them."""
+        now = int(time.time() * 1000)
+
+        def work(cur: Any) -> QueueCounts:
+            cur.execute(self._sql(COUNTS), (now, now, self.project, queue))
+            row = cur.fetchone()
+            if row is None:
+                return QueueCounts(0, 0)
+            qid, rows, _next, delta, expired, claimed = row
+            total = int(rows) + int(delta) - int(expired)
+            if total <= 0:
+                return QueueCounts(0, 0)
+            edges = [self._edge(cur, qid, now, order) for order in ("ASC", "DESC")]
+            return QueueCounts(total, int(claimed), edges[0], edges[1])
+
+        if self.sqlite:  # a read: no BEGIN IMMEDIATE
+            cur = self.conn.cursor()
+            try:
+                cur.execute("BEGIN")
+                result = work(cur)
+                self.conn.commit()
+                return result
+            finally:
+                cur.close()
+        return self._tx(work)
+
+    def _edge(self, cur: Any, qid: int, now: int, order: str) -> tuple[str, int] | None:
+        cur.execute(
+            self._sql(
+                "SELECT id, created_at FROM messages WHERE queue_id = %s AND expires_at > %s"
+                f" ORDER BY marker {order} LIMIT %s"
+            ),
+            (qid, now, 1),
+        )
+        row = cur.fetchone()
+        return None if row is None else (str(row[0]), int(row[1]))
+
+
+COUNTS = (
+    "SELECT id, message_rows, next_marker,"
+    " (SELECT coalesce(sum(delta), 0) FROM queue_counters WHERE queue_id = queues.id),"
+    " (SELECT count(*) FROM messages WHERE queue_id = queues.id AND expires_at <= %s),"
+    " (SELECT count(*) FROM messages WHERE queue_id = queues.id AND claim_expires > %s)"
+    " FROM queues WHERE project = %s AND name = %s"
+)
+"""sqlqueue's stats counts statement (storage/sql/counters.py)."""
+
+COUNTED_DELETE = (
+    "WITH gone AS ({delete} RETURNING queue_id)"
+    " INSERT INTO queue_counters (queue_id, shard, delta)"
+    " SELECT gone.queue_id, %s, -count(*) FROM gone GROUP BY gone.queue_id"
+    " ON CONFLICT (queue_id, shard) DO UPDATE SET delta = queue_counters.delta + excluded.delta"
+)
+"""PostgreSQL: a delete and its count in one statement (``{delete}`` the DELETE)."""
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """A queue's stats as the floor reads them: counts, and (id, created ms) of the edges."""
+
+    total: int
+    claimed: int
+    oldest: tuple[str, int] | None = None
+    newest: tuple[str, int] | None = None
 
 
 # ------------------------------------------------------------------------ backends

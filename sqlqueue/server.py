@@ -137,6 +137,7 @@ def worker_app(settings: Settings, stopping: Flag) -> WsgiFront:
     the catalogue database they share.
     """
     multiprocess.forget_dead_processes()  # a worker replacing a dead one
+    logs.lean_records()  # granian configures the workers' logging itself
     storage = bootstrap.create_storage(settings)
     start_gc(storage.store, settings.gc_interval)
     start_notifier(settings, bootstrap.create_storage(settings).store)  # own caches

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 DEFAULT_MESSAGE_TTL = "_default_message_ttl"
@@ -67,7 +68,9 @@ class QueuePolicy:
     @classmethod
     def of(cls, metadata: Mapping[str, Any] | None) -> QueuePolicy:
         """The policy of a queue with ``metadata`` (``None``: no metadata)."""
-        meta = metadata or {}
+        if not metadata:
+            return NO_POLICY  # PERF: most queues have no metadata (every post reads it)
+        meta = metadata
         retry = meta.get(RETRY_POLICY)
         return cls(
             default_message_ttl=_int(meta, DEFAULT_MESSAGE_TTL) or None,
@@ -86,3 +89,7 @@ class QueuePolicy:
         if self.dead_letter_queue in (None, queue) or not self.max_claim_count:
             return None
         return self.dead_letter_queue
+
+
+NO_POLICY = QueuePolicy(retry_policy=MappingProxyType({}))
+"""The policy of a queue without metadata: every default."""

@@ -23,7 +23,7 @@ from sqlqueue.domain.models import Claim, Message
 from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.observe.metrics import CLAIMS_CREATED, MESSAGES_CLAIMED, MESSAGES_DEAD_LETTERED
 from sqlqueue.storage.base import ClaimController, Metadata, StorageOptions
-from sqlqueue.storage.sql import counters, rows, statements, tally
+from sqlqueue.storage.sql import counters, hot, rows, statements, tally
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.messages import reserve_markers
 from sqlqueue.storage.sql.queues import find_queue
@@ -113,9 +113,9 @@ class Lease:
         return self.now + self.ttl * 1000
 
     def take_params(self, keys: list[int]) -> dict[str, Any]:
-        """Parameters of statements.TAKE for the rows ``keys``."""
+        """Parameters of ``statements.take(len(keys))`` for the rows ``keys``."""
         return {
-            "p_keys": keys,
+            **statements.key_params(keys),
             "p_now": self.now,
             "p_claim": self.id,
             "p_claim_expires": self.expires,
@@ -153,7 +153,7 @@ def claimable(
     while len(keys) < limit:
         want = limit - len(keys)
         params = {"p_queue": queue_id, "p_now": now, "p_limit": want, "p_after": after}
-        found = conn.execute(pick, params).all()
+        found = hot.execute(conn, pick, params).rows
         kept = dead_letter(conn, (project, name), meta, found, now)
         counters.add(conn, queue_id, len(kept) - len(found))  # moved to the dead-letter queue
         keys += [r.id for r in kept]
@@ -179,11 +179,13 @@ def take(
     keys = claimable(conn, source, meta, lease.now, limit)
     if not keys:
         return []
-    if conn.dialect.update_returning:
-        taken = conn.execute(statements.TAKE_RETURNING, lease.take_params(keys)).all()
-        found = (rows.to_message(r, lease.now, bodies) for r in taken)
+    returning = bool(conn.dialect.update_returning)
+    stmt = statements.take(len(keys), returning=returning)
+    done = hot.execute(conn, stmt, lease.take_params(keys))
+    if returning:
+        found = (rows.to_message(r, lease.now, bodies) for r in done.rows)
         return sorted(found, key=lambda m: m.marker)
-    if conn.execute(statements.TAKE, lease.take_params(keys)).rowcount == 0:
+    if done.rowcount == 0:
         return []
     return claimed_messages(conn, source[2], lease.id, lease.now, bodies)
 
@@ -218,7 +220,7 @@ class SqlClaimController(ClaimController):
             taken = take(conn, source, loads(row.meta), lease, limit, self._options.bodies)
             if not taken:
                 return None, []
-            conn.execute(statements.INSERT_CLAIM, lease.row(row.id))
+            hot.execute(conn, statements.INSERT_CLAIM, lease.row(row.id))
             tally.count(conn, CLAIMS_CREATED, 1)
             tally.count(conn, MESSAGES_CLAIMED, len(taken))
             return claim_id, taken

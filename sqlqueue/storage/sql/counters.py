@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Row
 
+from sqlqueue.storage.sql import hot
 from sqlqueue.storage.sql.tables import messages, queue_counters, queues
 
 SHARDS = 8
@@ -105,13 +106,13 @@ def add(conn: Connection, queue_id: int, delta: int) -> None:
     if not delta:
         return
     params = {"p_queue": queue_id, "p_shard": shard(), "p_delta": delta}
-    if conn.execute(ADD, params).rowcount:
+    if hot.execute(conn, ADD, params).rowcount:
         return
     from sqlqueue.storage.sql.queues import insert_ignore  # queues imports this module
 
     row = {"queue_id": params["p_queue"], "shard": params["p_shard"], "delta": 0}
     insert_ignore(conn, queue_counters, row)
-    conn.execute(ADD, params)
+    hot.execute(conn, ADD, params)
 
 
 _FIND_ID = sa.select(queues.c.id).where(
@@ -130,7 +131,7 @@ def add_named(conn: Connection, project: str, name: str, delta: int) -> None:
     if not delta:
         return
     params = {"p_project": project, "p_name": name, "p_shard": shard(), "p_delta": delta}
-    if conn.execute(ADD_NAMED, params).rowcount:
+    if hot.execute(conn, ADD_NAMED, params).rowcount:
         return
     queue_id = conn.execute(_FIND_ID, params).scalar()
     if queue_id is not None:
@@ -148,10 +149,10 @@ def forget(conn: Connection, queue_id: int) -> None:
     conn.execute(sa.delete(queue_counters).where(queue_counters.c.queue_id == queue_id))
 
 
-def counts(conn: Connection, project: str, name: str, now: int) -> Row[Any] | None:
+def counts(conn: Connection, project: str, name: str, now: int) -> Any:
     """(id, message_rows, next_marker, delta, expired, claimed) of a queue, or None if missing."""
     params = {"p_project": project, "p_name": name, "p_now": now}
-    return conn.execute(COUNTS, params).first()
+    return hot.execute(conn, COUNTS, params).first()
 
 
 def deepest(conn: Connection, limit: int) -> list[Row[Any]]:

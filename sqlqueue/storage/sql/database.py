@@ -95,7 +95,7 @@ class Database:
 
     def _once(self, work: Callable[[Connection], T], write: bool) -> T:
         with self.engine.connect() as conn:
-            if write:
+            if write and self.backend == "sqlite":  # read by SQLite's BEGIN only (engine.py)
                 conn.execution_options(**{WRITE_OPTION: True})
             return _settled(conn, lambda: _in_transaction(conn, work))
 

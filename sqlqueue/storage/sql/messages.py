@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from sqlqueue import errors
 from sqlqueue.domain import ids, namespaces
@@ -15,7 +15,7 @@ from sqlqueue.domain.models import Message, NewMessage, Page
 from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.observe.metrics import MESSAGES_DELETED, MESSAGES_POSTED
 from sqlqueue.storage.base import MessageController, Messages, Metadata, StorageOptions
-from sqlqueue.storage.sql import counters, deliveries, rows, statements, tally
+from sqlqueue.storage.sql import counters, deliveries, hot, rows, statements, tally
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.queues import create_queue, find_queue
 from sqlqueue.storage.sql.tables import messages
@@ -65,19 +65,19 @@ def _bump(
 ) -> Reserved | None:
     params = {"p_project": project, "p_name": name, "p_now": now, "p_rows": added}
     if conn.dialect.update_returning:
-        bump: sa.Executable = statements.BUMP_RETURNING
+        bump: sa.Update = statements.BUMP_RETURNING
         if conn.dialect.name == "postgresql":
             wake = {"p_channel": CHANNEL, "p_key": notify_payload(project, name, count)}
             bump, params = statements.BUMP_RETURNING_NOTIFY, {**params, **wake}
-        row = conn.execute(bump, {**params, "p_count": count}).first()
+        row = hot.execute(conn, bump, {**params, "p_count": count}).first()
         if row is None:
             return None
         return Reserved(row.id, loads(row.meta), row.next_marker - count, row.notify_until)
-    row = conn.execute(statements.LOCK_COUNTER, params).first()
+    row = hot.execute(conn, statements.LOCK_COUNTER, params).first()
     if row is None:
         return None
     counter = {"p_id": row.id, "p_next": row.next_marker + count, "p_now": now, "p_rows": added}
-    conn.execute(statements.SET_COUNTER, counter)
+    hot.execute(conn, statements.SET_COUNTER, counter)
     return Reserved(row.id, loads(row.meta), row.next_marker, row.notify_until)
 
 
@@ -139,12 +139,12 @@ def encode_bodies(batch: Sequence[NewMessage]) -> list[str]:
 def insert_rows(conn: Connection, values: list[dict[str, Any]]) -> list[str]:
     """Insert message rows; their public ids in input (marker) order."""
     if conn.dialect.insert_executemany_returning:
-        found: list[Row[Any]] = []
+        found: list[Any] = []
         for start in range(0, len(values), statements.ROWS_PER_INSERT):
             chunk = values[start : start + statements.ROWS_PER_INSERT]
             sql = statements.insert_returning_sql(conn.dialect.paramstyle, len(chunk))
             flat = tuple(row[name] for row in chunk for name in statements.INSERT_COLUMNS)
-            found += conn.exec_driver_sql(sql, flat).all()
+            found += hot.execute_sql(conn, sql, flat).rows
         return [ids.message_id(row.id) for row in sorted(found, key=lambda row: row.marker)]
     conn.execute(statements.INSERT, values)
     first, last = values[0]["marker"], values[-1]["marker"]
@@ -326,13 +326,17 @@ class SqlMessageController(MessageController):
             row = find_queue(conn, project, queue)
             if row is None:
                 return
-            stmt = sa.delete(messages).where(messages.c.queue_id == row.id, messages.c.id.in_(keys))
-            if claim_ids is not None:
-                stmt = stmt.where(
+            if claim_ids is None:
+                params = {"p_queue": row.id, **statements.key_params(keys)}
+                deleted = hot.execute(conn, statements.delete_keys(len(keys)), params).rowcount
+            else:
+                stmt = sa.delete(messages).where(
+                    messages.c.queue_id == row.id,
+                    messages.c.id.in_(keys),
                     messages.c.claim_id.in_(list(claim_ids)),
                     messages.c.claim_expires > now,
                 )
-            deleted = conn.execute(stmt).rowcount
+                deleted = conn.execute(stmt).rowcount
             counters.add(conn, row.id, -deleted)
             tally.count(conn, MESSAGES_DELETED, deleted)
 
@@ -390,11 +394,13 @@ def _delete_one(
     if claim_id is not None:
         params["p_claim"] = claim_id
     if conn.dialect.name == "postgresql":
-        sql = statements.counted_delete_sql(conn.dialect, claim_id is not None)
-        deleted = conn.exec_driver_sql(sql, {**params, "p_shard": counters.shard()}).rowcount
+        counted = statements.DELETE_UNCLAIMED_COUNTED
+        if claim_id is not None:
+            counted = statements.DELETE_CLAIMED_COUNTED
+        deleted = hot.execute(conn, counted, {**params, "p_shard": counters.shard()}).rowcount
     else:
         stmt = statements.DELETE_UNCLAIMED if claim_id is None else statements.DELETE_CLAIMED
-        deleted = conn.execute(stmt, params).rowcount
+        deleted = hot.execute(conn, stmt, params).rowcount
         counters.add_named(conn, project, queue, -deleted)
     if not deleted:
         _refuse(conn, project, queue, key, claim_id, now)

@@ -15,7 +15,7 @@ from sqlqueue.domain.models import MessageSummary, Page, QueueDepth, QueueInfo, 
 from sqlqueue.domain.namespaces import QUEUES, Namespace
 from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.storage.base import Metadata, QueueController, QueueDepths, StorageOptions
-from sqlqueue.storage.sql import counters, statements
+from sqlqueue.storage.sql import counters, hot, statements
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.rows import age_seconds
 from sqlqueue.storage.sql.tables import claims, messages, queues
@@ -42,9 +42,9 @@ def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> 
     return conn.execute(stmt).rowcount == 1
 
 
-def find_queue(conn: Connection, project: str, name: str) -> Row[Any] | None:
+def find_queue(conn: Connection, project: str, name: str) -> Any:
     """The (id, meta) row of a queue, or None."""
-    return conn.execute(statements.FIND_QUEUE, {"p_project": project, "p_name": name}).first()
+    return hot.execute(conn, statements.FIND_QUEUE, {"p_project": project, "p_name": name}).first()
 
 
 def queue_metadata(row: Row[Any]) -> Metadata:
@@ -261,20 +261,21 @@ def queue_stats(conn: Connection, project: str, name: str, now: int) -> QueueSta
     if total <= 0:
         return QueueStats(0, 0, 0, posted=posted)
     claimed = int(row.claimed)
-    live = [messages.c.queue_id == row.id, messages.c.expires_at > now]
+    params = {"p_queue": row.id, "p_now": now}
     return QueueStats(
         free=total - claimed,
         claimed=claimed,
         total=total,
-        oldest=_edge(conn, live, messages.c.marker.asc(), now),
-        newest=_edge(conn, live, messages.c.marker.desc(), now),
+        oldest=_edge(conn, statements.OLDEST, params, now),
+        newest=_edge(conn, statements.NEWEST, params, now),
         posted=posted,
     )
 
 
-def _edge(conn: Connection, live: list[Any], order: Any, now: int) -> MessageSummary | None:
-    stmt = sa.select(messages.c.id, messages.c.created_at).where(*live).order_by(order).limit(1)
-    row = conn.execute(stmt).first()
+def _edge(
+    conn: Connection, stmt: sa.Select[Any], params: dict[str, int], now: int
+) -> MessageSummary | None:
+    row = hot.execute(conn, stmt, params).first()
     if row is None:
         return None
     return MessageSummary(str(row.id), age_seconds(now, row.created_at), row.created_at / 1000)

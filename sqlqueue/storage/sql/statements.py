@@ -124,6 +124,21 @@ def insert_returning_sql(paramstyle: str, rows: int) -> str:
     )
 
 
+_live_edge = (messages.c.queue_id == sa.bindparam("p_queue"), messages.c.expires_at > _now)
+OLDEST = (
+    sa.select(messages.c.id, messages.c.created_at)
+    .where(*_live_edge)
+    .order_by(messages.c.marker.asc())
+    .limit(1)
+)
+NEWEST = (
+    sa.select(messages.c.id, messages.c.created_at)
+    .where(*_live_edge)
+    .order_by(messages.c.marker.desc())
+    .limit(1)
+)
+"""(id, created_at) of queue ``p_queue``'s first or last live message (stats)."""
+
 _claimable = (
     messages.c.queue_id == sa.bindparam("p_queue"),
     messages.c.marker > sa.bindparam("p_after"),
@@ -148,29 +163,61 @@ CANDIDATES_UNDELAYED = _candidates(messages.c.delay_until <= _now)
 lets claimers take disjoint rows."""
 
 _extend = messages.c.expires_at < sa.bindparam("p_claim_expires")
-TAKE = (
-    sa.update(messages)
-    .where(
-        messages.c.id.in_(sa.bindparam("p_keys", expanding=True)),
-        messages.c.claim_expires <= _now,
-    )
-    # MySQL evaluates SET left to right with the new values: ttl must be
-    # computed before expires_at changes, and both before claim_expires.
-    .ordered_values(
-        (messages.c.ttl, sa.case((_extend, sa.bindparam("p_extended_ttl")), else_=messages.c.ttl)),
-        (
-            messages.c.expires_at,
-            sa.case((_extend, sa.bindparam("p_extended_expires")), else_=messages.c.expires_at),
-        ),
-        (messages.c.claim_id, sa.bindparam("p_claim")),
-        (messages.c.claim_expires, sa.bindparam("p_claim_expires")),
-        (messages.c.claim_count, messages.c.claim_count + 1),
-    )
-)
-"""Claim the locked rows and extend lifetimes shorter than the claim, in one UPDATE."""
 
-TAKE_RETURNING = TAKE.returning(*READ_COLUMNS)
-"""TAKE, returning the claimed messages (PostgreSQL, SQLite)."""
+
+@functools.cache
+def take(count: int, *, returning: bool) -> sa.Update:
+    """Claim the ``count`` locked rows ``p_key_0``… and extend lifetimes shorter
+    than the claim, in one UPDATE; ``returning`` the claimed messages
+    (PostgreSQL, SQLite).
+
+    One statement per count (at most the claim limit), built once: the
+    hot path runs it without expanding an IN list per call (storage/sql/hot.py).
+    """
+    keys: list[sa.BindParameter[int]] = [sa.bindparam(key_name(i)) for i in range(count)]
+    stmt = (
+        sa.update(messages)
+        .where(messages.c.id.in_(keys), messages.c.claim_expires <= _now)
+        # MySQL evaluates SET left to right with the new values: ttl must be
+        # computed before expires_at changes, and both before claim_expires.
+        .ordered_values(
+            (
+                messages.c.ttl,
+                sa.case((_extend, sa.bindparam("p_extended_ttl")), else_=messages.c.ttl),
+            ),
+            (
+                messages.c.expires_at,
+                sa.case((_extend, sa.bindparam("p_extended_expires")), else_=messages.c.expires_at),
+            ),
+            (messages.c.claim_id, sa.bindparam("p_claim")),
+            (messages.c.claim_expires, sa.bindparam("p_claim_expires")),
+            (messages.c.claim_count, messages.c.claim_count + 1),
+        )
+    )
+    return stmt.returning(*READ_COLUMNS) if returning else stmt
+
+
+@functools.cache
+def delete_keys(count: int) -> sa.Delete:
+    """Delete the ``count`` messages ``p_key_0``… of queue ``p_queue`` (bulk delete by ids).
+
+    One statement per count (at most a page of ids), built once, as ``take``.
+    """
+    keys: list[sa.BindParameter[int]] = [sa.bindparam(key_name(i)) for i in range(count)]
+    return sa.delete(messages).where(
+        messages.c.queue_id == sa.bindparam("p_queue"), messages.c.id.in_(keys)
+    )
+
+
+def key_params(keys: list[int]) -> dict[str, int]:
+    """The ``p_key_<n>`` parameters of ``take`` and ``delete_keys`` for ``keys``."""
+    return {key_name(index): key for index, key in enumerate(keys)}
+
+
+def key_name(index: int) -> str:
+    """The bind name of the ``index``-th key of ``take``."""
+    return f"p_key_{index}"
+
 
 INSERT_CLAIM = sa.insert(claims)
 
@@ -189,20 +236,8 @@ DELETE_UNCLAIMED = sa.delete(messages).where(
 
 DELETE_CLAIMED_COUNTED = counters.counted_delete(DELETE_CLAIMED)
 DELETE_UNCLAIMED_COUNTED = counters.counted_delete(DELETE_UNCLAIMED)
-"""PostgreSQL: the deletes above and their count, in one statement (``p_shard``)."""
+"""PostgreSQL: the deletes above and their count, in one statement (``p_shard``).
 
-_COUNTED_SQL: dict[tuple[str, bool], str] = {}
-
-
-def counted_delete_sql(dialect: sa.engine.Dialect, claimed: bool) -> str:
-    """DELETE_(UN)CLAIMED_COUNTED compiled once for ``dialect`` (PostgreSQL).
-
-    PERF: SQLAlchemy cannot cache an INSERT whose CTE is a DELETE (it
-    compiles it again on every call, about 0.5 ms); the compiled text keeps
-    the ``p_`` parameter names, so it runs through ``exec_driver_sql``.
-    """
-    key = (dialect.paramstyle, claimed)
-    if key not in _COUNTED_SQL:
-        stmt = DELETE_CLAIMED_COUNTED if claimed else DELETE_UNCLAIMED_COUNTED
-        _COUNTED_SQL[key] = str(stmt.compile(dialect=dialect))
-    return _COUNTED_SQL[key]
+PERF: SQLAlchemy cannot cache an INSERT whose CTE is a DELETE (it compiles
+it again on every ``conn.execute``, about 0.5 ms); run through
+``hot.execute``, it is compiled once per dialect."""
