@@ -352,6 +352,16 @@ def test_a_pool_registered_by_another_worker_is_used_at_once(world: World) -> No
     assert message_counts(world.cluster.engines["control"]) == {"before": 1}
 
 
+def test_a_pool_removed_by_another_worker_is_not_placed_on(world: World) -> None:
+    world.add_pool("a", 1)
+    world.add_pool("b", 1000)
+    assert {p.name for p in world.pooled.router.pools()} == {"a", "b"}  # cached here
+    world.control.pools.delete("b")  # another worker removes b
+    for i in range(5):
+        post(world.pooled, f"q{i}", 1)  # no invalidate(), no clock advance
+    assert world.placements() == {f"q{i}": "a" for i in range(5)}
+
+
 def test_subscription_create_places_its_queue(world: World) -> None:
     world.add_pool("b", 1)
     where = world.pooled.placing(P, "s")

@@ -110,7 +110,9 @@ class Router:
         An empty cached pool list is read again before the queue goes to the
         default database: a queue created there stays there, so a pool
         registered by another worker within ``cache_seconds`` must not be
-        missed. (A non-empty list may be up to ``cache_seconds`` old.)
+        missed. (A non-empty list may be up to ``cache_seconds`` old; a cached
+        pool that was removed since is noticed when placing on it fails, and
+        the list is read again.)
 
         :raises FlavorDoesNotExist: :raises NoPoolFound: no pool with weight > 0 fits.
         """
@@ -123,10 +125,19 @@ class Router:
             registered = self.pools()
         if not registered or self.default.queues.exists(project, queue):
             return self.default  # no pools yet, or a queue from before pooling
-        chosen = weighted_choice(self._candidates(registered, project, flavor), self._rng)
-        if chosen is None:
-            raise errors.NoPoolFound(f"No pool available for {namespaces.label(queue).lower()}")
-        winner = self.control.catalogue.insert_if_absent(project, queue, chosen.name)
+        for attempt in range(2):
+            chosen = weighted_choice(self._candidates(registered, project, flavor), self._rng)
+            if chosen is None:
+                label = namespaces.label(queue).lower()
+                raise errors.NoPoolFound(f"No pool available for {label}")
+            try:
+                winner = self.control.catalogue.insert_if_absent(project, queue, chosen.name)
+                break
+            except errors.PoolDoesNotExist:  # removed by another process since we cached it
+                if attempt:
+                    raise
+                self._pools = None
+                registered = self.pools()
         self._remember(project, queue, winner)
         logger.info("placed queue %s/%s on pool %s", project, queue, winner)
         return self.driver(winner)
