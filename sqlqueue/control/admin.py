@@ -14,11 +14,13 @@ from functools import partial
 from sqlqueue import errors
 from sqlqueue.control.base import ControlPlaneService
 from sqlqueue.control.flavors import FlavorAdmin
+from sqlqueue.control.moves import MoveAdmin, QueueMover
 from sqlqueue.control.overview import OverviewBuilder
 from sqlqueue.control.pools import AdminControl, PoolAdmin, PoolDatabases
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.domain.models import CatalogueEntry, Health, Page, Pool, StoreHealth
 from sqlqueue.domain.overview import Overview
+from sqlqueue.domain.moves import MoveResult
 from sqlqueue.storage.base import DataDriver
 from sqlqueue.storage.pooling import PooledStore
 
@@ -33,6 +35,7 @@ class Admin(ControlPlaneService):
         control: AdminControl,
         pooled: PooledStore,
         databases: PoolDatabases,
+        mover: QueueMover,
         clock: Clock = system_clock,
     ) -> None:
         self._control = control
@@ -50,6 +53,11 @@ class Admin(ControlPlaneService):
             databases.volume,
             clock,
         )
+        self.moves = MoveAdmin(control, self.pools, mover)
+
+    def move_queue(self, project: str, queue: str, pool: str) -> MoveResult:
+        """Move a live queue to ``pool`` (control/moves.py)."""
+        return self.moves.move(project, queue, pool)
 
     def alive(self) -> bool:
         """Whether the catalogue and the default database answer (pools may not)."""

@@ -74,13 +74,14 @@ _claimed = (
 )
 COUNTS = sa.select(
     queues.c.id,
+    queues.c.moved_to,
     queues.c.message_rows,
     queues.c.next_marker,
     _delta.label("delta"),
     _expired.label("expired"),
     _claimed.label("claimed"),
 ).where(queues.c.project == sa.bindparam("p_project"), queues.c.name == sa.bindparam("p_name"))
-"""(id, message_rows, next_marker, delta, expired, claimed) of one queue, in one statement."""
+"""(id, moved_to, message_rows, next_marker, delta, expired, claimed) of one queue, at once."""
 
 
 _rows = (queues.c.message_rows + sa.func.coalesce(_delta, 0)).label("rows")
@@ -150,7 +151,7 @@ def forget(conn: Connection, queue_id: int) -> None:
 
 
 def counts(conn: Connection, project: str, name: str, now: int) -> Any:
-    """(id, message_rows, next_marker, delta, expired, claimed) of a queue, or None if missing."""
+    """(id, moved_to, message_rows, next_marker, delta, expired, claimed) of a queue, or None."""
     params = {"p_project": project, "p_name": name, "p_now": now}
     return hot.execute(conn, COUNTS, params).first()
 
