@@ -1,8 +1,9 @@
-"""queue moves: tombstones on queues and the journal of moves
+"""queue moves: tombstones on queues, the journal of moves, message key blocks
 
 ``queues.moved_to`` names the pool a queue was moved to (the row stays as a
 tombstone that redirects stale workers); ``moves`` journals the moves in
-progress so that an interrupted one is completed or rolled back.
+progress so that an interrupted one is completed or rolled back;
+``id_blocks`` gives each pool its own range of message ids.
 
 Revision ID: 0009
 Revises: 0005
@@ -43,10 +44,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("project", "queue", name=op.f("pk_moves")),
         **MYSQL,
     )
+    op.create_table(
+        "id_blocks",
+        sa.Column("pool", sa.String(64), nullable=False),
+        sa.Column("block", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("pool", name=op.f("pk_id_blocks")),
+        sa.UniqueConstraint("block", name=op.f("uq_id_blocks_block")),
+        **MYSQL,
+    )
 
 
 def downgrade() -> None:
     """Drop the journal and the tombstones (tombstone rows are deleted)."""
+    op.drop_table("id_blocks")
     op.drop_table("moves")
     op.execute("DELETE FROM queues WHERE moved_to IS NOT NULL")
     with op.batch_alter_table("queues", table_kwargs=KEEP) as batch:

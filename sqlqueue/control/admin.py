@@ -41,7 +41,7 @@ class Admin(ControlPlaneService):
         self._control = control
         self._pooled = pooled
         self._databases = databases
-        self.pools = PoolAdmin(control, databases, pooled.invalidate)
+        self.pools = PoolAdmin(control, databases, pooled.invalidate, mover.adopt)
         self.flavors = FlavorAdmin(control, self.pools)
         router = pooled.router
         self._overview = OverviewBuilder(

@@ -32,6 +32,9 @@ class QueueMover(Protocol):
 
     def resume(self) -> list[MoveResult]: ...
 
+    def adopt(self, pool: str) -> None:
+        """Give a newly registered pool its own range of message ids."""
+
 
 class MoveAdmin:
     """``queue move`` and ``pool drain``: check, pick pools, move, forget cached placements."""

@@ -156,3 +156,26 @@ def test_queue_move_command_mistakes_are_one_line(
     assert err[0] == "sqlqueue: give PROJECT QUEUE --to POOL, or --resume"
     assert err[1].startswith("sqlqueue: Queue nope of project p is on no pool")
     assert len(err) == 2
+
+
+def test_pools_issue_disjoint_ids_so_busy_pools_trade_queues(site: Site) -> None:
+    site.put_pool("one", site.sqlite_url("one"))
+    assert site.public.put("/v2/queues/jobs").status_code == 201
+    site.put_pool("two", site.sqlite_url("two"), weight=1000)
+    site.settle()
+    assert site.public.put("/v2/queues/other").status_code == 201
+    jobs, other = _post(site, "jobs", 1, 2), _post(site, "other", 3, 4)
+    assert site.admin.get("/v2/catalogue/other").json["pool"] == "two"
+
+    there = site.admin.put("/v2/catalogue/jobs", json={"pool": "two"})
+    site.settle()
+    back = site.admin.put("/v2/catalogue/other", json={"pool": "one"})
+
+    assert (there.status_code, back.status_code) == (200, 200), back.text
+    assert not set(jobs) & set(other)
+    assert message_counts(site.sqlite_url("two")) == {"jobs": 2}
+    assert message_counts(site.sqlite_url("one")) == {"other": 2}
+    later = _post(site, "jobs", 5) + _post(site, "other", 6)
+    assert len(set(jobs + other + later)) == 6
+    listed = site.public.get("/v2/queues/jobs/messages?echo=true").json["messages"]
+    assert [m["id"] for m in listed] == [*jobs, later[0]]

@@ -50,12 +50,24 @@ from sqlqueue.storage.sql.database import Database
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import WRITE_OPTION
 from sqlqueue.storage.sql.errors import wrap_db_errors
-from sqlqueue.storage.sql.tables import claims, deliveries, messages, moves, queues, subscriptions
+from sqlqueue.storage.sql.tables import (
+    claims,
+    deliveries,
+    id_blocks,
+    messages,
+    moves,
+    queues,
+    subscriptions,
+)
 
 logger = logging.getLogger(__name__)
 
 PENDING = 0
 """``deliveries.state`` of a notification not yet delivered."""
+BLOCK_BITS = 40
+"""Message ids per pool block: 2**40 (a block is never outgrown in practice)."""
+INHERITS_KEYS = ("mysql", "mariadb", "sqlite")
+"""Databases whose key counter jumps past explicitly inserted keys."""
 CHUNK = 500
 
 
@@ -122,18 +134,28 @@ def _taken_ids(conn: Connection, keys: Sequence[int]) -> list[int]:
     return found
 
 
-def _raise_sequence(conn: Connection, top: int) -> None:
-    """PostgreSQL: the messages key sequence past ``top`` (never lowered)."""
-    if conn.dialect.name != "postgresql":
-        return
-    conn.execute(
-        sa.text(
-            "SELECT setval(pg_get_serial_sequence('messages', 'id'), GREATEST(:top, "
-            "COALESCE(pg_sequence_last_value(pg_get_serial_sequence('messages', 'id')"
-            "::regclass), 1)))"
-        ),
-        {"top": top},
-    )
+def jump_keys(conn: Connection, start: int) -> None:
+    """Make this database issue message keys above ``start`` (which is above every key).
+
+    PostgreSQL moves the sequence, MySQL the table's AUTO_INCREMENT (DDL,
+    so in a transaction of its own), SQLite the AUTOINCREMENT counter.
+    """
+    backend = conn.dialect.name
+    if backend == "postgresql":
+        seq = "pg_get_serial_sequence('messages', 'id')"
+        conn.execute(sa.text(f"SELECT setval({seq}, :start)"), {"start": start})
+    elif backend == "sqlite":
+        counter = {"start": start}
+        bumped = conn.execute(
+            sa.text("UPDATE sqlite_sequence SET seq = :start WHERE name = 'messages'"), counter
+        )
+        if not bumped.rowcount:
+            conn.execute(
+                sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', :start)"),
+                counter,
+            )
+    else:
+        conn.exec_driver_sql(f"ALTER TABLE messages AUTO_INCREMENT = {int(start) + 1}")
 
 
 def _clear(conn: Connection, project: str, queue: str) -> None:
@@ -187,8 +209,6 @@ def write_copy(conn: Connection, state: QueueState, pool: str) -> None:
     for notice in notices:
         del notice["id"]
     _insert(conn, deliveries, notices)
-    if keys:
-        _raise_sequence(conn, max(keys))
 
 
 def retire(conn: Connection, state: QueueState, target: str, now: int) -> None:
@@ -258,10 +278,19 @@ class SqlMover:
         self._settle_ms = int(settle_seconds * 1000)
         self._hook = hook or (lambda step: None)
 
-    def _sql(self, pool: str) -> SqlDataDriver:
+    def adopt(self, pool: str) -> None:
+        """Give pool ``pool`` a block of message ids unless it has one (on registration)."""
+        if self._block(pool) is None:
+            self._new_block(pool, self._database(pool))
+
+    def _database(self, pool: str) -> SqlDataDriver:
         driver = self._drivers(pool)
         if not isinstance(driver, SqlDataDriver):
             raise errors.MoveRefused(f"Pool {pool} is not a SQL database")
+        return driver
+
+    def _sql(self, pool: str) -> SqlDataDriver:
+        driver = self._database(pool)
         if not driver.options.fifo:
             raise errors.MoveRefused(f"Pool {pool} is not FIFO: its queues cannot be moved")
         return driver
@@ -278,6 +307,8 @@ class SqlMover:
             raise errors.MoveRefused(f"Queue {queue} is in pool {target} already")
         src, dst = self._sql(source), self._sql(target)
         self._wait_settled(dst, project, queue, target)
+        for pool in (source, target):
+            self.adopt(pool)  # pools registered before moves existed
         self._journal(project, queue, source, target)
         self._hook("journaled")
         progress: list[str] = []
@@ -356,7 +387,40 @@ class SqlMover:
                 f"A move of queue {queue} is in progress (sqlqueue queue move --resume)"
             ) from ex
 
+    def _block(self, pool: str) -> int | None:
+        stmt = sa.select(id_blocks.c.block).where(id_blocks.c.pool == pool)
+        found: int | None = self._control.run(lambda c: c.execute(stmt).scalar(), write=False)
+        return found
+
+    def _new_block(self, pool: str, driver: SqlDataDriver) -> None:
+        """Give ``pool`` a block above every block given, and move its key counter there.
+
+        A pool's ids then never meet another pool's: the ids a pool issued
+        before it had a block (block 0) are the only ones a move can find
+        taken (and then refuses).
+        """
+        top = sa.select(sa.func.coalesce(sa.func.max(id_blocks.c.block), 0))
+
+        def claim(conn: Connection) -> int:
+            block = int(conn.execute(top).scalar_one()) + 1
+            conn.execute(sa.delete(id_blocks).where(id_blocks.c.pool == pool))
+            conn.execute(sa.insert(id_blocks).values(pool=pool, block=block))
+            return block
+
+        for attempt in range(5):
+            try:
+                block = self._control.run(claim)
+                break
+            except sa.exc.IntegrityError:  # another mover took that block
+                if attempt == 4:
+                    raise
+        driver.db.run(lambda c: jump_keys(c, block << BLOCK_BITS))
+        logger.info("pool %s issues message ids from block %d", pool, block)
+
     def _finish(self, project: str, queue: str, target: str) -> None:
+        dst = self._sql(target)
+        if dst.db.backend in INHERITS_KEYS:  # the moved keys pushed its counter
+            self._new_block(target, dst)
         try:
             self._catalogue.update(project, queue, target)
         except errors.QueueNotMapped:

@@ -219,6 +219,18 @@ moves = sa.Table(
     **MYSQL,
 )
 
+# Message key blocks, in the catalogue database: pool ``pool`` issues message
+# ids from ``block << 40`` on, so that no two pools issue the same id and a
+# moved queue keeps its ids in any pool (storage/sql/moves.py). Block 0 is
+# the ids databases issued before they were given a block.
+id_blocks = sa.Table(
+    "id_blocks",
+    metadata,
+    sa.Column("pool", sa.String(64), primary_key=True),
+    sa.Column("block", sa.BigInteger, nullable=False, unique=True),
+    **MYSQL,
+)
+
 subscriptions = sa.Table(
     "subscriptions",
     metadata,
