@@ -18,6 +18,7 @@ from sqlqueue import errors
 from sqlqueue.storage.base import (
     ClaimController,
     DataDriver,
+    GcProgress,
     MessageController,
     QueueController,
     SubscriptionController,
@@ -81,8 +82,11 @@ class FollowingDriver(DataDriver):
     def is_alive(self) -> bool:
         return self.inner.is_alive()
 
-    def gc(self) -> int:
-        return self.inner.gc()
+    def gc(self, progress: GcProgress | None = None) -> int:
+        return self.inner.gc(progress)
+
+    def gc_backlog(self) -> int:
+        return self.inner.gc_backlog()
 
     def close(self) -> None:
         """Nothing: the router owns the pools' drivers."""
