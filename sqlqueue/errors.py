@@ -141,9 +141,10 @@ class QueueMoved(StorageUnavailable):
     client only ever sees it (as a 503) from a store that cannot follow it.
     """
 
-    def __init__(self, pool: str, message: str | None = None) -> None:
-        super().__init__(message or f"The queue was moved to pool {pool}")
+    def __init__(self, pool: str, queue: str) -> None:
+        super().__init__(f"Queue {queue} was moved to pool {pool}")
         self.pool = pool
+        self.queue = queue
 
 
 class MoveRefused(Conflict):

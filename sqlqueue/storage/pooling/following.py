@@ -1,7 +1,7 @@
 """Following a queue that moved to another pool: one retry point for every call.
 
 A move (storage/sql/moves.py) leaves a tombstone in the source pool's
-database, and every operation that meets it raises ``QueueMoved(pool)``
+database, and every operation that meets it raises ``QueueMoved(pool, queue)``
 inside its own transaction, which therefore rolls back having changed
 nothing. A worker whose cached placement still names the old pool (for up
 to ``catalogue_cache_seconds``) gets a ``FollowingDriver`` from the router;
@@ -50,7 +50,7 @@ class _Following:
                 try:
                     return getattr(getattr(self._owner.inner, self._part), name)(*args, **kwargs)
                 except errors.QueueMoved as moved:
-                    self._owner.moved(moved.pool)
+                    self._owner.moved(moved)
             raise errors.StorageUnavailable("The queue is moving between pools; try again")
 
         return call
@@ -75,9 +75,15 @@ class FollowingDriver(DataDriver):
         self.wakeups = inner.wakeups
         self.deliveries = inner.deliveries
 
-    def moved(self, pool: str) -> None:
-        """Follow the queue to ``pool`` (and remember it there)."""
-        self.inner = self._router.moved(*self._key, pool)
+    def moved(self, moved: errors.QueueMoved) -> None:
+        """Follow the queue to the pool it moved to (and remember it there).
+
+        :raises QueueMoved: another queue moved (a dead-letter queue moved
+            away from its source queue): not followed (a 503).
+        """
+        if moved.queue != self._key[1]:
+            raise moved
+        self.inner = self._router.moved(*self._key, moved.pool)
 
     def is_alive(self) -> bool:
         return self.inner.is_alive()

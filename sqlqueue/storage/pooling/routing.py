@@ -132,7 +132,7 @@ class Router:
         if not registered:  # a pool registered by another process since we cached none
             self._pools = None
             registered = self.pools()
-        if not registered or self.default.queues.exists(project, queue):
+        if not registered or self._in_default(project, queue):
             return self.default  # no pools yet, or a queue from before pooling
         chosen = weighted_choice(self._candidates(registered, project, flavor), self._rng)
         if chosen is None:
@@ -258,6 +258,13 @@ class Router:
         except Exception as ex:  # a bad uri or a missing database driver
             logger.warning("cannot open pool %s: %s", pool.name, ex)
             raise errors.StorageUnavailable(f"Pool {pool.name} cannot be opened") from ex
+
+    def _in_default(self, project: str, queue: str) -> bool:
+        """Whether the default database holds the queue (not a tombstone of it)."""
+        try:
+            return self.default.queues.exists(project, queue)
+        except errors.QueueMoved:
+            return False
 
     def _candidates(self, registered: Pools, project: str, flavor: str | None) -> Pools:
         """The pools a queue of ``flavor`` may be placed on.

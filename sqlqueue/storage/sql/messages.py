@@ -69,11 +69,11 @@ def _bump(
         if conn.dialect.name == "postgresql":
             wake = {"p_channel": CHANNEL, "p_key": notify_payload(project, name, count)}
             bump, params = statements.BUMP_RETURNING_NOTIFY, {**params, **wake}
-        row = here(hot.execute(conn, bump, {**params, "p_count": count}).first())
+        row = here(hot.execute(conn, bump, {**params, "p_count": count}).first(), name)
         if row is None:
             return None
         return Reserved(row.id, loads(row.meta), row.next_marker - count, row.notify_until)
-    row = here(hot.execute(conn, statements.LOCK_COUNTER, params).first())
+    row = here(hot.execute(conn, statements.LOCK_COUNTER, params).first(), name)
     if row is None:
         return None
     counter = {"p_id": row.id, "p_next": row.next_marker + count, "p_now": now, "p_rows": added}

@@ -48,10 +48,10 @@ def find_queue(conn: Connection, project: str, name: str) -> Any:
     :raises QueueMoved: the row is the tombstone of a queue moved to another pool.
     """
     row = hot.execute(conn, statements.FIND_QUEUE, {"p_project": project, "p_name": name}).first()
-    return here(row)
+    return here(row, name)
 
 
-def here(row: Row[Any] | None) -> Row[Any] | None:
+def here(row: Row[Any] | None, name: str) -> Row[Any] | None:
     """``row`` (of FIND_QUEUE, LOCK_QUEUE or a counter bump) unless it is a tombstone.
 
     Every statement that resolves a queue by name reads ``moved_to`` and
@@ -59,10 +59,10 @@ def here(row: Row[Any] | None) -> Row[Any] | None:
     to act on checks again (``find_queue``): a move may have committed while
     it waited, and "nothing here" must then become "go to the new pool".
 
-    :raises QueueMoved: the queue lives in pool ``row.moved_to`` now.
+    :raises QueueMoved: queue ``name`` lives in pool ``row.moved_to`` now.
     """
     if row is not None and row.moved_to is not None:
-        raise errors.QueueMoved(row.moved_to)
+        raise errors.QueueMoved(row.moved_to, name)
     return row
 
 
@@ -79,7 +79,7 @@ def lock_queue(conn: Connection, project: str, name: str, now: int) -> Row[Any]:
     subscriptions), which no unique key protects.
     """
     params = {"p_project": project, "p_name": name}
-    row = here(conn.execute(statements.LOCK_QUEUE, params).first())
+    row = here(conn.execute(statements.LOCK_QUEUE, params).first(), name)
     if row is None:
         create_queue(conn, project, name, {}, now)
         row = conn.execute(statements.LOCK_QUEUE, params).one()
@@ -171,7 +171,7 @@ class SqlQueueController(QueueController):
     ) -> Metadata:
         def work(conn: Connection) -> Metadata:
             params = {"p_project": project, "p_name": name}
-            row = here(conn.execute(statements.LOCK_QUEUE, params).first())
+            row = here(conn.execute(statements.LOCK_QUEUE, params).first(), name)
             if row is None:
                 raise errors.QueueDoesNotExist(f"{namespaces.label(name)} does not exist")
             before = queue_metadata(row)
@@ -286,7 +286,7 @@ def queue_stats(conn: Connection, project: str, name: str, now: int) -> QueueSta
     collected and its claimed rows; two more read the first and last live
     messages over the (queue_id, marker) index.
     """
-    row = here(counters.counts(conn, project, name, now))
+    row = here(counters.counts(conn, project, name, now), name)
     if row is None:
         return QueueStats(0, 0, 0)
     posted = int(row.next_marker) - FIRST_MARKER
