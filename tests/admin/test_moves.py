@@ -179,3 +179,21 @@ def test_pools_issue_disjoint_ids_so_busy_pools_trade_queues(site: Site) -> None
     assert len(set(jobs + other + later)) == 6
     listed = site.public.get("/v2/queues/jobs/messages?echo=true").json["messages"]
     assert [m["id"] for m in listed] == [*jobs, later[0]]
+
+
+def test_a_claim_that_would_dead_letter_into_a_moved_queue_is_a_503(site: Site) -> None:
+    site.put_pool("one", site.sqlite_url("one"))
+    meta = {"_dead_letter_queue": "dlq", "_max_claim_count": 1}
+    assert site.public.put("/v2/queues/jobs", json=meta).status_code == 201
+    site.put_pool("two", site.sqlite_url("two"))
+    _post(site, "jobs", "a")
+    first = site.public.post("/v2/queues/jobs/claims", json=CLAIM)
+    claim_id = first.json["messages"][0]["href"].rsplit("claim_id=", 1)[-1]
+    assert site.public.delete(f"/v2/queues/jobs/claims/{claim_id}").status_code == 204
+    assert site.admin.put("/v2/catalogue/dlq", json={"pool": "two"}).status_code == 200
+
+    again = site.public.post("/v2/queues/jobs/claims", json=CLAIM)
+
+    assert again.status_code == 503
+    assert set(again.json) == {"title", "description"}
+    assert message_counts(site.sqlite_url("one")) == {"jobs": 1}

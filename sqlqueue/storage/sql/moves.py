@@ -50,6 +50,7 @@ from sqlqueue.storage.sql.database import Database
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import WRITE_OPTION
 from sqlqueue.storage.sql.errors import wrap_db_errors
+from sqlqueue.storage.sql.queues import create_queue
 from sqlqueue.storage.sql.tables import (
     claims,
     deliveries,
@@ -91,12 +92,19 @@ def _lock_queue(conn: Connection, project: str, queue: str) -> Row[Any] | None:
     return conn.execute(stmt).first()
 
 
-def read_state(conn: Connection, project: str, queue: str, pool: str) -> QueueState:
+def read_state(conn: Connection, project: str, queue: str, pool: str, now: int) -> QueueState:
     """Lock the queue and its message rows in ``conn`` (the source) and read them.
 
-    :raises MoveRefused: no live queue of that name in the source.
+    A queue placed on the pool but never written there (a dead-letter queue
+    placed beside its source) is created empty first, so that it too leaves
+    a tombstone behind.
+
+    :raises MoveRefused: the source holds a tombstone of the queue.
     """
     row = _lock_queue(conn, project, queue)
+    if row is None:
+        create_queue(conn, project, queue, {}, now)
+        row = _lock_queue(conn, project, queue)
     if row is None or row.moved_to is not None:
         raise errors.MoveRefused(f"Queue {queue} is not in pool {pool}")
     held = sa.select(messages).where(messages.c.queue_id == row.id).order_by(messages.c.id)
@@ -313,7 +321,7 @@ class SqlMover:
         self._hook("journaled")
         progress: list[str] = []
         try:
-            count, pause = self._switch(src, dst, (project, queue), target, progress)
+            count, pause = self._switch(src, dst, (project, queue), (source, target), progress)
         except BaseException:
             if progress:  # the target committed its copy: resolve by the source
                 self._resolve(project, queue, source, target)
@@ -330,18 +338,20 @@ class SqlMover:
         src: SqlDataDriver,
         dst: SqlDataDriver,
         name: tuple[str, str],
-        target: str,
+        pools: tuple[str, str],
         progress: list[str],
     ) -> tuple[int, float]:
         """Steps 2-4; (messages moved, write pause in ms, from asking for the lock).
 
-        ``progress`` gets "target_committed" once the target has the copy.
+        ``pools``: (source, target). ``progress`` gets "target_committed"
+        once the target has the copy.
         """
+        source, target = pools
         with wrap_db_errors(), src.engine.connect() as conn:
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 asked = time.perf_counter()
-                state = read_state(conn, *name, "the source")
+                state = read_state(conn, *name, source, src.db.now_ms())
                 self._hook("source_locked")
                 dst.db.run(lambda c: write_copy(c, state, target))
                 progress.append("target_committed")
