@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("queue", QueueName, nullable=False),
         sa.Column("source", sa.String(64), nullable=False),
         sa.Column("target", sa.String(64), nullable=False),
+        sa.Column("staging", sa.String(64), nullable=False),
         sa.Column("started_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("project", "queue", name=op.f("pk_moves")),
         **MYSQL,

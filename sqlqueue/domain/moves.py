@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-STEPS = ("journaled", "source_locked", "target_committed", "source_committed", "catalogued")
+STEPS = (
+    "journaled",
+    "staged",
+    "source_locked",
+    "target_committed",
+    "source_committed",
+    "catalogued",
+)
 """The points of a move, in order, at which a step hook is called (tests stop there)."""
 
 StepHook = Callable[[str], None]

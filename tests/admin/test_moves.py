@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sqlqueue import cli
+from sqlqueue.bootstrap import create_storage
 from tests.admin.conftest import Site, message_counts
 
 pytestmark = pytest.mark.sqlite
@@ -197,3 +198,33 @@ def test_a_claim_that_would_dead_letter_into_a_moved_queue_is_a_503(site: Site) 
     assert again.status_code == 503
     assert set(again.json) == {"title", "description"}
     assert message_counts(site.sqlite_url("one")) == {"jobs": 1}
+
+
+def test_changes_after_the_precopy_are_carried_by_the_switch(site: Site) -> None:
+    _placed_on_one(site)
+    ids = _post(site, "jobs", *range(6))
+    seen: dict[str, str] = {}
+
+    def meanwhile(step: str) -> None:
+        """Claim, delete and post between the pre-copy and the switch."""
+        if step != "staged":
+            return
+        claimed = site.public.post("/v2/queues/jobs/claims?limit=2", json=CLAIM)
+        seen["claim"] = claimed.json["messages"][0]["href"].rsplit("claim_id=", 1)[-1]
+        assert site.public.delete(f"/v2/queues/jobs/messages/{ids[2]}").status_code == 204
+        seen["late"] = _post(site, "jobs", "late")[0]
+
+    mover = create_storage(site.settings, clock=site.clock, move_hook=meanwhile)
+    try:
+        moved = mover.admin.moves.move(site.public.project, "jobs", "two")
+    finally:
+        mover.close()
+
+    assert moved.messages == 6
+    assert message_counts(site.sqlite_url("one")) == {}
+    assert message_counts(site.sqlite_url("two")) == {"jobs": 6}
+    held = site.public.get(f"/v2/queues/jobs/claims/{seen['claim']}").json["messages"]
+    assert [m["id"] for m in held] == ids[:2]
+    free = site.public.get("/v2/queues/jobs/messages?echo=true").json["messages"]
+    assert [m["id"] for m in free] == [*ids[3:], seen["late"]]
+    assert site.public.get("/v2/queues/jobs/stats").json["messages"]["total"] == 6

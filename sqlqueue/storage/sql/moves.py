@@ -32,8 +32,10 @@ SQLite raise theirs on an explicit insert).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +67,10 @@ logger = logging.getLogger(__name__)
 
 PENDING = 0
 """``deliveries.state`` of a notification not yet delivered."""
+STAGING_PREFIX = "~"
+"""Staging queue names start with it: no queue name can (domain/identity.py)."""
+STAGED = "~staged"
+"""``moved_to`` of the hidden queue row a pre-copy is written under."""
 BLOCK_BITS = 40
 """Message ids per pool block: 2**40 (a block is never outgrown in practice)."""
 INHERITS_KEYS = ("mysql", "mariadb", "sqlite")
@@ -188,8 +194,44 @@ def _clear(conn: Connection, project: str, queue: str) -> None:
     )
 
 
-def write_copy(conn: Connection, state: QueueState, pool: str) -> None:
+def _refuse_taken(conn: Connection, keys: Sequence[int], queue: str, pool: str) -> None:
+    taken = _taken_ids(conn, keys)
+    if taken:
+        raise errors.MoveRefused(
+            f"Message ids of queue {queue} are in use in pool {pool} ({len(taken)}, "
+            f"e.g. {taken[0]}): the queue cannot keep its ids there"
+        )
+
+
+def stage(
+    conn: Connection, source: Row[Any], found: Sequence[Row[Any]], staging: str, pool: str
+) -> None:
+    """The pre-copy: ``found`` (message rows read from the source, unlocked)
+    written into ``conn`` (the target) under a hidden queue row named ``staging``.
+
+    The staging row is a tombstone (``moved_to`` = STAGED), so no listing,
+    lookup or count sees it; its name is no valid queue name.
+    :raises MoveRefused: one of the message ids is in use in the target.
+    """
+    _refuse_taken(conn, [m.id for m in found], source.name, pool)
+    values = _values(source, name=staging, moved_to=STAGED, message_rows=0)
+    del values["id"]
+    inserted = conn.execute(sa.insert(queues).values(values)).inserted_primary_key
+    assert inserted is not None
+    _insert(conn, messages, [_values(m, queue_id=inserted[0]) for m in found])
+
+
+def _without_queue(row: Row[Any]) -> tuple[Any, ...]:
+    return tuple(value for key, value in row._asdict().items() if key != "queue_id")
+
+
+def write_copy(conn: Connection, state: QueueState, pool: str, staging: str) -> None:
     """Write the queue into ``conn`` (the target), replacing a tombstone there.
+
+    What the pre-copy staged (``staging``) is compared row by row with the
+    source's locked state: rows gone or changed since (claimed, deleted,
+    collected) are replaced, new ones added, and the staging row becomes
+    the queue. Without a pre-copy everything is written here.
 
     :raises MoveRefused: a live queue of that name, or one of the message ids, is there.
     """
@@ -197,26 +239,46 @@ def write_copy(conn: Connection, state: QueueState, pool: str) -> None:
     there = _lock_queue(conn, project, queue)
     if there is not None and there.moved_to is None:
         raise errors.MoveRefused(f"Pool {pool} already has a queue {queue}")
-    keys = [m.id for m in state.messages]
-    taken = _taken_ids(conn, keys)
-    if taken:
-        raise errors.MoveRefused(
-            f"Message ids of queue {queue} are in use in pool {pool} ({len(taken)}, "
-            f"e.g. {taken[0]}): the queue cannot keep its ids there"
-        )
+    staged = _lock_queue(conn, project, staging)
+    held = [] if staged is None else _rows_of(conn, staged.id)
+    have = {row.id: _without_queue(row) for row in held}
+    want = {row.id: row for row in state.messages}
+    stale = sorted(
+        key for key, row in have.items() if key not in want or row != _without_queue(want[key])
+    )
+    replaced = set(stale)
+    fresh = [row for key, row in want.items() if key not in have or key in replaced]
+    _refuse_taken(conn, [row.id for row in fresh if row.id not in have], queue, pool)
     _clear(conn, project, queue)
-    fresh = _values(state.queue, message_rows=len(keys), moved_to=None)
-    del fresh["id"]
-    inserted = conn.execute(sa.insert(queues).values(fresh)).inserted_primary_key
-    assert inserted is not None
-    queue_id = inserted[0]
-    _insert(conn, messages, [_values(m, queue_id=queue_id) for m in state.messages])
+    queue_id = _final_queue_row(conn, state.queue, staged, len(want))
+    for start in range(0, len(stale), CHUNK):
+        chunk = stale[start : start + CHUNK]
+        conn.execute(sa.delete(messages).where(messages.c.id.in_(chunk)))
+    _insert(conn, messages, [_values(m, queue_id=queue_id) for m in fresh])
     _insert(conn, claims, [_values(c, queue_id=queue_id) for c in state.claims])
     _insert(conn, subscriptions, [_values(s) for s in state.subscriptions])
     notices = [_values(d) for d in state.notifications]
     for notice in notices:
         del notice["id"]
     _insert(conn, deliveries, notices)
+
+
+def _rows_of(conn: Connection, queue_id: int) -> list[Row[Any]]:
+    stmt = sa.select(messages).where(messages.c.queue_id == queue_id).order_by(messages.c.id)
+    return list(conn.execute(stmt).all())
+
+
+def _final_queue_row(conn: Connection, source: Row[Any], staged: Row[Any] | None, rows: int) -> int:
+    """The target's queue row, as the source's: the staging row renamed, or a new one."""
+    values = _values(source, message_rows=rows, moved_to=None)
+    del values["id"]
+    if staged is None:
+        inserted = conn.execute(sa.insert(queues).values(values)).inserted_primary_key
+        assert inserted is not None
+        return int(inserted[0])
+    counters.forget(conn, staged.id)  # gc may have counted staged rows it collected
+    conn.execute(sa.update(queues).where(queues.c.id == staged.id).values(values))
+    return int(staged.id)
 
 
 def retire(conn: Connection, state: QueueState, target: str, now: int) -> None:
@@ -244,8 +306,13 @@ def retire(conn: Connection, state: QueueState, target: str, now: int) -> None:
     )
 
 
-def _tombstone(conn: Connection, project: str, queue: str, pool: str, now: int) -> None:
-    """Leave (only) a tombstone naming ``pool`` for the queue in ``conn``."""
+def _tombstone(conn: Connection, project: str, names: tuple[str, str], pool: str, now: int) -> None:
+    """Leave (only) a tombstone naming ``pool`` for the queue in ``conn``.
+
+    ``names``: (queue, staging): the pre-copy goes too.
+    """
+    queue, staging = names
+    _clear(conn, project, staging)
     _clear(conn, project, queue)
     values = {
         "project": project,
@@ -258,6 +325,17 @@ def _tombstone(conn: Connection, project: str, queue: str, pool: str, now: int) 
         "moved_to": pool,
     }
     conn.execute(sa.insert(queues).values(values))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One move, as journaled: ``staging`` names the target's pre-copy queue row."""
+
+    project: str
+    queue: str
+    source: str
+    target: str
+    staging: str
 
 
 class SqlMover:
@@ -313,50 +391,51 @@ class SqlMover:
         """
         if source == target:
             raise errors.MoveRefused(f"Queue {queue} is in pool {target} already")
+        plan = Plan(project, queue, source, target, STAGING_PREFIX + uuid.uuid4().hex)
         src, dst = self._sql(source), self._sql(target)
         self._wait_settled(dst, project, queue, target)
         for pool in (source, target):
             self.adopt(pool)  # pools registered before moves existed
-        self._journal(project, queue, source, target)
+        self._journal(plan)
         self._hook("journaled")
-        progress: list[str] = []
         try:
-            count, pause = self._switch(src, dst, (project, queue), (source, target), progress)
+            self._precopy(src, dst, plan)
+            self._hook("staged")
+            count, pause = self._switch(src, dst, plan)
         except BaseException:
-            if progress:  # the target committed its copy: resolve by the source
-                self._resolve(project, queue, source, target)
-            else:  # nothing was written anywhere
-                self._forget(project, queue)
+            self._resolve(plan)  # by the source: completed or rolled back
             raise
         self._hook("source_committed")
-        self._finish(project, queue, target)
+        self._finish(plan)
         logger.info("moved queue %s/%s from %s to %s", project, queue, source, target)
         return MoveResult(project, queue, source, target, "moved", count, pause)
 
-    def _switch(
-        self,
-        src: SqlDataDriver,
-        dst: SqlDataDriver,
-        name: tuple[str, str],
-        pools: tuple[str, str],
-        progress: list[str],
-    ) -> tuple[int, float]:
-        """Steps 2-4; (messages moved, write pause in ms, from asking for the lock).
+    def _precopy(self, src: SqlDataDriver, dst: SqlDataDriver, plan: Plan) -> None:
+        """Copy the queue's messages as they are now, with no lock (step 2 then
+        writes only what changed meanwhile)."""
+        stmt = sa.select(queues).where(*_named(queues, plan.project, plan.queue))
 
-        ``pools``: (source, target). ``progress`` gets "target_committed"
-        once the target has the copy.
-        """
-        source, target = pools
+        def read(conn: Connection) -> tuple[Row[Any] | None, list[Row[Any]]]:
+            row = conn.execute(stmt).first()
+            if row is None or row.moved_to is not None:
+                return None, []
+            return row, _rows_of(conn, row.id)
+
+        row, found = src.db.run(read, write=False)
+        if row is not None:
+            dst.db.run(lambda c: stage(c, row, found, plan.staging, plan.target))
+
+    def _switch(self, src: SqlDataDriver, dst: SqlDataDriver, plan: Plan) -> tuple[int, float]:
+        """Steps 2-4; (messages moved, write pause in ms, from asking for the lock)."""
         with wrap_db_errors(), src.engine.connect() as conn:
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 asked = time.perf_counter()
-                state = read_state(conn, *name, source, src.db.now_ms())
+                state = read_state(conn, plan.project, plan.queue, plan.source, src.db.now_ms())
                 self._hook("source_locked")
-                dst.db.run(lambda c: write_copy(c, state, target))
-                progress.append("target_committed")
+                dst.db.run(lambda c: write_copy(c, state, plan.target, plan.staging))
                 self._hook("target_committed")
-                retire(conn, state, target, src.db.now_ms())
+                retire(conn, state, plan.target, src.db.now_ms())
             pause = (time.perf_counter() - asked) * 1000
         return len(state.messages), pause
 
@@ -380,21 +459,15 @@ class SqlMover:
             logger.info("waiting %d ms for caches of the earlier move to expire", wait)
             time.sleep(wait / 1000)
 
-    def _journal(self, project: str, queue: str, source: str, target: str) -> None:
-        values = {
-            "project": project,
-            "queue": queue,
-            "source": source,
-            "target": target,
-            "started_at": self._control.now_ms(),
-        }
+    def _journal(self, plan: Plan) -> None:
+        values = {**dataclasses.asdict(plan), "started_at": self._control.now_ms()}
         try:
             self._control.run(lambda c: c.execute(sa.insert(moves).values(values)))
         except errors.StorageUnavailable:
             raise
         except sa.exc.IntegrityError as ex:
             raise errors.MoveRefused(
-                f"A move of queue {queue} is in progress (sqlqueue queue move --resume)"
+                f"A move of queue {plan.queue} is in progress (sqlqueue queue move --resume)"
             ) from ex
 
     def _block(self, pool: str) -> int | None:
@@ -427,32 +500,32 @@ class SqlMover:
         driver.db.run(lambda c: jump_keys(c, block << BLOCK_BITS))
         logger.info("pool %s issues message ids from block %d", pool, block)
 
-    def _finish(self, project: str, queue: str, target: str) -> None:
-        dst = self._sql(target)
+    def _finish(self, plan: Plan) -> None:
+        dst = self._sql(plan.target)
         if dst.db.backend in INHERITS_KEYS:  # the moved keys pushed its counter
-            self._new_block(target, dst)
+            self._new_block(plan.target, dst)
         try:
-            self._catalogue.update(project, queue, target)
+            self._catalogue.update(plan.project, plan.queue, plan.target)
         except errors.QueueNotMapped:
             pass  # deleted meanwhile (through the tombstone): nothing to point
         self._hook("catalogued")
-        self._forget(project, queue)
+        self._forget(plan)
 
-    def _forget(self, project: str, queue: str) -> None:
-        stmt = sa.delete(moves).where(moves.c.project == project, moves.c.queue == queue)
+    def _forget(self, plan: Plan) -> None:
+        stmt = sa.delete(moves).where(moves.c.project == plan.project, moves.c.queue == plan.queue)
         self._control.run(lambda c: c.execute(stmt))
 
-    def _resolve(self, project: str, queue: str, source: str, target: str) -> str:
+    def _resolve(self, plan: Plan) -> str:
         """Complete or roll back a move by what the source holds; the outcome."""
-        src, dst = self._sql(source), self._sql(target)
-        stmt = sa.select(queues.c.moved_to).where(*_named(queues, project, queue))
+        src, dst = self._sql(plan.source), self._sql(plan.target)
+        stmt = sa.select(queues.c.moved_to).where(*_named(queues, plan.project, plan.queue))
         moved_to = src.db.run(lambda c: c.execute(stmt).scalar(), write=False)
-        if moved_to == target:
-            self._finish(project, queue, target)
+        if moved_to == plan.target:
+            self._finish(plan)
             return "completed"
-        now = dst.db.now_ms()
-        dst.db.run(lambda c: _tombstone(c, project, queue, source, now))
-        self._forget(project, queue)
+        now, names = dst.db.now_ms(), (plan.queue, plan.staging)
+        dst.db.run(lambda c: _tombstone(c, plan.project, names, plan.source, now))
+        self._forget(plan)
         return "rolled back"
 
     def resume(self) -> list[MoveResult]:
@@ -460,7 +533,9 @@ class SqlMover:
         pending = self._control.run(lambda c: c.execute(sa.select(moves)).all(), write=False)
         done = []
         for row in pending:
-            outcome = self._resolve(row.project, row.queue, row.source, row.target)
+            outcome = self._resolve(
+                Plan(row.project, row.queue, row.source, row.target, row.staging)
+            )
             logger.info("move of %s/%s to %s: %s", row.project, row.queue, row.target, outcome)
             done.append(MoveResult(row.project, row.queue, row.source, row.target, outcome))
         return done

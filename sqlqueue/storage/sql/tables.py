@@ -215,6 +215,8 @@ moves = sa.Table(
     sa.Column("queue", QueueName, primary_key=True),
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("target", sa.String(64), nullable=False),
+    # The name of the queue row the target holds the pre-copy under.
+    sa.Column("staging", sa.String(64), nullable=False),
     sa.Column("started_at", Millis, nullable=False),
     **MYSQL,
 )
