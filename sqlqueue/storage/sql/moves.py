@@ -3,15 +3,17 @@
 The move, in three databases (source pool S, target pool T, catalogue C):
 
 1. C: journal the move (``moves`` row). A second move of the queue is refused.
-2. S: lock the queue row (``FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``) and
-   read-lock every message row of the queue, then read its claims,
+2. Pre-copy, no lock: S's message rows as they are now are written to T
+   under a hidden staging queue row (``stage``).
+3. S: lock the queue row (``FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``) and
+   every message row of the queue, then read them, its claims,
    subscriptions and pending notifications. From here writers of the queue
    wait (posts on the queue row, deletes and claim updates on the message
-   rows); claimers skip the locked rows and find nothing.
-3. T: in one transaction, write the queue row (meta, FIFO counter,
-   subscription hint), every message with its id, marker, claim id and
-   expiry, the claims, the subscriptions and the pending notifications;
-   commit.
+   rows); claimers skip the locked rows and find nothing. T, in one
+   transaction: replace the staged rows that differ from S's, add the
+   missing ones, turn the staging row into the queue (meta, FIFO counter,
+   subscription hint), write claims, subscriptions and notifications;
+   commit (``write_copy``).
 4. S: delete the queue's rows and turn its queue row into a tombstone
    (``moved_to = T``); commit. The writers that waited wake up, meet the
    tombstone and raise ``QueueMoved``; the pooled store runs them again on T.
@@ -20,14 +22,14 @@ The move, in three databases (source pool S, target pool T, catalogue C):
 Crash analysis (``resume`` decides by looking at S, not at the journal):
 S's queue row a tombstone naming T means step 4 committed, so the move is
 completed (catalogue to T). Anything else means S still holds the queue,
-so whatever T got is replaced by a tombstone naming S (a worker that still
-routes to T then follows to S). The write pause is steps 2 to 4: it grows
-with the queue's rows (the copy happens inside it).
+so whatever T got (the staging row included) is replaced by a tombstone
+naming S (a worker that still routes to T then follows to S). The write
+pause is step 3 to 4: per row, only a locked read, a comparison and a delete.
 
 Message ids are database keys, kept as they are so that clients' ids and
-claims go on working: a move whose ids are already taken in T is refused,
-and T's key sequence is raised past the moved ids (PostgreSQL; MySQL and
-SQLite raise theirs on an explicit insert).
+claims go on working. Each pool issues ids from its own block (``id_blocks``
+in C, ``jump_keys``), so ids never collide between pools that got a block
+when registered; ids issued before (block 0) may, and such a move is refused.
 """
 
 from __future__ import annotations
