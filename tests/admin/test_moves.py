@@ -11,9 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from sqlqueue import cli
 from sqlqueue.bootstrap import create_storage
+from sqlqueue.storage.sql.engine import make_engine
+from sqlqueue.storage.sql.tables import deliveries
 from tests.admin.conftest import Site, message_counts
 
 pytestmark = pytest.mark.sqlite
@@ -228,3 +231,27 @@ def test_changes_after_the_precopy_are_carried_by_the_switch(site: Site) -> None
     free = site.public.get("/v2/queues/jobs/messages?echo=true").json["messages"]
     assert [m["id"] for m in free] == [*ids[3:], seen["late"]]
     assert site.public.get("/v2/queues/jobs/stats").json["messages"]["total"] == 6
+
+
+def pending_notifications(url: str) -> int:
+    """Raw count of undelivered notification rows in the database at ``url``."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            stmt = sa.select(sa.func.count()).where(deliveries.c.state == 0)
+            return int(conn.execute(stmt).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_pending_notifications_move_with_the_queue(site: Site) -> None:
+    _placed_on_one(site)
+    hook = {"subscriber": "http://127.0.0.1:9/hook", "ttl": 3600}
+    assert site.public.post("/v2/queues/jobs/subscriptions", json=hook).status_code == 201
+    _post(site, "jobs", "a", "b")
+    assert pending_notifications(site.sqlite_url("one")) == 2
+
+    assert site.admin.put("/v2/catalogue/jobs", json={"pool": "two"}).status_code == 200
+
+    assert pending_notifications(site.sqlite_url("one")) == 0
+    assert pending_notifications(site.sqlite_url("two")) == 2
