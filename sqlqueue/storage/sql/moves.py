@@ -115,7 +115,8 @@ def read_state(conn: Connection, project: str, queue: str, pool: str, now: int) 
         row = _lock_queue(conn, project, queue)
     if row is None or row.moved_to is not None:
         raise errors.MoveRefused(f"Queue {queue} is not in pool {pool}")
-    held = sa.select(messages).where(messages.c.queue_id == row.id).order_by(messages.c.id)
+    # Over (queue_id, marker): MySQL then locks only the queue's index range.
+    held = sa.select(messages).where(messages.c.queue_id == row.id).order_by(messages.c.marker)
     notified = sa.select(deliveries).where(
         deliveries.c.project == project,
         deliveries.c.queue == queue,
