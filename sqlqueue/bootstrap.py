@@ -132,7 +132,8 @@ def create_storage(
         settle_seconds=settings.catalogue_cache_seconds,
         hook=move_hook,
     )
-    return Storage(control, default, pooled, Admin(control, pooled, SqlPoolDatabases(), mover, clock))
+    admin = Admin(control, pooled, SqlPoolDatabases(), mover, clock)
+    return Storage(control, default, pooled, admin)
 
 
 def is_sqlite(url: str) -> bool:

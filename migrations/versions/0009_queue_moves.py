@@ -6,7 +6,7 @@ progress so that an interrupted one is completed or rolled back;
 ``id_blocks`` gives each pool its own range of message ids.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0007 (the lead rechains it after 0006/0007 as branches merge)
 Create Date: 2026-11-30 12:30:00
 """
 
@@ -19,12 +19,13 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0009"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
-QueueName = sa.String(64).with_variant(postgresql.VARCHAR(64, collation="C"), "postgresql")
+# A queue's or a topic's key (65 characters since 0007).
+QueueName = sa.String(65).with_variant(postgresql.VARCHAR(65, collation="C"), "postgresql")
 # SQLite's batch mode rebuilds the table from reflection, which does not see
 # AUTOINCREMENT: say it again, or queue ids could be reused.
 KEEP = {"sqlite_autoincrement": True}

@@ -19,8 +19,8 @@ from sqlqueue.control.overview import OverviewBuilder
 from sqlqueue.control.pools import AdminControl, PoolAdmin, PoolDatabases
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.domain.models import CatalogueEntry, Health, Page, Pool, StoreHealth
-from sqlqueue.domain.overview import Overview
 from sqlqueue.domain.moves import MoveResult
+from sqlqueue.domain.overview import Overview
 from sqlqueue.storage.base import DataDriver
 from sqlqueue.storage.pooling import PooledStore
 

@@ -87,6 +87,7 @@ COUNTS = sa.select(
 _rows = (queues.c.message_rows + sa.func.coalesce(_delta, 0)).label("rows")
 DEEPEST = (
     sa.select(queues.c.project, queues.c.name, _rows)
+    .where(queues.c.moved_to.is_(None))  # no tombstone nor staged pre-copy
     .order_by(_rows.desc(), queues.c.project, queues.c.name)
     .limit(sa.bindparam("p_limit"))
 )

@@ -69,8 +69,9 @@ logger = logging.getLogger(__name__)
 
 PENDING = 0
 """``deliveries.state`` of a notification not yet delivered."""
-STAGING_PREFIX = "~"
-"""Staging queue names start with it: no queue name can (domain/identity.py)."""
+STAGING_PREFIX = "\x7f"
+"""Staging queue keys start with it: above the queue and topic key ranges
+(domain/namespaces.py), so no queue or topic can have one."""
 STAGED = "~staged"
 """``moved_to`` of the hidden queue row a pre-copy is written under."""
 BLOCK_BITS = 40

@@ -208,7 +208,11 @@ class SqlQueueController(QueueController):
         namespace: Namespace = QUEUES,
     ) -> Page[QueueInfo]:
         limit = limit or self._options.default_queue_page
-        where = [queues.c.project == project, queues.c.moved_to.is_(None), queues.c.name < namespace.end]
+        where = [
+            queues.c.project == project,
+            queues.c.moved_to.is_(None),
+            queues.c.name < namespace.end,
+        ]
         if namespace.mark:
             where.append(queues.c.name >= namespace.mark)
         if name:
