@@ -5,8 +5,8 @@ tombstone that redirects stale workers); ``moves`` journals the moves in
 progress so that an interrupted one is completed or rolled back;
 ``id_blocks`` gives each pool its own range of message ids.
 
-Revision ID: 0009
-Revises: 0007 (the lead rechains it after 0006/0007 as branches merge)
+Revision ID: 0010
+Revises: 0009 (main's head when this branch was rebased; rechain as branches merge)
 Create Date: 2026-11-30 12:30:00
 """
 
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0009"
-down_revision: str | None = "0007"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
