@@ -17,6 +17,7 @@ from sqlqueue.domain.bodies import BodyCodec
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.domain.crypto import Keyring
 from sqlqueue.domain.models import Pool
+from sqlqueue.domain.moves import StepHook
 from sqlqueue.errors import DatabaseAccessDenied, DatabaseMissing, DatabaseUnreachable
 from sqlqueue.storage.base import DataDriver, SingleStore, StorageOptions
 from sqlqueue.storage.pooling import DriverFactory, PooledStore
@@ -25,6 +26,7 @@ from sqlqueue.storage.sql import schema
 from sqlqueue.storage.sql.control import SqlControlDriver, SqlPoolDatabases, safe_url
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import make_engine
+from sqlqueue.storage.sql.moves import SqlMover
 from sqlqueue.storage.sql.pools import persists
 from sqlqueue.transport.wsgi import build_app, keystone
 from sqlqueue.transport.wsgi.keystone import WsgiApp
@@ -100,13 +102,15 @@ def create_storage(
     clock: Clock = system_clock,
     prepare: bool = True,
     rng: random.Random | None = None,
+    move_hook: StepHook | None = None,
 ) -> Storage:
     """The pooled storage on ``settings.database_url``.
 
     The catalogue database first passes the schema gate (a SQLite or empty
     database is migrated, a stale server database refused with the command
     that upgrades it), unless ``prepare`` is false, as when migrating by
-    hand. ``rng`` draws placements (seed it in tests).
+    hand. ``rng`` draws placements (seed it in tests). ``move_hook`` is
+    told each step of a queue move (tests stop the process there).
     """
     engine = make_engine(settings.database_url)
     if prepare:
@@ -122,7 +126,14 @@ def create_storage(
         rng=rng,
         options=storage_options(settings),
     )
-    return Storage(control, default, pooled, Admin(control, pooled, SqlPoolDatabases(), clock))
+    mover = SqlMover(
+        control.db,
+        pooled.router.driver,
+        settle_seconds=settings.catalogue_cache_seconds,
+        hook=move_hook,
+    )
+    admin = Admin(control, pooled, SqlPoolDatabases(), mover, clock)
+    return Storage(control, default, pooled, admin)
 
 
 def is_sqlite(url: str) -> bool:

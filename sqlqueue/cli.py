@@ -4,7 +4,8 @@
                  [--websocket | --websocket-only] [--websocket-host H] [--websocket-port P]
   sqlqueue db upgrade|downgrade REV|current|check [--database-url URL]
   sqlqueue pool add NAME URL [--weight N] [--flavor F] [--option KEY=VALUE ...]
-  sqlqueue pool list | remove NAME
+  sqlqueue pool list | remove NAME | drain NAME
+  sqlqueue queue move PROJECT QUEUE --to POOL | queue move --resume
   sqlqueue gc [--database-url URL]
   sqlqueue notify [--database-url URL]
 
@@ -20,10 +21,11 @@ import dataclasses
 import errno
 import json
 import os
+import signal
 import socket
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlqueue import __version__, logs
@@ -32,6 +34,8 @@ from sqlqueue.errors import SqlqueueError, ValidationFailed
 
 DEFAULT_WEIGHT = 100
 DEBUG_VARIABLE = "SQLQUEUE_DEBUG"
+CRASH_VARIABLE = "SQLQUEUE_MOVE_CRASH_AT"
+"""Testing aid: the step of a move (domain/moves.py STEPS) at which to SIGKILL ourselves."""
 EXIT_REFUSED, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 1, 130
 
 
@@ -122,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _pool_parser(sub, common)
+    _queue_parser(sub, common)
     sub.add_parser(
         "gc",
         help="delete expired messages, claims and subscriptions once, then maintain the"
@@ -157,6 +162,27 @@ def _pool_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     pool_sub.add_parser(
         "remove", help="unregister a pool holding no queue", parents=[common]
     ).add_argument("name")
+    pool_sub.add_parser(
+        "drain",
+        help="move every queue off a pool (its weight set to 0), with progress",
+        parents=[common],
+    ).add_argument("name")
+
+
+def _queue_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    queue = sub.add_parser("queue", help="operate on one queue", parents=[common])
+    queue_sub = queue.add_subparsers(dest="queue_command", required=True, metavar="COMMAND")
+    move = queue_sub.add_parser(
+        "move",
+        help="move a live queue, with its messages and claims, to another pool",
+        parents=[common],
+    )
+    move.add_argument("project", nargs="?", help="the queue's project (X-Project-Id)")
+    move.add_argument("queue", nargs="?", help="the queue's name")
+    move.add_argument("--to", metavar="POOL", help="the pool to move it to")
+    move.add_argument(
+        "--resume", action="store_true", help="only complete or roll back interrupted moves"
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -272,6 +298,8 @@ def _pool(args: argparse.Namespace, settings: Settings) -> int:
                 args.name, uri=args.uri, weight=args.weight, flavor=args.flavor, options=options
             )
             print(f"pool {args.name} added: {bootstrap.describe(args.uri)}, weight {args.weight}")
+        elif args.pool_command == "drain":
+            _drain(storage, args.name)
         elif args.pool_command == "remove":
             pools.get(args.name)
             pools.delete(args.name)
@@ -281,6 +309,55 @@ def _pool(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         storage.close()
     return 0
+
+
+def _crash_hook() -> Callable[[str], None] | None:
+    """The step hook asked for by SQLQUEUE_MOVE_CRASH_AT (kill tests), if any."""
+    stop_at = os.environ.get(CRASH_VARIABLE)
+    if not stop_at:
+        return None
+
+    def hook(step: str) -> None:
+        if step == stop_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
+def _print_move(result: Any) -> None:
+    where = f"{result.project}/{result.queue}: {result.source} -> {result.target}"
+    if result.outcome == "moved":
+        print(f"moved {where}, {result.messages} messages, writes paused {result.pause_ms:.0f} ms")
+    else:
+        print(f"interrupted move {where} {result.outcome}")
+
+
+def _queue(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlqueue import bootstrap
+
+    if not args.resume and not (args.project and args.queue and args.to):
+        raise ValidationFailed("give PROJECT QUEUE --to POOL, or --resume")
+    _prepare(settings, create=False)
+    storage = bootstrap.create_storage(settings, move_hook=_crash_hook())
+    moves = storage.admin.moves
+    try:
+        for resolved in moves.resume():
+            _print_move(resolved)
+        if not args.resume:
+            _print_move(moves.move(args.project, args.queue, args.to))
+    finally:
+        storage.close()
+    return 0
+
+
+def _drain(storage: Any, name: str) -> None:
+    def progress(result: Any, done: int, total: int) -> None:
+        print(f"[{done}/{total}] ", end="")
+        _print_move(result)
+        sys.stdout.flush()
+
+    moved = storage.admin.moves.drain(name, progress)
+    print(f"pool {name} drained: {len(moved)} queues moved; `sqlqueue pool remove {name}` now")
 
 
 def _print_pools(found: Sequence[Any], catalogue: str) -> None:
@@ -460,6 +537,8 @@ def _run(args: argparse.Namespace) -> int:
         return _notify(settings)
     if args.command == "pool":
         return _pool(args, settings)
+    if args.command == "queue":
+        return _queue(args, settings)
     return _serve(settings)
 
 

@@ -131,3 +131,21 @@ class DatabaseAccessDenied(StorageUnavailable):
 
 class SchemaMismatch(StorageUnavailable):
     """The database is not at the schema this code expects (and may not be migrated here)."""
+
+
+class QueueMoved(StorageUnavailable):
+    """The queue was moved to another pool; ``pool`` names it.
+
+    Raised by a pool's database when an operation meets the tombstone a move
+    leaves behind; the pooled store retries the operation on ``pool``, so a
+    client only ever sees it (as a 503) from a store that cannot follow it.
+    """
+
+    def __init__(self, pool: str, queue: str) -> None:
+        super().__init__(f"Queue {queue} was moved to pool {pool}")
+        self.pool = pool
+        self.queue = queue
+
+
+class MoveRefused(Conflict):
+    """A queue cannot be moved as asked (same pool, a queue of that name there, ...)."""

@@ -14,10 +14,12 @@ from functools import partial
 from sqlqueue import errors
 from sqlqueue.control.base import ControlPlaneService
 from sqlqueue.control.flavors import FlavorAdmin
+from sqlqueue.control.moves import MoveAdmin, QueueMover
 from sqlqueue.control.overview import OverviewBuilder
 from sqlqueue.control.pools import AdminControl, PoolAdmin, PoolDatabases
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.domain.models import CatalogueEntry, Health, Page, Pool, StoreHealth
+from sqlqueue.domain.moves import MoveResult
 from sqlqueue.domain.overview import Overview
 from sqlqueue.storage.base import DataDriver
 from sqlqueue.storage.pooling import PooledStore
@@ -33,12 +35,13 @@ class Admin(ControlPlaneService):
         control: AdminControl,
         pooled: PooledStore,
         databases: PoolDatabases,
+        mover: QueueMover,
         clock: Clock = system_clock,
     ) -> None:
         self._control = control
         self._pooled = pooled
         self._databases = databases
-        self.pools = PoolAdmin(control, databases, pooled.invalidate)
+        self.pools = PoolAdmin(control, databases, pooled.invalidate, mover.adopt)
         self.flavors = FlavorAdmin(control, self.pools)
         router = pooled.router
         self._overview = OverviewBuilder(
@@ -50,6 +53,11 @@ class Admin(ControlPlaneService):
             databases.volume,
             clock,
         )
+        self.moves = MoveAdmin(control, self.pools, mover)
+
+    def move_queue(self, project: str, queue: str, pool: str) -> MoveResult:
+        """Move a live queue to ``pool`` (control/moves.py)."""
+        return self.moves.move(project, queue, pool)
 
     def alive(self) -> bool:
         """Whether the catalogue and the default database answer (pools may not)."""

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlqueue.domain.models import CatalogueEntry, FlavorView, Health, Page, Pool
+from sqlqueue.domain.moves import MoveResult
 from sqlqueue.domain.overview import Overview
 
 Pools = list[Pool]
@@ -147,3 +148,7 @@ class ControlPlaneService(abc.ABC):
     @abc.abstractmethod
     def upgrade_pool(self, pool: Pool, revision: str = "head") -> str | None:
         """Migrate a pool's database; its revision after. :raises StorageUnavailable:"""
+
+    @abc.abstractmethod
+    def move_queue(self, project: str, queue: str, pool: str) -> MoveResult:
+        """Move a live queue to ``pool`` (control/moves.py). :raises MoveRefused:"""

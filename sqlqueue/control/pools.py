@@ -106,11 +106,16 @@ class PoolAdmin(PoolService):
     """Add, change, list and remove pools; the pooled driver is told of every change."""
 
     def __init__(
-        self, control: ControlPlane, databases: PoolDatabases, invalidate: Callable[[], None]
+        self,
+        control: ControlPlane,
+        databases: PoolDatabases,
+        invalidate: Callable[[], None],
+        registered: Callable[[str], None] | None = None,
     ) -> None:
         self._control = control
         self._databases = databases
         self._invalidate = invalidate
+        self._registered = registered or (lambda name: None)
 
     def put(
         self,
@@ -132,6 +137,7 @@ class PoolAdmin(PoolService):
         self._databases.prepare(pool.uri)
         self._control.pools.create(pool)
         self._invalidate()
+        self._registered(pool.name)
         logger.info("registered pool %s (weight %d, flavor %s)", name, weight, flavor)
         return pool
 

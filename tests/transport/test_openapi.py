@@ -65,6 +65,7 @@ BODIES: dict[str, Any] = {
     "NewPool": {"uri": "sqlite:///{tmp}/sample.db", "weight": 1},
     "PoolUpdate": {"weight": 2},
     "FlavorRequest": {"pool_list": ["p1"]},
+    "QueueMove": {"pool": "p1"},
 }
 """A valid body for each request schema (sent where an operation needs one)."""
 
@@ -555,6 +556,12 @@ def test_admin_tour(tmp_path: Path, clock: ManualClock) -> None:
         t("GET", "/v2/catalogue?project=project-a&limit=1", 200)
         t("GET", "/v2/catalogue/placed", 200)
         t("GET", "/v2/catalogue/nowhere", 404)
+        site.admin.post_messages("movable", 2)
+        t("PUT", "/v2/pools/p3", 201, json={"uri": site.sqlite_url("p3"), "weight": 0})
+        t("PUT", "/v2/catalogue/movable", 200, json={"pool": "p3"})
+        t("PUT", "/v2/catalogue/movable", 409, json={"pool": "p3"})
+        t("PUT", "/v2/catalogue/movable", 404, json={"pool": "none"})
+        t("PUT", "/v2/catalogue/movable", 400, json={})
         t("GET", "/v2/health", 200)
         t("GET", "/metrics", 200)
         t("DELETE", "/v2/pools/p1", 403)

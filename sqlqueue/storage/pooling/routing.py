@@ -22,6 +22,7 @@ from sqlqueue.domain import namespaces
 from sqlqueue.domain.clock import Clock
 from sqlqueue.domain.models import CatalogueEntry, Page, Pool
 from sqlqueue.storage.base import DataDriver, FlavorController, PoolController
+from sqlqueue.storage.pooling.following import FollowingDriver
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +101,19 @@ class Router:
         self._drivers: dict[str, tuple[Pool, DataDriver]] = {}
 
     def lookup(self, project: str, queue: str) -> DataDriver:
-        """The driver of a placed queue; the default driver for any other."""
+        """The driver of a placed queue (following it if it moved); the default for any other."""
         pool = self.mapped_pool(project, queue)
-        return self.default if pool is None else self.driver(pool)
+        return self.default if pool is None else self.following(project, queue, pool)
+
+    def following(self, project: str, queue: str, pool: str) -> DataDriver:
+        """The driver of ``pool`` for this queue, following the queue if it moved away."""
+        return FollowingDriver(self, project, queue, self.driver(pool))
+
+    def moved(self, project: str, queue: str, pool: str) -> DataDriver:
+        """The driver of ``pool``, where a tombstone says the queue went (remembered)."""
+        logger.info("queue %s/%s moved to pool %s: following", project, queue, pool)
+        self._remember(project, queue, pool)
+        return self.driver(pool)
 
     def place(self, project: str, queue: str, flavor: str | None = None) -> DataDriver:
         """The driver to create the queue in, placing it first if needed.
@@ -118,12 +129,12 @@ class Router:
         """
         pool = self.mapped_pool(project, queue)
         if pool is not None:
-            return self.driver(pool)
+            return self.following(project, queue, pool)
         registered = self.pools()
         if not registered:  # a pool registered by another process since we cached none
             self._pools = None
             registered = self.pools()
-        if not registered or self.default.queues.exists(project, queue):
+        if not registered or self._in_default(project, queue):
             return self.default  # no pools yet, or a queue from before pooling
         for attempt in range(2):
             chosen = weighted_choice(self._candidates(registered, project, flavor), self._rng)
@@ -140,7 +151,7 @@ class Router:
                 registered = self.pools()
         self._remember(project, queue, winner)
         logger.info("placed queue %s/%s on pool %s", project, queue, winner)
-        return self.driver(winner)
+        return self.following(project, queue, winner)
 
     def colocate(self, project: str, queue: str, with_queue: str) -> None:
         """Place ``queue`` (a dead-letter queue) in the pool of ``with_queue``.
@@ -161,6 +172,11 @@ class Router:
                 f"Dead letter queue {queue} lives in pool {winner}, "
                 f"not in pool {home} with queue {with_queue}"
             )
+
+    def forget(self, project: str, queue: str) -> None:
+        """Drop the cached placement of one queue (it was moved here)."""
+        with self._lock:
+            self._entries.pop((project, queue), None)
 
     def unplace(self, project: str, queue: str) -> None:
         """Forget the queue's placement (after deleting the queue)."""
@@ -253,6 +269,13 @@ class Router:
         except Exception as ex:  # a bad uri or a missing database driver
             logger.warning("cannot open pool %s: %s", pool.name, ex)
             raise errors.StorageUnavailable(f"Pool {pool.name} cannot be opened") from ex
+
+    def _in_default(self, project: str, queue: str) -> bool:
+        """Whether the default database holds the queue (not a tombstone of it)."""
+        try:
+            return self.default.queues.exists(project, queue)
+        except errors.QueueMoved:
+            return False
 
     def _candidates(self, registered: Pools, project: str, flavor: str | None) -> Pools:
         """The pools a queue of ``flavor`` may be placed on.

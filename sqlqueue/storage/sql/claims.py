@@ -219,6 +219,7 @@ class SqlClaimController(ClaimController):
             source = (project, queue, row.id)
             taken = take(conn, source, loads(row.meta), lease, limit, self._options.bodies)
             if not taken:
+                find_queue(conn, project, queue)  # moved while we looked?
                 return None, []
             hot.execute(conn, statements.INSERT_CLAIM, lease.row(row.id))
             tally.count(conn, CLAIMS_CREATED, 1)
@@ -234,6 +235,7 @@ class SqlClaimController(ClaimController):
             claim = self._live_claim(conn, project, queue, claim_id, now)
             held = claimed_messages(conn, claim.queue_id, claim_id, now, self._options.bodies)
             if not held:
+                find_queue(conn, project, queue)  # moved meanwhile?
                 raise errors.ClaimDoesNotExist(f"Claim {claim_id} does not exist")
             age = rows.age_seconds(now, claim.created_at)
             return Claim(claim_id, claim.ttl, claim.grace, age), held
@@ -256,6 +258,7 @@ class SqlClaimController(ClaimController):
                 .values(claim_expires=expires)
             )
             if conn.execute(renew).rowcount == 0:
+                find_queue(conn, project, queue)  # moved while we waited for the rows?
                 raise errors.ClaimDoesNotExist(f"Claim {claim_id} does not exist")
             conn.execute(
                 sa.update(claims)
@@ -278,7 +281,7 @@ class SqlClaimController(ClaimController):
             # Only rows still under the claim: those of an expired claim are
             # free already, and the condition keeps the update in the queue's
             # claimed range.
-            conn.execute(
+            released = conn.execute(
                 sa.update(messages)
                 .where(
                     messages.c.queue_id == row.id,
@@ -286,10 +289,12 @@ class SqlClaimController(ClaimController):
                     messages.c.claim_expires > now,
                 )
                 .values(claim_id=None, claim_expires=0)
-            )
-            conn.execute(
+            ).rowcount
+            gone = conn.execute(
                 sa.delete(claims).where(claims.c.id == claim_id, claims.c.queue_id == row.id)
-            )
+            ).rowcount
+            if not released and not gone:
+                find_queue(conn, project, queue)  # moved while we waited for the rows?
 
         self._db.run(work)
         self._wakeups.posted(project, queue)  # released messages are claimable again
@@ -311,5 +316,6 @@ class SqlClaimController(ClaimController):
         )
         claim = conn.execute(stmt).first()
         if claim is None:
+            find_queue(conn, project, queue)  # moved meanwhile?
             raise missing
         return claim

@@ -74,18 +74,20 @@ _claimed = (
 )
 COUNTS = sa.select(
     queues.c.id,
+    queues.c.moved_to,
     queues.c.message_rows,
     queues.c.next_marker,
     _delta.label("delta"),
     _expired.label("expired"),
     _claimed.label("claimed"),
 ).where(queues.c.project == sa.bindparam("p_project"), queues.c.name == sa.bindparam("p_name"))
-"""(id, message_rows, next_marker, delta, expired, claimed) of one queue, in one statement."""
+"""(id, moved_to, message_rows, next_marker, delta, expired, claimed) of one queue, at once."""
 
 
 _rows = (queues.c.message_rows + sa.func.coalesce(_delta, 0)).label("rows")
 DEEPEST = (
     sa.select(queues.c.project, queues.c.name, _rows)
+    .where(queues.c.moved_to.is_(None))  # no tombstone nor staged pre-copy
     .order_by(_rows.desc(), queues.c.project, queues.c.name)
     .limit(sa.bindparam("p_limit"))
 )
@@ -150,7 +152,7 @@ def forget(conn: Connection, queue_id: int) -> None:
 
 
 def counts(conn: Connection, project: str, name: str, now: int) -> Any:
-    """(id, message_rows, next_marker, delta, expired, claimed) of a queue, or None if missing."""
+    """(id, moved_to, message_rows, next_marker, delta, expired, claimed) of a queue, or None."""
     params = {"p_project": project, "p_name": name, "p_now": now}
     return hot.execute(conn, COUNTS, params).first()
 

@@ -17,7 +17,7 @@ from sqlqueue.observe.metrics import MESSAGES_DELETED, MESSAGES_POSTED
 from sqlqueue.storage.base import MessageController, Messages, Metadata, StorageOptions
 from sqlqueue.storage.sql import counters, deliveries, hot, rows, statements, tally
 from sqlqueue.storage.sql.database import Database, loads
-from sqlqueue.storage.sql.queues import create_queue, find_queue
+from sqlqueue.storage.sql.queues import create_queue, find_queue, here
 from sqlqueue.storage.sql.tables import messages
 from sqlqueue.storage.sql.wakeups import CHANNEL, SqlWakeups, notify_payload
 
@@ -69,11 +69,11 @@ def _bump(
         if conn.dialect.name == "postgresql":
             wake = {"p_channel": CHANNEL, "p_key": notify_payload(project, name, count)}
             bump, params = statements.BUMP_RETURNING_NOTIFY, {**params, **wake}
-        row = hot.execute(conn, bump, {**params, "p_count": count}).first()
+        row = here(hot.execute(conn, bump, {**params, "p_count": count}).first(), name)
         if row is None:
             return None
         return Reserved(row.id, loads(row.meta), row.next_marker - count, row.notify_until)
-    row = hot.execute(conn, statements.LOCK_COUNTER, params).first()
+    row = here(hot.execute(conn, statements.LOCK_COUNTER, params).first(), name)
     if row is None:
         return None
     counter = {"p_id": row.id, "p_next": row.next_marker + count, "p_now": now, "p_rows": added}
@@ -273,6 +273,8 @@ class SqlMessageController(MessageController):
             where.append(messages.c.marker > after)
             stmt = rows.select_messages(*where).order_by(messages.c.marker).limit(limit)
             found = [rows.to_message(r, now, self._options.bodies) for r in conn.execute(stmt)]
+            if not found:
+                find_queue(conn, project, queue)  # moved meanwhile?
             return Page(found, str(found[-1].marker) if found else None)
 
         return self._db.run(work, write=False)
@@ -294,7 +296,9 @@ class SqlMessageController(MessageController):
             if row is None:
                 return []
             stmt = rows.select_messages(*rows.live(row.id, now), messages.c.id.in_(keys))
-            found = conn.execute(stmt.order_by(messages.c.marker))
+            found = conn.execute(stmt.order_by(messages.c.marker)).all()
+            if not found:
+                find_queue(conn, project, queue)  # moved meanwhile?
             return [rows.to_message(r, now, self._options.bodies) for r in found]
 
         return self._db.run(work, write=False)
@@ -337,6 +341,8 @@ class SqlMessageController(MessageController):
                     messages.c.claim_expires > now,
                 )
                 deleted = conn.execute(stmt).rowcount
+            if not deleted:
+                find_queue(conn, project, queue)  # moved while we waited for the rows?
             counters.add(conn, row.id, -deleted)
             tally.count(conn, MESSAGES_DELETED, deleted)
 
@@ -357,6 +363,8 @@ class SqlMessageController(MessageController):
                 conn.execute(sa.delete(messages).where(messages.c.id.in_(keys)))
                 counters.add(conn, row.id, -len(keys))
                 tally.count(conn, MESSAGES_DELETED, len(keys))
+            else:
+                find_queue(conn, project, queue)  # moved meanwhile?
             return [rows.to_message(r, now, self._options.bodies) for r in found]
 
         return self._db.run(work)
@@ -373,7 +381,10 @@ class SqlMessageController(MessageController):
                 return None
             stmt = rows.select_messages(*rows.live(row.id, now)).order_by(order).limit(1)
             found = conn.execute(stmt).first()
-            return None if found is None else rows.to_message(found, now, self._options.bodies)
+            if found is None:
+                find_queue(conn, project, queue)  # moved meanwhile?
+                return None
+            return rows.to_message(found, now, self._options.bodies)
 
         message = self._db.run(work, write=False)
         if message is None:

@@ -43,8 +43,27 @@ def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> 
 
 
 def find_queue(conn: Connection, project: str, name: str) -> Any:
-    """The (id, meta) row of a queue, or None."""
-    return hot.execute(conn, statements.FIND_QUEUE, {"p_project": project, "p_name": name}).first()
+    """The (id, meta, moved_to) row of a queue, or None.
+
+    :raises QueueMoved: the row is the tombstone of a queue moved to another pool.
+    """
+    row = hot.execute(conn, statements.FIND_QUEUE, {"p_project": project, "p_name": name}).first()
+    return here(row, name)
+
+
+def here(row: Row[Any] | None, name: str) -> Row[Any] | None:
+    """``row`` (of FIND_QUEUE, LOCK_QUEUE or a counter bump) unless it is a tombstone.
+
+    Every statement that resolves a queue by name reads ``moved_to`` and
+    passes its row through here, and every unit of work that found nothing
+    to act on checks again (``find_queue``): a move may have committed while
+    it waited, and "nothing here" must then become "go to the new pool".
+
+    :raises QueueMoved: queue ``name`` lives in pool ``row.moved_to`` now.
+    """
+    if row is not None and row.moved_to is not None:
+        raise errors.QueueMoved(row.moved_to, name)
+    return row
 
 
 def queue_metadata(row: Row[Any]) -> Metadata:
@@ -60,7 +79,7 @@ def lock_queue(conn: Connection, project: str, name: str, now: int) -> Row[Any]:
     subscriptions), which no unique key protects.
     """
     params = {"p_project": project, "p_name": name}
-    row = conn.execute(statements.LOCK_QUEUE, params).first()
+    row = here(conn.execute(statements.LOCK_QUEUE, params).first(), name)
     if row is None:
         create_queue(conn, project, name, {}, now)
         row = conn.execute(statements.LOCK_QUEUE, params).one()
@@ -110,7 +129,14 @@ class SqlQueueController(QueueController):
     def create(self, project: str, name: str, metadata: Metadata | None = None) -> bool:
         now = self._db.now_ms()
         meta = self._accept(metadata or {})
-        return self._db.run(lambda c: create_queue(c, project, name, meta, now))
+
+        def work(conn: Connection) -> bool:
+            if create_queue(conn, project, name, meta, now):
+                return True
+            find_queue(conn, project, name)  # a tombstone: create it where it went
+            return False
+
+        return self._db.run(work)
 
     def exists(self, project: str, name: str) -> bool:
         return self._db.run(lambda c: find_queue(c, project, name) is not None, write=False)
@@ -124,13 +150,20 @@ class SqlQueueController(QueueController):
     def set_metadata(self, project: str, name: str, metadata: Metadata) -> None:
         stmt = (
             sa.update(queues)
-            .where(queues.c.project == project, queues.c.name == name)
+            .where(queues.c.project == project, queues.c.name == name, queues.c.moved_to.is_(None))
             .values(
                 meta=encode_within(self._accept(metadata), DOCUMENT_BYTES, METADATA),
                 updated_at=self._db.now_ms(),
             )
         )
-        if self._db.run(lambda c: c.execute(stmt).rowcount) == 0:
+
+        def work(conn: Connection) -> int:
+            changed = int(conn.execute(stmt).rowcount)
+            if not changed:
+                find_queue(conn, project, name)  # moved?
+            return changed
+
+        if self._db.run(work) == 0:
             raise errors.QueueDoesNotExist(f"{namespaces.label(name)} does not exist")
 
     def update_metadata(
@@ -138,7 +171,7 @@ class SqlQueueController(QueueController):
     ) -> Metadata:
         def work(conn: Connection) -> Metadata:
             params = {"p_project": project, "p_name": name}
-            row = conn.execute(statements.LOCK_QUEUE, params).first()
+            row = here(conn.execute(statements.LOCK_QUEUE, params).first(), name)
             if row is None:
                 raise errors.QueueDoesNotExist(f"{namespaces.label(name)} does not exist")
             before = queue_metadata(row)
@@ -175,7 +208,11 @@ class SqlQueueController(QueueController):
         namespace: Namespace = QUEUES,
     ) -> Page[QueueInfo]:
         limit = limit or self._options.default_queue_page
-        where = [queues.c.project == project, queues.c.name < namespace.end]
+        where = [
+            queues.c.project == project,
+            queues.c.moved_to.is_(None),
+            queues.c.name < namespace.end,
+        ]
         if namespace.mark:
             where.append(queues.c.name >= namespace.mark)
         if name:
@@ -194,7 +231,7 @@ class SqlQueueController(QueueController):
         return self._db.run(work, write=False)
 
     def projects(self, namespace: Namespace = QUEUES) -> dict[str, int]:
-        where = [queues.c.name < namespace.end]
+        where = [queues.c.name < namespace.end, queues.c.moved_to.is_(None)]
         if namespace.mark:
             where.append(queues.c.name >= namespace.mark)
         stmt = sa.select(queues.c.project, sa.func.count()).where(*where)
@@ -253,7 +290,7 @@ def queue_stats(conn: Connection, project: str, name: str, now: int) -> QueueSta
     collected and its claimed rows; two more read the first and last live
     messages over the (queue_id, marker) index.
     """
-    row = counters.counts(conn, project, name, now)
+    row = here(counters.counts(conn, project, name, now), name)
     if row is None:
         return QueueStats(0, 0, 0)
     posted = int(row.next_marker) - FIRST_MARKER

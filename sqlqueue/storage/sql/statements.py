@@ -32,10 +32,10 @@ _project: sa.BindParameter[str] = sa.bindparam("p_project")
 _name: sa.BindParameter[str] = sa.bindparam("p_name")
 _now: sa.BindParameter[int] = sa.bindparam("p_now")
 
-FIND_QUEUE = sa.select(queues.c.id, queues.c.meta).where(
+FIND_QUEUE = sa.select(queues.c.id, queues.c.meta, queues.c.moved_to).where(
     queues.c.project == _project, queues.c.name == _name
 )
-"""(id, meta) of queue ``p_name`` of project ``p_project``."""
+"""(id, meta, moved_to) of queue ``p_name`` of project ``p_project``."""
 
 QUEUE_ID = (
     sa.select(queues.c.id)
@@ -51,7 +51,9 @@ BUMP_RETURNING = (
         message_rows=queues.c.message_rows + sa.bindparam("p_rows"),
         updated_at=_now,
     )
-    .returning(queues.c.id, queues.c.meta, queues.c.next_marker, queues.c.notify_until)
+    .returning(
+        queues.c.id, queues.c.meta, queues.c.next_marker, queues.c.notify_until, queues.c.moved_to
+    )
 )
 """Reserve ``p_count`` markers and count ``p_rows`` rows; returns the counter after the bump."""
 
@@ -65,7 +67,9 @@ NOTIFY = sa.select(sa.func.pg_notify(sa.bindparam("p_channel"), sa.bindparam("p_
 """A post's NOTIFY on its own (PostgreSQL, non-FIFO posts: sent with the insert)."""
 
 LOCK_COUNTER = (
-    sa.select(queues.c.id, queues.c.meta, queues.c.next_marker, queues.c.notify_until)
+    sa.select(
+        queues.c.id, queues.c.meta, queues.c.next_marker, queues.c.notify_until, queues.c.moved_to
+    )
     .where(queues.c.project == _project, queues.c.name == _name)
     .with_for_update()
 )
@@ -81,7 +85,7 @@ SET_COUNTER = (
 """Without UPDATE ... RETURNING (MySQL): lock the row, then bump it."""
 
 LOCK_QUEUE = FIND_QUEUE.with_for_update()
-"""(id, meta) of a queue, its row locked until commit (read-modify-write)."""
+"""(id, meta, moved_to) of a queue, its row locked until commit (read-modify-write)."""
 SET_META = (
     sa.update(queues)
     .where(queues.c.id == sa.bindparam("p_id"))

@@ -14,7 +14,7 @@ from sqlqueue.domain.models import DeliveryStats, Page, Subscription
 from sqlqueue.storage.base import Metadata, StorageOptions, SubscriptionController
 from sqlqueue.storage.sql import deliveries, rows
 from sqlqueue.storage.sql.database import Database
-from sqlqueue.storage.sql.queues import lock_queue
+from sqlqueue.storage.sql.queues import find_queue, lock_queue
 from sqlqueue.storage.sql.tables import subscriptions as subs
 
 OPTIONS = "Subscription options"
@@ -26,6 +26,17 @@ class SqlSubscriptionController(SubscriptionController):
     def __init__(self, db: Database, options: StorageOptions) -> None:
         self._db = db
         self._options = options
+
+    def _read(self, project: str, queue: str, stmt: sa.Select[Any]) -> list[Any]:
+        """The rows of ``stmt``; when none, whether the queue moved away (QueueMoved)."""
+
+        def work(conn: Connection) -> list[Any]:
+            found = conn.execute(stmt).all()
+            if not found:
+                find_queue(conn, project, queue)
+            return list(found)
+
+        return self._db.run(work, write=False)
 
     def _scope(self, project: str, queue: str, now: int) -> list[Any]:
         return [
@@ -47,10 +58,7 @@ class SqlSubscriptionController(SubscriptionController):
         if marker:
             stmt = stmt.where(subs.c.id > marker)
         stmt = stmt.order_by(subs.c.id).limit(limit or self._options.default_queue_page)
-        found = [
-            rows.to_subscription(r, now)
-            for r in self._db.run(lambda c: c.execute(stmt).all(), write=False)
-        ]
+        found = [rows.to_subscription(r, now) for r in self._read(project, queue, stmt)]
         return Page(found, found[-1].id if found else None)
 
     def get(self, project: str, queue: str, subscription_id: str) -> Subscription:
@@ -58,18 +66,18 @@ class SqlSubscriptionController(SubscriptionController):
         stmt = sa.select(subs).where(
             *self._scope(project, queue, now), subs.c.id == subscription_id
         )
-        row = self._db.run(lambda c: c.execute(stmt).first(), write=False)
-        if row is None:
+        found = self._read(project, queue, stmt)
+        if not found:
             raise errors.SubscriptionDoesNotExist(f"Subscription {subscription_id} does not exist")
-        return rows.to_subscription(row, now)
+        return rows.to_subscription(found[0], now)
 
     def find(self, project: str, queue: str, subscriber: str) -> Subscription | None:
         now = self._db.now_ms()
         stmt = sa.select(subs).where(
             *self._scope(project, queue, now), subs.c.subscriber == subscriber
         )
-        row = self._db.run(lambda c: c.execute(stmt).first(), write=False)
-        return None if row is None else rows.to_subscription(row, now)
+        found = self._read(project, queue, stmt.limit(1))
+        return rows.to_subscription(found[0], now) if found else None
 
     def create(
         self, project: str, queue: str, subscriber: str, ttl: int, options: Metadata
@@ -150,7 +158,12 @@ class SqlSubscriptionController(SubscriptionController):
             subs.c.source == queue,
             subs.c.id == subscription_id,
         )
-        self._db.run(lambda c: c.execute(stmt))
+
+        def work(conn: Connection) -> None:
+            if not conn.execute(stmt).rowcount:
+                find_queue(conn, project, queue)  # moved meanwhile?
+
+        self._db.run(work)
 
     def confirm(self, project: str, queue: str, subscription_id: str, confirmed: bool) -> None:
         now = self._db.now_ms()
@@ -162,6 +175,8 @@ class SqlSubscriptionController(SubscriptionController):
 
         def work(conn: Connection) -> int:
             changed = conn.execute(stmt).rowcount
+            if not changed:
+                find_queue(conn, project, queue)  # moved meanwhile?
             if changed and not confirmed and self._options.require_confirmation:
                 deliveries.enqueue_notice(
                     conn, project, queue, subscription_id, deliveries.UNCONFIRM, now

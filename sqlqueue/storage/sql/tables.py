@@ -101,6 +101,10 @@ queues = sa.Table(
     # every subscription write, never lowered by one (a stale high value costs
     # one empty INSERT ... SELECT); NULL = unknown, computed by the next post.
     sa.Column("notify_until", Millis, nullable=True),
+    # A tombstone: the queue was moved to this pool (storage/sql/moves.py).
+    # The row stays so that a worker whose cached placement still names this
+    # pool is redirected instead of writing here; NULL for a live queue.
+    sa.Column("moved_to", sa.String(64), nullable=True),
     sa.UniqueConstraint("project", "name"),
     sqlite_autoincrement=True,
     **MYSQL,
@@ -198,6 +202,34 @@ catalogue = sa.Table(
     sa.Column("queue", QueueName, nullable=False),
     sa.Column("pool", sa.String(64), sa.ForeignKey("pools.name"), nullable=False, index=True),
     sa.UniqueConstraint("project", "queue"),
+    **MYSQL,
+)
+
+# The journal of queue moves, in the catalogue database: one row per move in
+# progress, so that a move cut short (kill -9) is completed or rolled back by
+# the next ``sqlqueue queue move --resume`` (storage/sql/moves.py).
+moves = sa.Table(
+    "moves",
+    metadata,
+    sa.Column("project", sa.String(256), primary_key=True),
+    sa.Column("queue", QueueName, primary_key=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(64), nullable=False),
+    # The name of the queue row the target holds the pre-copy under.
+    sa.Column("staging", sa.String(64), nullable=False),
+    sa.Column("started_at", Millis, nullable=False),
+    **MYSQL,
+)
+
+# Message key blocks, in the catalogue database: pool ``pool`` issues message
+# ids from ``block << 40`` on, so that no two pools issue the same id and a
+# moved queue keeps its ids in any pool (storage/sql/moves.py). Block 0 is
+# the ids databases issued before they were given a block.
+id_blocks = sa.Table(
+    "id_blocks",
+    metadata,
+    sa.Column("pool", sa.String(64), primary_key=True),
+    sa.Column("block", sa.BigInteger, nullable=False, unique=True),
     **MYSQL,
 )
 

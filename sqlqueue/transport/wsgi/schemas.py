@@ -193,6 +193,16 @@ def pool(*, creating: bool) -> Schema:
     return schema
 
 
+def queue_move() -> Schema:
+    """``{"pool": name}``: the pool to move a queue to (admin catalogue PUT)."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["pool"],
+        "properties": {"pool": {"type": "string", "minLength": 1, "maxLength": NAME_MAX}},
+    }
+
+
 def flavor() -> Schema:
     """``{"pool_list": [names], "capabilities"?: {}}`` and nothing else."""
     name = {"type": "string", "minLength": 1, "maxLength": NAME_MAX}

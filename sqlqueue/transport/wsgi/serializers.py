@@ -21,6 +21,7 @@ from sqlqueue.domain.models import (
     StoreHealth,
     Subscription,
 )
+from sqlqueue.domain.moves import MoveResult
 from sqlqueue.transport.wsgi.validation import reserved_defaults
 
 Document = dict[str, Any]
@@ -287,6 +288,18 @@ def flavor(found: FlavorView, detailed: bool) -> Document:
     if detailed:
         doc["capabilities"] = found.capabilities
     return doc
+
+
+def queue_moved(result: MoveResult) -> Document:
+    """A finished move: where the queue is now, how many messages went, the write pause (ms)."""
+    return {
+        "project": result.project,
+        "queue": result.queue,
+        "pool": result.target,
+        "source": result.source,
+        "messages": result.messages,
+        "pause_ms": round(result.pause_ms, 1),
+    }
 
 
 def catalogue_entry(entry: CatalogueEntry) -> Document:

@@ -103,6 +103,7 @@ class Validator:
         self._pool = build(schemas.pool(creating=True))
         self._pool_patch = build(schemas.pool(creating=False))
         self._flavor = build(schemas.flavor())
+        self._move = build(schemas.queue_move())
 
     def messages(self, document: Any) -> list[NewMessage]:
         """The messages of a POST body (at most ``max_messages_per_post``)."""
@@ -225,6 +226,11 @@ class Validator:
         _check(self._pool, document)
         fits(document.get("options", {}), TEXT_BYTES, "Pool options")
         return dict(document)
+
+    def queue_move(self, document: Any) -> str:
+        """The pool named by a catalogue PUT body (a queue move)."""
+        _check(self._move, document)
+        return str(document["pool"])
 
     def pool_patch(self, document: Any) -> dict[str, Any]:
         """The fields a pool PATCH body changes (at least one)."""

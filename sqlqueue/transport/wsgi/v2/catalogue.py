@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import falcon
 
-from sqlqueue.transport.wsgi import params, serializers
+from sqlqueue.transport.wsgi import body, params, serializers
 from sqlqueue.transport.wsgi.context import Request
 from sqlqueue.transport.wsgi.v2.base import AdminResource
+
+MOVE_BODY_MAX = 4096
 
 
 class Collection(AdminResource):
@@ -32,3 +34,14 @@ class Item(AdminResource):
         self._authorize(req)
         entry = self._admin.placement(req.context.project, queue_name)
         resp.media = serializers.catalogue_entry(entry)
+
+    def on_put(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
+        """Move the queue to the pool the body names, while it is in use (issue 14).
+
+        409 when the move is refused (same pool, the queue on no pool, the
+        target holding a queue of that name or its message ids).
+        """
+        self._authorize(req)
+        pool = self._validate.queue_move(body.read_json(req, MOVE_BODY_MAX))
+        result = self._admin.move_queue(req.context.project, queue_name, pool)
+        resp.media = serializers.queue_moved(result)

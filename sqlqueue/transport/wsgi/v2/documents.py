@@ -346,7 +346,16 @@ ADMIN_ROUTES = (
         "catalogue_entry",
         "/v2/catalogue/{queue_name}",
         (),
-        {"GET": _get("Get a queue's pool", "CatalogueEntry", admin=True)},
+        {
+            "GET": _get("Get a queue's pool", "CatalogueEntry", admin=True),
+            "PUT": Op(
+                "Move the queue, live, with its messages, claims and subscriptions, to a pool",
+                {"200": "QueueMoved"},
+                ("409",),
+                body="QueueMove",
+                admin=True,
+            ),
+        },
     ),
 )
 

@@ -40,6 +40,7 @@ REQUESTS: dict[str, Callable[[Limits], Schema]] = {
     "NewPool": lambda _: schemas.pool(creating=True),
     "PoolUpdate": lambda _: schemas.pool(creating=False),
     "FlavorRequest": lambda _: schemas.flavor(),
+    "QueueMove": lambda _: schemas.queue_move(),
 }
 """Request-body schemas by component name, from the configured limits."""
 

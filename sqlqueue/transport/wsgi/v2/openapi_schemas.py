@@ -286,6 +286,16 @@ def _admin() -> dict[str, Schema]:
         "FlavorList": page("flavors", "Flavor"),
         "CatalogueEntry": entry,
         "CatalogueList": page("catalogue", "CatalogueEntry"),
+        "QueueMoved": strict(
+            {
+                "project": STRING,
+                "queue": matching(NAME),
+                "pool": STRING,
+                "source": STRING,
+                "messages": COUNT,
+                "pause_ms": {"type": "number", "minimum": 0},
+            }
+        ),
     }
 
 
