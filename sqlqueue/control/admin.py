@@ -59,6 +59,10 @@ class Admin(ControlPlaneService):
         """Move a live queue to ``pool`` (control/moves.py)."""
         return self.moves.move(project, queue, pool)
 
+    def follow_flavor(self, project: str, queue: str, flavor: str | None) -> MoveResult | None:
+        """A queue whose ``_flavor`` changed goes to a pool of it (control/moves.py)."""
+        return self.moves.follow_flavor(project, queue, flavor)
+
     def alive(self) -> bool:
         """Whether the catalogue and the default database answer (pools may not)."""
         try:

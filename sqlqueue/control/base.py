@@ -152,3 +152,10 @@ class ControlPlaneService(abc.ABC):
     @abc.abstractmethod
     def move_queue(self, project: str, queue: str, pool: str) -> MoveResult:
         """Move a live queue to ``pool`` (control/moves.py). :raises MoveRefused:"""
+
+    @abc.abstractmethod
+    def follow_flavor(self, project: str, queue: str, flavor: str | None) -> MoveResult | None:
+        """Move the queue to a pool of ``flavor`` if its pool is not in it (None: stays).
+
+        :raises MoveRefused:
+        """

@@ -78,6 +78,28 @@ class MoveAdmin:
         finally:
             self._pools.changed()
 
+    def follow_flavor(self, project: str, queue: str, flavor: str | None) -> MoveResult | None:
+        """Move a pooled queue whose ``_flavor`` became one its pool is not in.
+
+        The target is drawn by weight among the flavor's pools with a weight
+        above 0. Nothing moves (None) when ``flavor`` is None, the queue lives
+        in the catalogue database (on no pool), its pool is already in the
+        flavor, or the flavor has no pool to take it.
+        :raises MoveRefused: as ``move``.
+        """
+        if flavor is None:
+            return None
+        try:
+            entry = self._control.catalogue.get(project, queue)
+        except errors.QueueNotMapped:
+            return None
+        members = [p for p in self._pools.all() if p.flavor == flavor and p.weight > 0]
+        if not members or entry.pool in {p.name for p in members}:
+            return None
+        target = weighted_choice(members, self._rng)
+        assert target is not None  # members all have weight > 0
+        return self.move(project, queue, target.name)
+
     def drain(self, pool: str, progress: Progress | None = None) -> list[MoveResult]:
         """Move every queue off ``pool``, after setting its weight to 0 (no new queue lands).
 

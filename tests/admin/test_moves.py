@@ -8,6 +8,7 @@ a stale cache takes for ``catalogue_cache_seconds``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from tests.admin.conftest import Site, message_counts
 pytestmark = pytest.mark.sqlite
 
 CLAIM = {"ttl": 300, "grace": 60}
+PATCH = {"Content-Type": "application/openstack-messaging-v2.0-json-patch"}
 
 
 def _post(site: Site, queue: str, *bodies: Any) -> list[str]:
@@ -255,3 +257,21 @@ def test_pending_notifications_move_with_the_queue(site: Site) -> None:
 
     assert pending_notifications(site.sqlite_url("one")) == 0
     assert pending_notifications(site.sqlite_url("two")) == 2
+
+
+def test_a_new_flavor_takes_the_queue_to_a_pool_of_that_flavor(site: Site) -> None:
+    _placed_on_one(site)
+    ids = _post(site, "jobs", "a", "b")
+    assert site.admin.put("/v2/flavors/gold", json={"pool_list": ["two"]}).status_code == 201
+    patch = [{"op": "add", "path": "/metadata/_flavor", "value": "gold"}]
+    changed = site.public.patch("/v2/queues/jobs", body=json.dumps(patch), headers=PATCH)
+    assert changed.status_code == 200, changed.text
+    assert changed.json["_flavor"] == "gold"
+    assert site.admin.get("/v2/catalogue/jobs").json["pool"] == "two"
+    assert message_counts(site.sqlite_url("two")) == {"jobs": 2}
+    listed = site.public.get("/v2/queues/jobs/messages?echo=true").json["messages"]
+    assert [m["id"] for m in listed] == ids
+    patch = [{"op": "replace", "path": "/metadata/_flavor", "value": "gold"}]
+    again = site.public.patch("/v2/queues/jobs", body=json.dumps(patch), headers=PATCH)
+    assert again.status_code == 200  # already in a pool of the flavor: stays
+    assert site.admin.get("/v2/catalogue/jobs").json["pool"] == "two"

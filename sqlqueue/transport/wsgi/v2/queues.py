@@ -8,6 +8,7 @@ from typing import Any
 import falcon
 
 from sqlqueue import errors
+from sqlqueue.domain import policy
 from sqlqueue.domain.limits import Limits
 from sqlqueue.storage import operations
 from sqlqueue.transport.wsgi import body, params, serializers
@@ -104,6 +105,10 @@ class Item(Resource):
 
         where = self._store.at(project, queue_name)
         metadata = where.queues.update_metadata(project, queue_name, change)
+        flavor = metadata.get(policy.FLAVOR)
+        if self._deps.admin is not None and isinstance(flavor, str):
+            # Unlike Zaqar, a new _flavor takes the queue to a pool of that flavor.
+            self._deps.admin.follow_flavor(project, queue_name, flavor)
         resp.media = self._show(metadata, self._limits)
 
     def on_delete(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
