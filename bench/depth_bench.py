@@ -272,9 +272,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.dead is None:
         args.dead = int(args.depth * 0.3)
-    for option in ("depth", "small", "rounds"):
-        if getattr(args, option) < 1:
-            parser.error(f"--{option} must be at least 1")
+    cli.require_positive(parser, args, ("depth", "small", "rounds"))
     return args
 
 

@@ -193,9 +193,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--collectors", type=int, default=1, help="gc rounds at once")
     parser.add_argument("--floor-seconds", type=float, default=10.0, help="floor phase length")
     args = parser.parse_args(argv)
-    for option in ("depth", "producers", "collectors"):
-        if getattr(args, option) < 1:
-            parser.error(f"--{option} must be at least 1")
+    cli.require_positive(parser, args, ("depth", "producers", "collectors"))
     return args
 
 

@@ -57,10 +57,17 @@ def parse(
     args = parser.parse_args(argv)
     if args.messages < BATCH or args.messages % BATCH:
         parser.error(f"--messages must be a positive multiple of {BATCH}")
-    for option in ("rounds", *at_least_one):
+    require_positive(parser, args, ("rounds", *at_least_one))
+    return args
+
+
+def require_positive(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, options: tuple[str, ...]
+) -> None:
+    """Exit with a usage error unless each integer option in ``options`` is at least 1."""
+    for option in options:
         if getattr(args, option) < 1:
             parser.error(f"--{option} must be at least 1")
-    return args
 
 
 def backend_names(args: argparse.Namespace) -> list[str]:
