@@ -362,6 +362,15 @@ def test_a_pool_removed_by_another_worker_is_not_placed_on(world: World) -> None
     assert world.placements() == {f"q{i}": "a" for i in range(5)}
 
 
+def test_the_last_pool_removed_by_another_worker_leaves_the_default(world: World) -> None:
+    world.add_pool("b", 1)
+    assert [p.name for p in world.pooled.router.pools()] == ["b"]  # cached here
+    world.control.pools.delete("b")  # another worker removes the only pool
+    post(world.pooled, "q", 1)
+    assert world.placements() == {}
+    assert message_counts(world.cluster.engines["control"]) == {"q": 1}
+
+
 def test_subscription_create_places_its_queue(world: World) -> None:
     world.add_pool("b", 1)
     where = world.pooled.placing(P, "s")

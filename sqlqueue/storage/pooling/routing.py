@@ -134,9 +134,9 @@ class Router:
         if not registered:  # a pool registered by another process since we cached none
             self._pools = None
             registered = self.pools()
-        if not registered or self._in_default(project, queue):
-            return self.default  # no pools yet, or a queue from before pooling
         for attempt in range(2):
+            if not registered or self._in_default(project, queue):
+                return self.default  # no pools (yet, or any more), or a queue from before pooling
             chosen = weighted_choice(self._candidates(registered, project, flavor), self._rng)
             if chosen is None:
                 label = namespaces.label(queue).lower()
