@@ -96,8 +96,10 @@ class Item(Resource):
             )
         ops = self._validate.patch(body.read_json(req, self._limits.max_queue_metadata))
         project = req.context.project
+        before: list[Any] = [None]
 
         def change(stored: dict[str, Any]) -> dict[str, Any]:
+            before[0] = stored.get(policy.FLAVOR)
             metadata = self._validate.apply(stored, ops)
             # Places its dead-letter queue beside it; a refusal writes nothing.
             self._store.placing(project, queue_name, metadata)
@@ -106,7 +108,7 @@ class Item(Resource):
         where = self._store.at(project, queue_name)
         metadata = where.queues.update_metadata(project, queue_name, change)
         flavor = metadata.get(policy.FLAVOR)
-        if self._deps.admin is not None and isinstance(flavor, str):
+        if self._deps.admin is not None and isinstance(flavor, str) and flavor != before[0]:
             # Unlike Zaqar, a new _flavor takes the queue to a pool of that flavor.
             self._deps.admin.follow_flavor(project, queue_name, flavor)
         resp.media = self._show(metadata, self._limits)
