@@ -46,6 +46,14 @@ def test_wheel_contains_migrations(wheel: Path) -> None:
     assert any(n.startswith("sqlqueue/migrations/versions/0001_") for n in names)
 
 
+def test_wheel_contains_dashboard_pages(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    for page in ("overview.html", "page.html", "queue.html"):
+        assert f"sqlqueue/transport/wsgi/dashboard/templates/{page}" in names
+    assert "sqlqueue/transport/wsgi/dashboard/static/dashboard.js" in names
+    assert "sqlqueue/transport/wsgi/dashboard/static/dashboard.css" in names
+
+
 def test_db_commands_from_installed_wheel(wheel: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)
