@@ -7,6 +7,7 @@ tokens with it through keystonemiddleware's auth_token.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -18,7 +19,10 @@ from typing import Any
 
 import pytest
 import requests
+import websocket
+from zaqarclient import transport
 from zaqarclient.queues import client
+from zaqarclient.transport import request
 
 from tests.conftest import ServerUrls
 from tests.e2e.conftest import E2E_BACKENDS, START_TIMEOUT, Server, command, free_port, stop
@@ -40,6 +44,8 @@ class Cloud:
     """Role ``member`` on project ``beta``."""
     public: Server
     admin_api: Server
+    websocket: str
+    """The public server's websocket API (ws://...)."""
     tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, who: Identity) -> str:
@@ -112,7 +118,9 @@ def cloud(
     database_url = server_urls.url(backend, "e2e_keystone")
     logs = tmp_path_factory.mktemp("keystone-sqlqueue")
     env = keystone_env(keystone, service, NOAUTH_PROJECT="demo")  # ignored under Keystone
-    public = serve(database_url, logs / "public.log", env)
+    ws_port = free_port()
+    websocket = ("--websocket", "--websocket-port", str(ws_port))
+    public = serve(database_url, logs / "public.log", env, *websocket)
     try:
         admin_api = serve(database_url, logs / "admin.log", env, "--admin")
     except BaseException:
@@ -120,7 +128,7 @@ def cloud(
         raise
     keystone.register_endpoint("messaging", public.url, region=backend)
     try:
-        yield Cloud(keystone, member, stranger, public, admin_api)
+        yield Cloud(keystone, member, stranger, public, admin_api, f"ws://127.0.0.1:{ws_port}")
     finally:
         stop(admin_api.process)
         stop(public.process)
@@ -301,3 +309,110 @@ def test_zaqarclient_finds_sqlqueue_in_the_catalogue(
     queue.post([{"body": "via the catalogue"}])
     assert [message.body for message in queue.messages(echo=True)] == ["via the catalogue"]
     assert queue.name in queue_names(cloud, cloud.member)
+
+
+# -- the websocket API (Zaqar's ``authenticate`` action) ------------------------------------------
+
+
+class Socket:
+    """A websocket connection to the public server, speaking JSON frames."""
+
+    def __init__(self, url: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:  # the websocket process may still be starting
+            try:
+                self.ws = websocket.create_connection(url, timeout=20)
+                return
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def call(self, action: str, headers: dict[str, str], body: Any = None) -> tuple[int, Any]:
+        """Send one frame; the reply's status and body."""
+        frame: dict[str, Any] = {"action": action, "headers": headers}
+        if body is not None:
+            frame["body"] = body
+        self.ws.send(json.dumps(frame))
+        reply = json.loads(self.ws.recv())
+        return int(reply["headers"]["status"]), reply["body"]
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def frame_headers(who: Identity, **extra: str) -> dict[str, str]:
+    return {**CLIENT_ID, "X-Project-ID": who.project_id, **extra}
+
+
+def test_websocket_frames_need_an_authenticated_connection(cloud: Cloud) -> None:
+    socket = Socket(cloud.websocket)
+    try:
+        member, name = frame_headers(cloud.member), f"ws-{uuid.uuid4().hex[:8]}"
+        status, body = socket.call("queue_create", member, {"queue_name": name})
+        assert (status, body["error"]) == (403, "Not authentified.")
+        bad = frame_headers(cloud.member, **{"X-Auth-Token": "gAAAAAB-not-a-token"})
+        status, body = socket.call("authenticate", bad)
+        assert (status, body["error"]) == (401, "Authentication failed.")
+        status, body = socket.call("queue_create", member, {"queue_name": name})
+        assert status == 403, body
+
+        good = frame_headers(cloud.member, **{"X-Auth-Token": cloud.token(cloud.member)})
+        assert socket.call("authenticate", good) == (200, {"message": "Authentified."})
+        assert socket.call("queue_create", member, {"queue_name": name})[0] == 201
+        post = {"queue_name": name, "messages": [{"body": "over the socket", "ttl": 300}]}
+        assert socket.call("message_post", member, post)[0] == 201
+
+        escape = frame_headers(cloud.stranger)  # the token is alpha's
+        status, body = socket.call("message_post", escape, post)
+        assert (status, body["error"]) == (403, "Not authenticated.")
+        status, body = socket.call("queue_list", {**CLIENT_ID}, {})
+        assert status == 400, body  # X-Project-ID is required, as on every frame
+    finally:
+        socket.close()
+    assert name in queue_names(cloud, cloud.member)
+    assert name not in queue_names(cloud, cloud.stranger)
+    listed = requests.get(
+        f"{cloud.public.url}/v2/queues/{name}/messages?echo=true",
+        headers=cloud.headers(cloud.member),
+    )
+    assert [m["body"] for m in listed.json()["messages"]] == ["over the socket"]
+
+
+def test_zaqarclient_websocket_transport_with_a_keystone_token(cloud: Cloud) -> None:
+    name = f"wsclient-{uuid.uuid4().hex[:8]}"
+    options = {"os_auth_token": cloud.token(cloud.member), "os_project_id": cloud.member.project_id}
+    conf = {"auth_opts": {"backend": "keystone", "options": options}}
+    Socket(cloud.websocket).close()  # the websocket process is up
+    with transport.get_transport_for(cloud.websocket, options=conf) as ws:
+        create = json.dumps({"queue_name": name})
+        created = ws.send(request.Request(cloud.websocket, "queue_create", content=create))
+        assert created.status_code == 201
+        post = {"queue_name": name, "messages": [{"body": {"via": "zaqarclient"}, "ttl": 300}]}
+        posted = ws.send(request.Request(cloud.websocket, "message_post", content=json.dumps(post)))
+        assert posted.status_code == 201
+        assert len(json.loads(posted.content)["message_ids"]) == 1
+    listed = requests.get(
+        f"{cloud.public.url}/v2/queues/{name}/messages?echo=true",
+        headers=cloud.headers(cloud.member),
+    )
+    assert [m["body"] for m in listed.json()["messages"]] == [{"via": "zaqarclient"}]
+
+
+def test_websocket_closes_with_4003_when_the_token_expires(cloud: Cloud) -> None:
+    token, expires = cloud.keystone.short_token(cloud.member, seconds=15)
+    socket = Socket(cloud.websocket)
+    try:
+        member = frame_headers(cloud.member)
+        answer = socket.call("authenticate", {**member, "X-Auth-Token": token})
+        assert answer[0] == 200, (answer, expires - time.time())
+        assert socket.call("queue_list", member, {})[0] == 200
+        socket.ws.settimeout(max(expires - time.time(), 0) + 10)
+        opcode, data = socket.ws.recv_data(control_frame=True)
+        while opcode != websocket.ABNF.OPCODE_CLOSE:
+            opcode, data = socket.ws.recv_data(control_frame=True)
+        assert time.time() >= expires
+        code, reason = int.from_bytes(data[:2], "big"), data[2:].decode()
+        assert (code, reason) == (4003, "Authentication expired.")
+    finally:
+        socket.close()

@@ -114,11 +114,6 @@ def test_a_signed_url_needs_no_token(
             {"keystone_password": "", "keystone_auth_url": ""},
             "auth_strategy = keystone needs keystone_auth_url, keystone_password",
         ),
-        (
-            {"websocket": True},
-            "the websocket API has no Keystone authentication: "
-            "serve it only with auth_strategy = noauth",
-        ),
     ],
 )
 def test_set_ups_that_cannot_work_are_refused(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlqueue import errors
@@ -24,6 +24,7 @@ from sqlqueue.domain.models import Message, MessageSummary, Page
 from sqlqueue.storage import operations
 from sqlqueue.storage.base import QueueStore
 from sqlqueue.transport.websocket import replies
+from sqlqueue.transport.websocket.auth import Authentication, Gate
 from sqlqueue.transport.websocket.frames import Document, Reply, Request
 from sqlqueue.transport.websocket.schema import SPECS, UNSUPPORTED, check_body
 from sqlqueue.transport.wsgi import serializers
@@ -37,9 +38,12 @@ SOCKET_SUBSCRIBER = "http://socket.invalid/"
 
 @dataclass(frozen=True)
 class Session:
-    """What an action knows of its connection: the URI its socket subscriptions use."""
+    """What an action knows of its connection: its subscriber URI and authentication."""
 
     subscriber: str
+    """The URI its socket subscriptions use."""
+    auth: Authentication = field(default_factory=Authentication, compare=False)
+    """Its Keystone authentication (changed in place by ``authenticate``)."""
 
 
 @dataclass(frozen=True)
@@ -114,9 +118,11 @@ def _edge(summary: MessageSummary) -> Document:
 class Actions:
     """Every action of the protocol, over one queue store."""
 
-    def __init__(self, store: QueueStore, limits: Limits) -> None:
+    def __init__(self, store: QueueStore, limits: Limits, gate: Gate | None = None) -> None:
+        """``gate``: Keystone's check of every frame (None under noauth)."""
         self._store = store
         self._limits = limits
+        self._gate = gate
         self._validate = Validator(limits)
         self._table: dict[str, Callable[[Call], Outcome]] = {
             name: getattr(self, f"_{name}") for name in SPECS if name != "authenticate"
@@ -136,10 +142,15 @@ class Actions:
         if action not in SPECS:
             return Outcome(replies.bad_request(f"{action} is not a valid action"))
         project = self._project(request)
-        if action == "authenticate":  # noauth: the project header is trusted as on HTTP
-            return Outcome(Reply(200, {"message": "Authentified."}))
+        if action == "authenticate":
+            if self._gate is None:  # noauth: the project header is trusted as on HTTP
+                return Outcome(Reply(200, {"message": "Authentified."}))
+            return Outcome(self._gate.authenticate(request, session.auth))
         body = check_body(action, {} if request.body is None else request.body)
-        call = Call(project, self._client_id(request), body, session)
+        client_id = self._client_id(request)
+        if self._gate is not None and (refused := self._gate.refusal(project, session.auth)):
+            return Outcome(refused)
+        call = Call(project, client_id, body, session)
         if "queue_name" in body:
             identity.check_queue_name(call.queue, self._limits)
         return self._table[action](call)

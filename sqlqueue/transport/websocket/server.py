@@ -30,6 +30,7 @@ from sqlqueue.config import Settings
 from sqlqueue.storage.base import QueueStore
 from sqlqueue.transport.websocket import frames, replies
 from sqlqueue.transport.websocket.actions import Actions, Outcome, Session, Subscribe, Unsubscribe
+from sqlqueue.transport.websocket.auth import EXPIRED_CODE, EXPIRED_REASON, gate_for
 from sqlqueue.transport.websocket.frames import Frame
 from sqlqueue.transport.websocket.outbox import Outbox
 from sqlqueue.transport.websocket.push import PushHub
@@ -121,7 +122,7 @@ class WebsocketServer:
 
     def __init__(self, store: QueueStore, settings: Settings, options: Options) -> None:
         self._options = options
-        self._actions = Actions(store, settings.limits)
+        self._actions = Actions(store, settings.limits, gate_for(settings))
         self._pool = ThreadPoolExecutor(options.threads, thread_name_prefix="sqlqueue-ws")
         self._hub = PushHub(store, self._run, options.poll_interval)
         self._server: Server | None = None
@@ -194,16 +195,22 @@ class WebsocketServer:
         return None
 
     async def _reap(self) -> None:
-        """Abort connections stuck closing (a client that never answers the close).
+        """Once a second: close connections whose token expired, abort those stuck closing.
 
-        websockets leaves a connection it closed itself (1009: frame too big)
-        half-closed until the client closes its side; this bounds that wait.
+        A Keystone token that runs out closes its connection with 4003
+        (Zaqar's code). websockets leaves a connection it closed itself (1009:
+        frame too big) half-closed until the client closes its side; a
+        client that never answers the close is aborted after CLOSE_TIMEOUT.
         """
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(1.0)
             now = loop.time()
             for socket in list(self._sockets):
+                if socket.ws.state is State.OPEN and socket.session.auth.expired():
+                    socket.outbox.close()
+                    socket.closer = loop.create_task(socket.ws.close(EXPIRED_CODE, EXPIRED_REASON))
+                    continue
                 if socket.ws.state is not State.CLOSING:
                     continue
                 if socket.closing_since is None:

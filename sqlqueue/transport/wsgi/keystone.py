@@ -9,8 +9,13 @@ carrying ``URL-Signature`` skips Keystone: the app verifies the pre-signed
 URL itself (``middleware.Guard``), and such a request has no roles. So does
 the root path, the versions document.
 
-keystonemiddleware is imported only by ``protect``, so a noauth server never
-loads it (install it with ``pip install 'sqlqueue[keystone]'``).
+The websocket API's ``authenticate`` action has no HTTP request to put
+behind auth_token: ``TokenValidator`` runs auth_token over a made-up
+request carrying only the token, as Zaqar's websocket transport does.
+
+keystonemiddleware is imported only by ``protect`` and ``TokenValidator``,
+so a noauth server never loads it (install it with ``pip install
+'sqlqueue[keystone]'``).
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ import importlib.util
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlqueue.config import Settings
-from sqlqueue.errors import ValidationFailed
+from sqlqueue.errors import NotPermitted, StorageUnavailable, ValidationFailed
 
 access_logger = logging.getLogger("sqlqueue.access")
 
@@ -49,8 +56,7 @@ def check(settings: Settings) -> None:
     """Refuse an authentication set-up that cannot work, before serving.
 
     :raises ValidationFailed: an unknown ``auth_strategy``; with ``keystone``,
-        a missing service-user setting, keystonemiddleware not installed, or
-        the websocket API asked for (it has no Keystone authentication).
+        a missing service-user setting or keystonemiddleware not installed.
     """
     if settings.auth_strategy not in STRATEGIES:
         raise ValidationFailed(
@@ -64,11 +70,6 @@ def check(settings: Settings) -> None:
     if importlib.util.find_spec("keystonemiddleware") is None:
         raise ValidationFailed(
             "auth_strategy = keystone needs keystonemiddleware: pip install 'sqlqueue[keystone]'"
-        )
-    if settings.websocket or settings.websocket_only:
-        raise ValidationFailed(
-            "the websocket API has no Keystone authentication: "
-            "serve it only with auth_strategy = noauth"
         )
 
 
@@ -113,6 +114,101 @@ def protect(app: WsgiApp, settings: Settings) -> WsgiApp:
     conf = _oslo_config(authtoken_options(settings))
     checked = auth_token.AuthProtocol(_Marked(app), {"oslo_config_config": conf})
     return SignedOrToken(app, ZaqarErrors(checked))
+
+
+class TokenRefused(NotPermitted):
+    """Keystone did not accept the token (expired, revoked, malformed or missing)."""
+
+
+class KeystoneUnavailable(StorageUnavailable):
+    """Keystone could not be asked (down, or the service user cannot log in)."""
+
+
+@dataclass(frozen=True)
+class TokenIdentity:
+    """Who a valid token speaks for, as auth_token reports it."""
+
+    project: str | None
+    """The token's project id (None for a token scoped to no project)."""
+    roles: tuple[str, ...]
+    expires: float | None
+    """When the token expires, in seconds since the epoch (None when Keystone says nothing)."""
+
+
+class TokenValidator:
+    """Validate a bare token with keystonemiddleware's auth_token.
+
+    For requests that are not HTTP requests (the websocket ``authenticate``
+    action): auth_token is run over a made-up ``GET /`` carrying only
+    ``X-Auth-Token``, with the same options (and token cache) as ``protect``.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        from keystonemiddleware import auth_token
+
+        conf = _oslo_config(authtoken_options(settings))
+        self._checked = auth_token.AuthProtocol(_identify, {"oslo_config_config": conf})
+
+    def validate(self, token: str) -> TokenIdentity:
+        """The identity behind ``token``.
+
+        :raises TokenRefused: Keystone refused the token (auth_token's 401).
+        :raises KeystoneUnavailable: Keystone could not be asked (auth_token's 503).
+        """
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/",
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "sqlqueue-websocket",
+            "SERVER_PORT": "0",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http",
+            "HTTP_X_AUTH_TOKEN": token,
+        }
+        answer: list[str] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer[:] = [status]
+            return lambda data: None
+
+        result = self._checked(environ, capture)
+        getattr(result, "close", lambda: None)()
+        identity = environ.get(IDENTITY)
+        if isinstance(identity, TokenIdentity):
+            return identity
+        if answer and answer[0].startswith("401"):
+            raise TokenRefused("Authentication failed.")
+        raise KeystoneUnavailable(DESCRIPTIONS[503])
+
+
+IDENTITY = "sqlqueue.token_identity"
+"""Environ key where ``_identify`` leaves a validated token's ``TokenIdentity``."""
+
+
+def _identify(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+    """The app behind auth_token for ``TokenValidator``: note who the token is."""
+    roles = tuple(r.strip() for r in environ.get("HTTP_X_ROLES", "").split(",") if r.strip())
+    environ[IDENTITY] = TokenIdentity(
+        project=environ.get("HTTP_X_PROJECT_ID") or None,
+        roles=roles,
+        expires=_expiry(environ.get("keystone.token_info")),
+    )
+    start_response("204 No Content", [])
+    return []
+
+
+def _expiry(token_info: Any) -> float | None:
+    """``expires_at`` (Identity v3) or ``access.token.expires`` (v2) as epoch seconds."""
+    try:
+        if "token" in token_info:
+            text = token_info["token"]["expires_at"]
+        else:
+            text = token_info["access"]["token"]["expires"]
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 class SignedOrToken:
