@@ -1,9 +1,10 @@
 """The dashboard's snapshot, assembled from the databases, the catalogue and the queues.
 
-Cost: one grouped count per database, one queue listing and one flavor
-listing per project shown, and one stats and one metadata read per queue
-shown (``storage/sql/counters.py``: independent of a queue's depth), so a
-snapshot is bounded by ``limit`` queues, not by how many messages they hold.
+Cost: two grouped counts per database (queues, topics), one queue and one
+topic listing and one flavor listing per project shown, and one stats and
+one metadata read per queue or topic shown (``storage/sql/counters.py``:
+independent of a queue's depth), so a snapshot is bounded by ``limit``
+queues and ``limit`` topics, not by how many messages they hold.
 A database that does not answer is shown down and its queues without
 numbers; the rest of the snapshot is unaffected.
 """
@@ -11,13 +12,14 @@ numbers; the rest of the snapshot is unaffected.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 
 from sqlqueue import errors
 from sqlqueue.control.base import FlavorService, PoolService
 from sqlqueue.domain.clock import Clock
 from sqlqueue.domain.models import FlavorView, Pool, QueueStats
+from sqlqueue.domain.namespaces import QUEUES, TOPICS, Namespace
 from sqlqueue.domain.overview import DatabaseSnapshot, Overview, QueueSnapshot
 from sqlqueue.storage.base import DataDriver, QueueStore
 
@@ -66,62 +68,69 @@ class OverviewBuilder:
         databases = [self._database(None, self._default)]
         for pool in self._pools.all():
             databases.append(self._database(pool, partial(self._pool_driver, pool.name)))
-        projects: dict[str, int] = {}
-        for database in databases:
-            for project, count in (database[1] or {}).items():
-                projects[project] = projects.get(project, 0) + count
-        queues = list(self._queues(sorted(projects), limit + 1))
+        projects = _summed(counts[QUEUES] for _, counts in databases)
+        project_topics = _summed(counts[TOPICS] for _, counts in databases)
+        queues = list(self._queues(sorted(projects), limit + 1, QUEUES))
+        topics = list(self._queues(sorted(project_topics), limit + 1, TOPICS))
         return Overview(
             taken_at=self._clock(),
-            projects=dict(sorted(projects.items())),
+            projects=projects,
             queues=queues[:limit],
             truncated=len(queues) > limit,
             databases=[snapshot for snapshot, _ in databases],
             flavors=self._flavors_of(sorted({queue.project for queue in queues[:limit]})),
+            topics=topics[:limit],
+            topics_truncated=len(topics) > limit,
+            project_topics=project_topics,
         )
 
     def _database(
         self, pool: Pool | None, opener: Opener
-    ) -> tuple[DatabaseSnapshot, dict[str, int] | None]:
+    ) -> tuple[DatabaseSnapshot, dict[Namespace, dict[str, int]]]:
+        """The database's snapshot, and its queues and topics per project (none if down)."""
         weight, flavor = (pool.weight, pool.flavor) if pool else (None, None)
         name = pool.name if pool else None
         try:
             driver = opener()
-            per_project = driver.queues.projects()
+            counts = {space: driver.queues.projects(space) for space in (QUEUES, TOPICS)}
         except errors.StorageUnavailable as ex:
             logger.warning("dashboard: database %s is unavailable: %s", name or "default", ex)
-            return DatabaseSnapshot(name, False, weight, flavor), None
+            return DatabaseSnapshot(name, False, weight, flavor), {QUEUES: {}, TOPICS: {}}
         volume = self._volume(driver)
-        queues = sum(per_project.values())
-        snapshot = DatabaseSnapshot(name, True, weight, flavor, queues, volume)
-        return snapshot, per_project
+        queues = sum(counts[QUEUES].values())
+        return DatabaseSnapshot(name, True, weight, flavor, queues, volume), counts
 
-    def _queues(self, projects: list[str], limit: int) -> Iterator[QueueSnapshot]:
-        """Queues by project and name, up to ``limit``; a queue's stats are read as it goes."""
+    def _queues(
+        self, projects: list[str], limit: int, namespace: Namespace
+    ) -> Iterator[QueueSnapshot]:
+        """Queues (or topics) by project and name, up to ``limit``; stats are read as it goes."""
         left = limit
         for project in projects:
             marker: str | None = None
             while left > 0:
                 want = min(left, PAGE)
-                page = self._store.list_queues(project, marker=marker, limit=want)
+                page = self._store.list_queues(
+                    project, marker=marker, limit=want, namespace=namespace
+                )
                 for info in page.items:
-                    yield self._queue(project, info.name)
+                    yield self._queue(project, info.name, namespace)
                 left -= len(page.items)
                 if len(page.items) < want or page.next_marker is None:
                     break
                 marker = page.next_marker
 
-    def _queue(self, project: str, name: str) -> QueueSnapshot:
+    def _queue(self, project: str, key: str, namespace: Namespace) -> QueueSnapshot:
         """A queue's stats and metadata; None for both while its database does not answer."""
+        name = namespace.name(key)
         try:
-            queues = self._store.at(project, name).queues
+            queues = self._store.at(project, key).queues
             return QueueSnapshot(
-                project, name, queues.stats(project, name), queues.get_metadata(project, name)
+                project, name, queues.stats(project, key), queues.get_metadata(project, key)
             )
         except errors.QueueDoesNotExist:  # deleted since it was listed
             return QueueSnapshot(project, name, QueueStats(0, 0, 0))
         except errors.StorageUnavailable as ex:
-            logger.warning("dashboard: queue %s of %s is unavailable: %s", name, project, ex)
+            logger.warning("dashboard: queue %s of %s is unavailable: %s", key, project, ex)
             return QueueSnapshot(project, name, None, None)
 
     def _flavors_of(self, projects: list[str]) -> list[FlavorView]:
@@ -129,3 +138,12 @@ class OverviewBuilder:
         for project in projects:
             found += self._flavors.list(project, limit=PAGE).items
         return found
+
+
+def _summed(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Per-project counts added over databases, by project."""
+    total: dict[str, int] = {}
+    for per_project in counts:
+        for project, count in per_project.items():
+            total[project] = total.get(project, 0) + count
+    return dict(sorted(total.items()))

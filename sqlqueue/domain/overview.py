@@ -51,7 +51,8 @@ class Overview:
 
     ``queues`` holds at most the first ``limit`` queues by project and name
     (``truncated`` says more exist); ``projects`` counts every project's
-    queues over the databases that answered.
+    queues over the databases that answered. Topics (docs/topics.md) are
+    listed apart, the same way.
     """
 
     taken_at: float
@@ -61,3 +62,14 @@ class Overview:
     truncated: bool
     databases: list[DatabaseSnapshot]
     flavors: list[FlavorView]
+    topics: list[QueueSnapshot] = field(default_factory=list)
+    """At most ``limit`` topics by project and name (``QueueSnapshot.name`` is the topic's name)."""
+    topics_truncated: bool = False
+    project_topics: dict[str, int] = field(default_factory=dict)
+    """Topics per project, over the databases that answered."""
+
+    @property
+    def project_rows(self) -> list[tuple[str, int, int]]:
+        """``(project, queues, topics)`` for every project with either, by name."""
+        names = sorted(set(self.projects) | set(self.project_topics))
+        return [(n, self.projects.get(n, 0), self.project_topics.get(n, 0)) for n in names]

@@ -119,6 +119,31 @@ def test_posted_counts_feed_the_rates(site: Site) -> None:
     assert (row["attrs"]["data-posted"], row["attrs"]["data-total"]) == ("4", "3")
 
 
+def test_topics_are_listed_apart_from_queues(site: Site) -> None:
+    site.admin.post_messages("orders", 1)
+    assert site.admin.put("/v2/topics/orders", json={"kind": "fan-out"}).status_code == 201
+    posted = site.admin.post("/v2/topics/orders/messages", json={"messages": [{"body": 1}] * 2})
+    assert posted.status_code == 201, posted.text
+    other = site.admin.as_project("only-topics")
+    assert other.put("/v2/topics/news", json={}).status_code == 201
+
+    html = site.admin.get("/dashboard").text
+    queues = [(r["attrs"]["data-project"], r["attrs"]["data-queue"]) for r in table(html, "queues")]
+    assert queues == [("project-a", "orders")]  # the topic of the same name is not a queue
+    assert cells_of(html, "queues", "data-queue", "orders")["total"] == "1"
+    topics = [(r["attrs"]["data-project"], r["attrs"]["data-topic"]) for r in table(html, "topics")]
+    assert topics == [("only-topics", "news"), ("project-a", "orders")]
+    orders = cells_of(html, "topics", "data-topic", "orders")
+    assert (orders["total"], orders["metadata"]) == ("2", '{"kind": "fan-out"}')
+    projects = {
+        row["cells"]["name"]: (row["cells"]["queues"], row["cells"]["topics"])
+        for row in table(html, "projects")
+    }
+    assert projects == {"only-topics": ("0", "1"), "project-a": ("1", "1")}
+    default = cells_of(html, "databases", "data-pool", "")
+    assert default["queues"] == "1"
+
+
 def test_values_are_escaped_everywhere(site: Site) -> None:
     project = '"><svg onload=alert(2)>'
     evil = site.admin.as_project(project)
