@@ -36,3 +36,15 @@ class MoveResult:
     outcome: str
     messages: int = 0
     pause_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """What a moved queue leaves in the pool it left: ``queue`` of ``project``
+    went to pool ``pool``; ``since`` (ms) is when the catalogue was pointed
+    there (the move's end)."""
+
+    project: str
+    queue: str
+    pool: str
+    since: int

@@ -36,6 +36,7 @@ from sqlqueue.domain.models import (
     QueueStats,
     Subscription,
 )
+from sqlqueue.domain.moves import Tombstone
 from sqlqueue.domain.namespaces import QUEUES, Namespace
 from sqlqueue.storage.wakeup import Waiter
 
@@ -525,6 +526,18 @@ class DataDriver(abc.ABC):
         Safe from several processes at once. This default does nothing.
         """
         return []
+
+    def tombstones(self, before: int, limit: int) -> list[Tombstone]:
+        """Up to ``limit`` tombstones of queues moved away, ended before ``before`` (ms).
+
+        This default (a database queues never move out of) has none.
+        """
+        return []
+
+    def forget_tombstone(self, tombstone: Tombstone) -> bool:
+        """Delete ``tombstone`` if it is still as read (not replaced by a
+        queue moved back, nor touched by a move's end); whether it went."""
+        return False
 
     @abc.abstractmethod
     def close(self) -> None:

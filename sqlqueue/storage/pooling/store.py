@@ -14,12 +14,14 @@ from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.storage.base import (
     DataDriver,
     DriverOpener,
+    GcProgress,
     Metadata,
     QueueStore,
     StorageOptions,
 )
 from sqlqueue.storage.pooling.listing import QueueLister
 from sqlqueue.storage.pooling.routing import ControlPlane, DriverFactory, Router
+from sqlqueue.storage.pooling.tombstones import TombstoneCollector, keep_seconds
 
 
 class PooledStore(QueueStore):
@@ -57,6 +59,7 @@ class PooledStore(QueueStore):
             rng=rng or random.Random(),
         )
         self._lister = QueueLister(self.router)
+        self._tombstones = TombstoneCollector(self.router, clock, keep_seconds(cache_seconds))
         self._page_size = (options or StorageOptions()).default_queue_page
 
     def at(self, project: str, queue: str) -> DataDriver:
@@ -102,6 +105,11 @@ class PooledStore(QueueStore):
         openers: list[DriverOpener] = [lambda: self.router.default]
         openers += [partial(self.router.driver, pool.name) for pool in self.router.pools()]
         return openers
+
+    def gc(self, progress: GcProgress | None = None) -> int:
+        """Expired rows in every database that answers, then the tombstones
+        of moved queues no worker can still route to (pooling/tombstones.py)."""
+        return super().gc(progress) + self._tombstones.collect(progress)
 
     def reachable(self, pool: Pool) -> bool:
         """Whether ``pool`` can be opened and answers (check before registering it)."""
