@@ -88,7 +88,11 @@ def pool_driver_factory(settings: Settings, clock: Clock) -> DriverFactory:
     defaults = storage_options(settings)
 
     def open_pool(pool: Pool) -> DataDriver:
-        options = dataclasses.replace(defaults, fifo=pool.options.get("fifo", True) is not False)
+        options = dataclasses.replace(
+            defaults,
+            fifo=pool.options.get("fifo", True) is not False,
+            creates_dead_letter_queues=False,  # the catalogue places them
+        )
         return SqlDataDriver.from_url(
             pool.uri, persist=persists(pool.options), clock=clock, options=options
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 STEPS = (
     "journaled",
@@ -36,6 +37,19 @@ class MoveResult:
     outcome: str
     messages: int = 0
     pause_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class DeadLetters:
+    """Messages claimed too often, held (under claim ``claim_id``) on their way
+    to dead-letter queue ``queue`` in another pool.
+
+    ``messages``: (message id, body, ttl in seconds to post it with).
+    """
+
+    queue: str
+    claim_id: str
+    messages: list[tuple[str, Any, int]]
 
 
 @dataclass(frozen=True)

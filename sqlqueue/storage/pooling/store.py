@@ -30,7 +30,9 @@ class PooledStore(QueueStore):
     Args:
         control: pools, flavors and the catalogue (e.g. ``SqlControlDriver``).
         driver_factory: opens the data driver of a pool; called once per pool
-            (again if the pool's uri changes).
+            (again if the pool's uri changes). Its drivers must not create
+            a missing dead-letter queue (``StorageOptions.creates_dead_letter_queues``
+            false): the catalogue places it (pooling/deadletters.py).
         default: serves queues while no pool is registered, and queues created
             before pooling; owned by the caller (``close`` leaves it open).
         clock: the time source of the caches.
