@@ -44,12 +44,13 @@ class DeadLetters:
     """Messages claimed too often, held (under claim ``claim_id``) on their way
     to dead-letter queue ``queue`` in another pool.
 
-    ``messages``: (message id, body, ttl in seconds to post it with).
+    ``messages``: (message id, body, ttl in seconds to post it with, whether
+    its stored body was sealed: it stays sealed in the dead-letter queue).
     """
 
     queue: str
     claim_id: str
-    messages: list[tuple[str, Any, int]]
+    messages: list[tuple[str, Any, int, bool]]
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ spent messages across here and claims again:
    store (following it if it moved), 3. delete them from the source under
    that claim.
 
+A body that was stored encrypted is stored encrypted in the dead-letter
+queue too, whatever its policy (as within one pool, where the row moves).
+
 At least once: a process that dies between 2 and 3 leaves them in the
 source; the lease runs out, the next claim finds them spent again and posts
 them again. Across pools a dead letter gets a new id and marker (as any
@@ -47,10 +50,12 @@ def send_across(router: Router, source: DataDriver, project: str, queue: str) ->
         held = source.claims.hold_dead_letters(project, queue, lease=LEASE_SECONDS, limit=BATCH)
         if held is None or not held.messages:
             break
-        batch = [NewMessage(body, ttl=ttl) for _id, body, ttl in held.messages]
         target = router.lookup(project, held.queue)
-        target.messages.post(project, held.queue, batch, DEAD_LETTER_CLIENT)
-        ids = [message_id for message_id, _body, _ttl in held.messages]
+        for sealed in (False, True):  # one post per kind of stored body
+            batch = [NewMessage(b, ttl=t, sealed=s) for _i, b, t, s in held.messages if s is sealed]
+            if batch:
+                target.messages.post(project, held.queue, batch, DEAD_LETTER_CLIENT)
+        ids = [message_id for message_id, *_rest in held.messages]
         source.messages.bulk_delete(project, queue, ids, claim_ids=[held.claim_id])
         sent += len(ids)
         if len(ids) < BATCH:

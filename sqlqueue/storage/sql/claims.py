@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlqueue import errors
 from sqlqueue.domain import ids
 from sqlqueue.domain.bodies import BodyCodec
+from sqlqueue.domain.crypto import is_sealed
 from sqlqueue.domain.models import Claim, Message
 from sqlqueue.domain.moves import DeadLetters
 from sqlqueue.domain.policy import QueuePolicy
@@ -352,8 +353,12 @@ class SqlClaimController(ClaimController):
                 held = sa.update(messages).where(messages.c.id.in_([r.id for r in found]))
                 conn.execute(held.values(claim_id=claim_id, claim_expires=now + lease * 1000))
             ttl = policy.dead_letter_queue_messages_ttl
-            opened = [rows.to_message(r, now, self._options.bodies) for r in found]
-            return DeadLetters(target, claim_id, [(m.id, m.body, ttl or m.ttl) for m in opened])
+            spent_rows = [
+                (rows.to_message(r, now, self._options.bodies), is_sealed(r.body)) for r in found
+            ]
+            return DeadLetters(
+                target, claim_id, [(m.id, m.body, ttl or m.ttl, s) for m, s in spent_rows]
+            )
 
         return self._db.run(work)
 
