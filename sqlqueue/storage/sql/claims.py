@@ -352,6 +352,7 @@ class SqlClaimController(ClaimController):
             if found:
                 held = sa.update(messages).where(messages.c.id.in_([r.id for r in found]))
                 conn.execute(held.values(claim_id=claim_id, claim_expires=now + lease * 1000))
+                tally.count(conn, MESSAGES_DEAD_LETTERED, len(found))
             ttl = policy.dead_letter_queue_messages_ttl
             spent_rows = [
                 (rows.to_message(r, now, self._options.bodies), is_sealed(r.body)) for r in found

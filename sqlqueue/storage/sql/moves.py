@@ -403,7 +403,7 @@ def _final_queue_row(conn: Connection, source: Row[Any], staged: Row[Any] | None
         inserted = conn.execute(sa.insert(queues).values(values)).inserted_primary_key
         assert inserted is not None
         return int(inserted[0])
-    counters.forget(conn, staged.id)  # gc may have counted staged rows it collected
+    counters.forget(conn, staged.id)  # none expected (gc skips staged copies); be sure
     conn.execute(sa.update(queues).where(queues.c.id == staged.id).values(values))
     return int(staged.id)
 
