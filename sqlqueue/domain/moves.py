@@ -9,6 +9,7 @@ from typing import Any
 STEPS = (
     "journaled",
     "staged",
+    "caught_up",
     "source_locked",
     "target_committed",
     "source_committed",

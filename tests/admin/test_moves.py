@@ -248,14 +248,16 @@ def test_a_dead_letter_queue_placed_on_another_pool_first_is_used_there(site: Si
     assert message_counts(site.sqlite_url("two")) == {}
 
 
-def test_changes_after_the_precopy_are_carried_by_the_switch(site: Site) -> None:
+@pytest.mark.parametrize("when", ["staged", "caught_up"])
+def test_changes_after_the_precopy_are_carried_by_the_switch(site: Site, when: str) -> None:
     _placed_on_one(site)
     ids = _post(site, "jobs", *range(6))
     seen: dict[str, str] = {}
 
     def meanwhile(step: str) -> None:
-        """Claim, delete and post between the pre-copy and the switch."""
-        if step != "staged":
+        """Claim, delete and post after the pre-copy (carried by the catch-up)
+        or after the catch-up (carried by the locked switch)."""
+        if step != when:
             return
         claimed = site.public.post("/v2/queues/jobs/claims?limit=2", json=CLAIM)
         seen["claim"] = claimed.json["messages"][0]["href"].rsplit("claim_id=", 1)[-1]

@@ -528,6 +528,7 @@ class SqlMover:
             self._hook("staged")
             if queue_id is not None:
                 self._catch_up(src, dst, plan, queue_id)
+            self._hook("caught_up")
             count, pause = self._switch(src, dst, plan)
         except BaseException:
             self._resolve(plan)  # by the source: completed or rolled back
