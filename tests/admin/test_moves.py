@@ -381,3 +381,19 @@ def test_the_tombstone_of_a_move_awaiting_resume_is_kept(site: Site) -> None:
     site.clock.advance(keep_seconds(CACHE) + 1)
     site.storages[1].store.gc()
     assert tombstones(site.sqlite_url("one")) == {}
+
+
+def test_a_queue_of_the_catalogue_database_dead_letters_into_a_pool(site: Site) -> None:
+    assert site.public.put("/v2/queues/jobs", json=DEAD_LETTERING).status_code == 201
+    site.put_pool("one", site.sqlite_url("one"))  # jobs stays in the catalogue database
+    site.settle()
+    assert site.public.put("/v2/queues/dlq").status_code == 201
+    assert site.admin.get("/v2/catalogue/dlq").json["pool"] == "one"
+    _post(site, "jobs", "a")
+    _claim_and_release(site)
+
+    assert site.public.post("/v2/queues/jobs/claims", json=CLAIM).status_code == 204
+
+    assert _dead_letters(site) == ["a"]
+    assert message_counts(site.sqlite_url("one")) == {"dlq": 1}
+    assert message_counts(site.settings.database_url) == {}

@@ -68,7 +68,7 @@ class FollowingDriver(DataDriver):
     """
 
     def __init__(
-        self, router: Router, project: str, queue: str, pool: str, inner: DataDriver
+        self, router: Router, project: str, queue: str, pool: str | None, inner: DataDriver
     ) -> None:
         self.inner = inner
         self.pool = pool
@@ -96,13 +96,14 @@ class FollowingDriver(DataDriver):
         """Make way for a claim whose dead-letter queue is not in this pool.
 
         Placed here but not created yet (or placed nowhere: it is placed
-        here): create it here, so the claim dead-letters in one transaction.
+        here; for a queue of the default database, it stays unplaced there):
+        create it here, so the claim dead-letters in one transaction.
         Elsewhere (or moved away from here): move the spent messages there
         (``send_across``).
         """
         project, queue = self._key
         pool = self._router.mapped_pool(project, away.queue)
-        if pool is None:
+        if pool is None and self.pool is not None:
             pool = self._router.place_in(project, away.queue, self.pool)
         if pool == self.pool:
             try:

@@ -103,11 +103,13 @@ class Router:
     def lookup(self, project: str, queue: str) -> DataDriver:
         """The driver of a placed queue (following it if it moved); the default for any other."""
         pool = self.mapped_pool(project, queue)
-        return self.default if pool is None else self.following(project, queue, pool)
+        return self.following(project, queue, pool)
 
-    def following(self, project: str, queue: str, pool: str) -> DataDriver:
-        """The driver of ``pool`` for this queue, following the queue if it moved away."""
-        return FollowingDriver(self, project, queue, pool, self.driver(pool))
+    def following(self, project: str, queue: str, pool: str | None) -> DataDriver:
+        """The driver of ``pool`` (None: the default database) for this queue,
+        following the queue if it moved away and its dead letters to their pool."""
+        inner = self.default if pool is None else self.driver(pool)
+        return FollowingDriver(self, project, queue, pool, inner)
 
     def moved(self, project: str, queue: str, pool: str) -> DataDriver:
         """The driver of ``pool``, where a tombstone says the queue went (remembered)."""

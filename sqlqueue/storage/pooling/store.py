@@ -35,6 +35,8 @@ class PooledStore(QueueStore):
             false): the catalogue places it (pooling/deadletters.py).
         default: serves queues while no pool is registered, and queues created
             before pooling; owned by the caller (``close`` leaves it open).
+            Opened, as the pools' drivers, with ``creates_dead_letter_queues``
+            false.
         clock: the time source of the caches.
         cache_seconds: how stale a cached catalogue lookup or pool list may be.
         rng: the random source of weighted placement (seed it in tests).
