@@ -64,7 +64,9 @@ class FollowingDriver(DataDriver):
 
     Only the queue-scoped controllers follow; ``wakeups`` and ``deliveries``
     are the current pool's (a long-poll that started before a move waits on
-    the old pool until it times out).
+    the old pool until it times out). For the default database (``pool``
+    None) only claims are wrapped, for their dead letters: the other
+    controllers are the database's own (no cost on the request path).
     """
 
     def __init__(
@@ -74,10 +76,15 @@ class FollowingDriver(DataDriver):
         self.pool = pool
         self._router = router
         self._key = (project, queue)
-        self.queues = cast(QueueController, _Following(self, "queues"))
-        self.messages = cast(MessageController, _Following(self, "messages"))
         self.claims = cast(ClaimController, _Following(self, "claims"))
-        self.subscriptions = cast(SubscriptionController, _Following(self, "subscriptions"))
+        if pool is None:  # the default database: queues never move out of it
+            self.queues = inner.queues
+            self.messages = inner.messages
+            self.subscriptions = inner.subscriptions
+        else:
+            self.queues = cast(QueueController, _Following(self, "queues"))
+            self.messages = cast(MessageController, _Following(self, "messages"))
+            self.subscriptions = cast(SubscriptionController, _Following(self, "subscriptions"))
         self.wakeups = inner.wakeups
         self.deliveries = inner.deliveries
 
