@@ -12,10 +12,14 @@ its first post after the move follows the tombstone). Printed per move:
 * ``post x1``: the producer's median post before the move (the floor), and
   the ratio slowest post / post x1.
 
+With ``--repeat N`` each depth is moved N times (a fresh queue each time)
+and the medians of the three figures are printed (the machine is shared:
+one move can meet someone else's burst).
+
 Usage::
 
     python bench/move_bench.py [--routes postgresql:mysql,mysql:postgresql,sqlite:postgresql]
-                               [--depths 100,1000,10000]
+                               [--depths 100,1000,10000] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from harness.cli import add_database_flags, server_urls
+from harness.cli import add_database_flags, require_positive, server_urls
 from harness.databases import fresh_database
 from harness.report import environment, markdown
 
@@ -70,9 +74,10 @@ def post_once(storage: Storage, queue: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def measure(mover: Storage, producer: Storage, route: str, depth: int, target: str) -> Row:
+def measure(
+    mover: Storage, producer: Storage, route: str, depth: int, target: str, queue: str
+) -> Row:
     """Fill a queue, take the floor, then move it under a posting thread."""
-    queue = f"q{depth}"
     fill(mover, queue, depth)
     floor = statistics.median(post_once(producer, queue) for _ in range(30))
     during: list[float] = []
@@ -110,7 +115,22 @@ def bench_route(args: argparse.Namespace, route: str, depths: list[int]) -> list
         stack.callback(producer.close)
         mover.admin.pools.put("source", uri=src.url, weight=1)
         mover.admin.pools.put("target", uri=dst.url, weight=0)  # nothing placed there
-        return [measure(mover, producer, route, depth, "target") for depth in depths]
+        found = []
+        for depth in depths:
+            runs = [
+                measure(mover, producer, route, depth, "target", f"q{depth}-{n}")
+                for n in range(args.repeat)
+            ]
+            found.append(
+                Row(
+                    route,
+                    depth,
+                    statistics.median(r.pause_ms for r in runs),
+                    statistics.median(r.slowest_ms for r in runs),
+                    statistics.median(r.floor_ms for r in runs),
+                )
+            )
+        return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     add_database_flags(parser, "", "sqlqueue_move_bench")
     parser.add_argument("--routes", default="postgresql:mysql,mysql:postgresql,sqlite:postgresql")
     parser.add_argument("--depths", default="100,1000,10000")
+    parser.add_argument("--repeat", type=int, default=1, help="moves per depth (medians)")
     args = parser.parse_args(argv)
+    require_positive(parser, args, ("repeat",))
     depths = [int(d) for d in args.depths.split(",")]
     print(environment())
     rows = [["route", "depth", "pause ms", "slowest post ms", "post x1 ms", "slowest / post x1"]]

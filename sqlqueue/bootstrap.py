@@ -88,7 +88,11 @@ def pool_driver_factory(settings: Settings, clock: Clock) -> DriverFactory:
     defaults = storage_options(settings)
 
     def open_pool(pool: Pool) -> DataDriver:
-        options = dataclasses.replace(defaults, fifo=pool.options.get("fifo", True) is not False)
+        options = dataclasses.replace(
+            defaults,
+            fifo=pool.options.get("fifo", True) is not False,
+            creates_dead_letter_queues=False,  # the catalogue places them
+        )
         return SqlDataDriver.from_url(
             pool.uri, persist=persists(pool.options), clock=clock, options=options
         )
@@ -116,7 +120,9 @@ def create_storage(
     if prepare:
         _gate(engine, settings.database_url)
     control = SqlControlDriver(engine, clock=clock)
-    default = SqlDataDriver(engine, clock=clock, options=storage_options(settings))
+    # Its dead-letter queues may be placed on pools: the pooled store decides.
+    local = dataclasses.replace(storage_options(settings), creates_dead_letter_queues=False)
+    default = SqlDataDriver(engine, clock=clock, options=local)
     pooled = PooledStore(
         control,
         pool_driver_factory(settings, clock),

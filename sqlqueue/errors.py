@@ -147,5 +147,17 @@ class QueueMoved(StorageUnavailable):
         self.queue = queue
 
 
+class DeadLetterQueueAway(StorageUnavailable):
+    """A claim has messages to dead-letter into ``queue``, which this pool's
+    database does not hold (placed on another pool, moved away, or not yet
+    created here); the pooled store moves them across pools and claims again,
+    so a client only sees it (as a 503) from a store that cannot.
+    """
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(f"Dead letter queue {queue} is not in this database")
+        self.queue = queue
+
+
 class MoveRefused(Conflict):
     """A queue cannot be moved as asked (same pool, a queue of that name there, ...)."""

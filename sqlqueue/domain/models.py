@@ -17,6 +17,9 @@ class NewMessage:
     body: JSON
     ttl: int | None = None
     delay: int | None = None
+    sealed: bool = False
+    """Store the body encrypted whatever the queue's policy: a dead letter
+    that was sealed where it came from (pooling/deadletters.py)."""
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 STEPS = (
     "journaled",
     "staged",
+    "caught_up",
     "source_locked",
     "target_committed",
     "source_committed",
@@ -36,3 +38,29 @@ class MoveResult:
     outcome: str
     messages: int = 0
     pause_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class DeadLetters:
+    """Messages claimed too often, held (under claim ``claim_id``) on their way
+    to dead-letter queue ``queue`` in another pool.
+
+    ``messages``: (message id, body, ttl in seconds to post it with, whether
+    its stored body was sealed: it stays sealed in the dead-letter queue).
+    """
+
+    queue: str
+    claim_id: str
+    messages: list[tuple[str, Any, int, bool]]
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """What a moved queue leaves in the pool it left: ``queue`` of ``project``
+    went to pool ``pool``; ``since`` (ms) is when the catalogue was pointed
+    there (the move's end)."""
+
+    project: str
+    queue: str
+    pool: str
+    since: int

@@ -36,6 +36,7 @@ from sqlqueue.domain.models import (
     QueueStats,
     Subscription,
 )
+from sqlqueue.domain.moves import DeadLetters, Tombstone
 from sqlqueue.domain.namespaces import QUEUES, Namespace
 from sqlqueue.storage.wakeup import Waiter
 
@@ -65,6 +66,10 @@ class StorageOptions:
     producers of one queue do not wait on each other's inserts; markers no
     longer follow commit order and a reader paging by marker may skip a
     message that commits late (the seed's ``"fifo": false`` flavor)."""
+    creates_dead_letter_queues: bool = True
+    """False (a pool's database): a claim whose dead-letter queue is not in
+    this database raises ``DeadLetterQueueAway`` instead of creating it
+    here, for the pooled store to find where the catalogue placed it."""
     wake_poll_seconds: float = 0.1
     """Where the database cannot push post events (MySQL, SQLite), how often
     one shared query per process checks the queues someone long-polls."""
@@ -267,6 +272,17 @@ class ClaimController(abc.ABC):
     @abc.abstractmethod
     def delete(self, project: str, queue: str, claim_id: str) -> None:
         """Release a claim's messages (silent if missing)."""
+
+    def hold_dead_letters(
+        self, project: str, queue: str, *, lease: int, limit: int
+    ) -> DeadLetters | None:
+        """Claim (for ``lease`` seconds, claim counts unchanged) up to ``limit``
+        free messages claimed ``_max_claim_count`` times or more, for the pooled
+        store to post them to the dead-letter queue in its pool and delete them
+        here. None: the queue is missing or dead-letters nothing. This default
+        (a store that dead-letters within itself) holds none.
+        """
+        return None
 
 
 class SubscriptionController(abc.ABC):
@@ -525,6 +541,18 @@ class DataDriver(abc.ABC):
         Safe from several processes at once. This default does nothing.
         """
         return []
+
+    def tombstones(self, before: int, limit: int) -> list[Tombstone]:
+        """Up to ``limit`` tombstones of queues moved away, ended before ``before`` (ms).
+
+        This default (a database queues never move out of) has none.
+        """
+        return []
+
+    def forget_tombstone(self, tombstone: Tombstone) -> bool:
+        """Delete ``tombstone`` if it is still as read (not replaced by a
+        queue moved back, nor touched by a move's end); whether it went."""
+        return False
 
     @abc.abstractmethod
     def close(self) -> None:

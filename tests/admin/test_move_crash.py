@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgresql, pytest.mark.mysql]
 OUTCOME = {
     "journaled": "rolled back",
     "staged": "rolled back",
+    "caught_up": "rolled back",
     "source_locked": "rolled back",
     "target_committed": "rolled back",
     "source_committed": "completed",

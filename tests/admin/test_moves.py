@@ -16,9 +16,10 @@ import sqlalchemy as sa
 
 from sqlqueue import cli
 from sqlqueue.bootstrap import create_storage
+from sqlqueue.storage.pooling.tombstones import keep_seconds
 from sqlqueue.storage.sql.engine import make_engine
-from sqlqueue.storage.sql.tables import deliveries
-from tests.admin.conftest import Site, message_counts
+from sqlqueue.storage.sql.tables import deliveries, queues
+from tests.admin.conftest import CACHE, Site, message_counts
 
 pytestmark = pytest.mark.sqlite
 
@@ -187,32 +188,76 @@ def test_pools_issue_disjoint_ids_so_busy_pools_trade_queues(site: Site) -> None
     assert [m["id"] for m in listed] == [*jobs, later[0]]
 
 
-def test_a_claim_that_would_dead_letter_into_a_moved_queue_is_a_503(site: Site) -> None:
-    site.put_pool("one", site.sqlite_url("one"))
-    meta = {"_dead_letter_queue": "dlq", "_max_claim_count": 1}
-    assert site.public.put("/v2/queues/jobs", json=meta).status_code == 201
-    site.put_pool("two", site.sqlite_url("two"))
-    _post(site, "jobs", "a")
-    first = site.public.post("/v2/queues/jobs/claims", json=CLAIM)
+DEAD_LETTERING = {"_dead_letter_queue": "dlq", "_max_claim_count": 1}
+
+
+def _claim_and_release(site: Site, queue: str = "jobs") -> None:
+    """One claim of the queue's messages, released: each was claimed once."""
+    first = site.public.post(f"/v2/queues/{queue}/claims", json=CLAIM)
     claim_id = first.json["messages"][0]["href"].rsplit("claim_id=", 1)[-1]
-    assert site.public.delete(f"/v2/queues/jobs/claims/{claim_id}").status_code == 204
-    assert site.admin.put("/v2/catalogue/dlq", json={"pool": "two"}).status_code == 200
+    assert site.public.delete(f"/v2/queues/{queue}/claims/{claim_id}").status_code == 204
+
+
+def _dead_letters(site: Site) -> list[Any]:
+    listed = site.public.get("/v2/queues/dlq/messages?echo=true")
+    return [m["body"] for m in listed.json["messages"]]
+
+
+@pytest.mark.parametrize("moved", ["dlq", "jobs"])
+def test_dead_letters_reach_their_queue_after_either_queue_moved(site: Site, moved: str) -> None:
+    site.put_pool("one", site.sqlite_url("one"))
+    assert site.public.put("/v2/queues/jobs", json=DEAD_LETTERING).status_code == 201
+    site.put_pool("two", site.sqlite_url("two"))
+    _post(site, "jobs", "a", "b")
+    _claim_and_release(site)
+    assert site.admin.put(f"/v2/catalogue/{moved}", json={"pool": "two"}).status_code == 200
 
     again = site.public.post("/v2/queues/jobs/claims", json=CLAIM)
 
-    assert again.status_code == 503
-    assert set(again.json) == {"title", "description"}
-    assert message_counts(site.sqlite_url("one")) == {"jobs": 1}
+    assert again.status_code == 204, again.text  # both were claimed too often
+    assert _dead_letters(site) == ["a", "b"]
+    assert site.public.get("/v2/queues/jobs/stats").json["messages"]["total"] == 0
+    home = {"dlq": "two", "jobs": "one"}[moved]
+    assert message_counts(site.sqlite_url(home)) == {"dlq": 2}
+    away = "one" if home == "two" else "two"
+    assert message_counts(site.sqlite_url(away)) == {}  # no hidden queue of that name
+    site.settle()  # the same through fresh placements (no tombstone to follow)
+    _post(site, "jobs", "c")
+    _claim_and_release(site)
+    assert site.public.post("/v2/queues/jobs/claims", json=CLAIM).status_code == 204
+    assert _dead_letters(site) == ["a", "b", "c"]
 
 
-def test_changes_after_the_precopy_are_carried_by_the_switch(site: Site) -> None:
+def test_a_dead_letter_queue_placed_on_another_pool_first_is_used_there(site: Site) -> None:
+    site.put_pool("one", site.sqlite_url("one"))
+    assert site.public.put("/v2/queues/dlq").status_code == 201
+    site.put_pool("two", site.sqlite_url("two"))
+    assert site.admin.patch("/v2/pools/one", json={"weight": 0}).status_code == 200
+    site.settle()
+
+    created = site.public.put("/v2/queues/jobs", json=DEAD_LETTERING)
+
+    assert created.status_code == 201, created.text
+    assert site.admin.get("/v2/catalogue/jobs").json["pool"] == "two"
+    assert site.admin.get("/v2/catalogue/dlq").json["pool"] == "one"
+    _post(site, "jobs", "a")
+    _claim_and_release(site)
+    assert site.public.post("/v2/queues/jobs/claims", json=CLAIM).status_code == 204
+    assert _dead_letters(site) == ["a"]
+    assert message_counts(site.sqlite_url("one")) == {"dlq": 1}
+    assert message_counts(site.sqlite_url("two")) == {}
+
+
+@pytest.mark.parametrize("when", ["staged", "caught_up"])
+def test_changes_after_the_precopy_are_carried_by_the_switch(site: Site, when: str) -> None:
     _placed_on_one(site)
     ids = _post(site, "jobs", *range(6))
     seen: dict[str, str] = {}
 
     def meanwhile(step: str) -> None:
-        """Claim, delete and post between the pre-copy and the switch."""
-        if step != "staged":
+        """Claim, delete and post after the pre-copy (carried by the catch-up)
+        or after the catch-up (carried by the locked switch)."""
+        if step != when:
             return
         claimed = site.public.post("/v2/queues/jobs/claims?limit=2", json=CLAIM)
         seen["claim"] = claimed.json["messages"][0]["href"].rsplit("claim_id=", 1)[-1]
@@ -275,3 +320,80 @@ def test_a_new_flavor_takes_the_queue_to_a_pool_of_that_flavor(site: Site) -> No
     again = site.public.patch("/v2/queues/jobs", body=json.dumps(patch), headers=PATCH)
     assert again.status_code == 200  # already in a pool of the flavor: stays
     assert site.admin.get("/v2/catalogue/jobs").json["pool"] == "two"
+
+
+def tombstones(url: str) -> dict[str, str]:
+    """Raw tombstones in the database at ``url``: queue name -> the pool it names."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            stmt = sa.select(queues.c.name, queues.c.moved_to).where(queues.c.moved_to.is_not(None))
+            return {name: pool for name, pool in conn.execute(stmt)}
+    finally:
+        engine.dispose()
+
+
+def test_a_tombstone_goes_once_no_cached_placement_can_reach_it(site: Site) -> None:
+    _placed_on_one(site)
+    _post(site, "jobs", "a")
+    assert site.admin.put("/v2/catalogue/jobs", json={"pool": "two"}).status_code == 200
+    gc = site.storages[1].store.gc
+    keep = keep_seconds(CACHE)
+
+    gc()
+    site.clock.advance(keep - 1)
+    gc()
+    assert tombstones(site.sqlite_url("one")) == {"jobs": "two"}
+    site.clock.advance(2)
+    gc()
+
+    assert tombstones(site.sqlite_url("one")) == {}
+    listed = site.public.get("/v2/queues/jobs/messages?echo=true").json["messages"]
+    assert [m["body"] for m in listed] == ["a"]
+    _post(site, "jobs", "b")
+    assert message_counts(site.sqlite_url("two")) == {"jobs": 2}
+    assert message_counts(site.sqlite_url("one")) == {}
+
+
+def test_the_tombstone_of_a_move_awaiting_resume_is_kept(site: Site) -> None:
+    _placed_on_one(site)
+    _post(site, "jobs", "a")
+
+    def killed(step: str) -> None:
+        if step == "source_committed":
+            raise KeyboardInterrupt  # the mover stops before pointing the catalogue
+
+    mover = create_storage(site.settings, clock=site.clock, move_hook=killed)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            mover.admin.moves.move(site.public.project, "jobs", "two")
+        site.clock.advance(2 * keep_seconds(CACHE))  # messages live 600 s
+        site.storages[1].store.gc()
+        assert tombstones(site.sqlite_url("one")) == {"jobs": "two"}
+        listed = site.public.get("/v2/queues/jobs/messages?echo=true").json["messages"]
+        assert [m["body"] for m in listed] == ["a"]  # the catalogue names one: followed
+
+        assert [r.outcome for r in mover.admin.moves.resume()] == ["completed"]
+    finally:
+        mover.close()
+    site.storages[1].store.gc()
+    assert tombstones(site.sqlite_url("one")) == {"jobs": "two"}  # dated from the resume
+    site.clock.advance(keep_seconds(CACHE) + 1)
+    site.storages[1].store.gc()
+    assert tombstones(site.sqlite_url("one")) == {}
+
+
+def test_a_queue_of_the_catalogue_database_dead_letters_into_a_pool(site: Site) -> None:
+    assert site.public.put("/v2/queues/jobs", json=DEAD_LETTERING).status_code == 201
+    site.put_pool("one", site.sqlite_url("one"))  # jobs stays in the catalogue database
+    site.settle()
+    assert site.public.put("/v2/queues/dlq").status_code == 201
+    assert site.admin.get("/v2/catalogue/dlq").json["pool"] == "one"
+    _post(site, "jobs", "a")
+    _claim_and_release(site)
+
+    assert site.public.post("/v2/queues/jobs/claims", json=CLAIM).status_code == 204
+
+    assert _dead_letters(site) == ["a"]
+    assert message_counts(site.sqlite_url("one")) == {"dlq": 1}
+    assert message_counts(site.settings.database_url) == {}

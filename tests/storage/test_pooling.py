@@ -27,7 +27,7 @@ from sqlqueue import errors
 from sqlqueue.domain.clock import ManualClock
 from sqlqueue.domain.models import Flavor, NewMessage, Pool
 from sqlqueue.domain.namespaces import QUEUES, TOPICS, Namespace
-from sqlqueue.storage.base import DataDriver, QueueStore
+from sqlqueue.storage.base import DataDriver, QueueStore, StorageOptions
 from sqlqueue.storage.pooling import PooledStore, weighted_choice
 from sqlqueue.storage.sql import migrate
 from sqlqueue.storage.sql.control import SqlControlDriver
@@ -92,7 +92,8 @@ def cluster(server_urls: ServerUrls) -> Iterator[Cluster]:
 
 def make_pooled(world: World, seed: int = 1234) -> PooledStore:
     def factory(pool: Pool) -> DataDriver:
-        driver = SqlDataDriver.from_url(pool.uri, clock=world.clock)
+        options = StorageOptions(creates_dead_letter_queues=False)  # as bootstrap's pools
+        driver = SqlDataDriver.from_url(pool.uri, clock=world.clock, options=options)
         world.opened.append(driver)
         return driver
 
@@ -425,11 +426,27 @@ def test_dead_letter_queue_is_placed_beside_its_source(world: World) -> None:
     world.pooled.at(P, "src").claims.delete(P, "src", claim_id)
     assert world.pooled.at(P, "src").claims.create(P, "src", ttl=60, grace=60) == (None, [])
     assert len(world.pooled.at(P, "dead").messages.list(P, "dead", echo=True).items) == 1
+
+
+def test_a_dead_letter_queue_on_another_pool_gets_its_dead_letters_there(world: World) -> None:
+    world.add_pool("a", 1)
+    world.add_pool("b", 1)
+    post(world.pooled, "src", 1)
     home = world.placements()["src"]
-    world.control.catalogue.insert(P, "far", "b" if home == "a" else "a")
-    with pytest.raises(errors.ValidationFailed):
-        world.pooled.placing(P, "src", {"_dead_letter_queue": "far"})
-    assert world.pooled.at(P, "src").queues.get_metadata(P, "src") == meta
+    far = "b" if home == "a" else "a"
+    world.control.catalogue.insert(P, "far", far)
+    meta = {"_max_claim_count": 1, "_dead_letter_queue": "far"}
+    world.pooled.placing(P, "src", meta).queues.set_metadata(P, "src", meta)
+    assert world.placements()["far"] == far
+    claim_id, _ = world.pooled.at(P, "src").claims.create(P, "src", ttl=60, grace=60)
+    assert claim_id is not None
+    world.pooled.at(P, "src").claims.delete(P, "src", claim_id)
+
+    assert world.pooled.at(P, "src").claims.create(P, "src", ttl=60, grace=60) == (None, [])
+
+    assert len(world.pooled.at(P, "far").messages.list(P, "far", echo=True).items) == 1
+    assert message_counts(world.cluster.engines[far]) == {"far": 1}
+    assert message_counts(world.cluster.engines[home]) == {}
 
 
 def test_weighted_choice_skips_non_positive_weights() -> None:

@@ -23,6 +23,7 @@ from sqlqueue.storage.base import (
     QueueController,
     SubscriptionController,
 )
+from sqlqueue.storage.pooling.deadletters import send_across
 
 if TYPE_CHECKING:
     from sqlqueue.storage.pooling.routing import Router
@@ -51,6 +52,8 @@ class _Following:
                     return getattr(getattr(self._owner.inner, self._part), name)(*args, **kwargs)
                 except errors.QueueMoved as moved:
                     self._owner.moved(moved)
+                except errors.DeadLetterQueueAway as away:
+                    self._owner.dead_letters_away(away)
             raise errors.StorageUnavailable("The queue is moving between pools; try again")
 
         return call
@@ -61,17 +64,27 @@ class FollowingDriver(DataDriver):
 
     Only the queue-scoped controllers follow; ``wakeups`` and ``deliveries``
     are the current pool's (a long-poll that started before a move waits on
-    the old pool until it times out).
+    the old pool until it times out). For the default database (``pool``
+    None) only claims are wrapped, for their dead letters: the other
+    controllers are the database's own (no cost on the request path).
     """
 
-    def __init__(self, router: Router, project: str, queue: str, inner: DataDriver) -> None:
+    def __init__(
+        self, router: Router, project: str, queue: str, pool: str | None, inner: DataDriver
+    ) -> None:
         self.inner = inner
+        self.pool = pool
         self._router = router
         self._key = (project, queue)
-        self.queues = cast(QueueController, _Following(self, "queues"))
-        self.messages = cast(MessageController, _Following(self, "messages"))
         self.claims = cast(ClaimController, _Following(self, "claims"))
-        self.subscriptions = cast(SubscriptionController, _Following(self, "subscriptions"))
+        if pool is None:  # the default database: queues never move out of it
+            self.queues = inner.queues
+            self.messages = inner.messages
+            self.subscriptions = inner.subscriptions
+        else:
+            self.queues = cast(QueueController, _Following(self, "queues"))
+            self.messages = cast(MessageController, _Following(self, "messages"))
+            self.subscriptions = cast(SubscriptionController, _Following(self, "subscriptions"))
         self.wakeups = inner.wakeups
         self.deliveries = inner.deliveries
 
@@ -84,6 +97,28 @@ class FollowingDriver(DataDriver):
         if moved.queue != self._key[1]:
             raise moved
         self.inner = self._router.moved(*self._key, moved.pool)
+        self.pool = moved.pool
+
+    def dead_letters_away(self, away: errors.DeadLetterQueueAway) -> None:
+        """Make way for a claim whose dead-letter queue is not in this pool.
+
+        Placed here but not created yet (or placed nowhere: it is placed
+        here; for a queue of the default database, it stays unplaced there):
+        create it here, so the claim dead-letters in one transaction.
+        Elsewhere (or moved away from here): move the spent messages there
+        (``send_across``).
+        """
+        project, queue = self._key
+        pool = self._router.mapped_pool(project, away.queue)
+        if pool is None and self.pool is not None:
+            pool = self._router.place_in(project, away.queue, self.pool)
+        if pool == self.pool:
+            try:
+                self.inner.queues.create(project, away.queue)
+                return
+            except errors.QueueMoved:
+                pass  # it moved away (the placement was a cached one)
+        send_across(self._router, self.inner, project, queue)
 
     def is_alive(self) -> bool:
         return self.inner.is_alive()

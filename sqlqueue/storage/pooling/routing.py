@@ -103,11 +103,13 @@ class Router:
     def lookup(self, project: str, queue: str) -> DataDriver:
         """The driver of a placed queue (following it if it moved); the default for any other."""
         pool = self.mapped_pool(project, queue)
-        return self.default if pool is None else self.following(project, queue, pool)
+        return self.following(project, queue, pool)
 
-    def following(self, project: str, queue: str, pool: str) -> DataDriver:
-        """The driver of ``pool`` for this queue, following the queue if it moved away."""
-        return FollowingDriver(self, project, queue, self.driver(pool))
+    def following(self, project: str, queue: str, pool: str | None) -> DataDriver:
+        """The driver of ``pool`` (None: the default database) for this queue,
+        following the queue if it moved away and its dead letters to their pool."""
+        inner = self.default if pool is None else self.driver(pool)
+        return FollowingDriver(self, project, queue, pool, inner)
 
     def moved(self, project: str, queue: str, pool: str) -> DataDriver:
         """The driver of ``pool``, where a tombstone says the queue went (remembered)."""
@@ -154,24 +156,23 @@ class Router:
         return self.following(project, queue, winner)
 
     def colocate(self, project: str, queue: str, with_queue: str) -> None:
-        """Place ``queue`` (a dead-letter queue) in the pool of ``with_queue``.
+        """Place ``queue`` (a dead-letter queue) in the pool of ``with_queue``
+        unless it is placed already.
 
-        Claims move dead letters within one pool, so a dead-letter queue must
-        live beside its source queue. Nothing to do while the source is on
-        the default driver.
-
-        :raises ValidationFailed: ``queue`` is already placed on another pool.
+        Claims dead-letter in one transaction when both queues share a pool;
+        a dead-letter queue placed elsewhere stays there and gets its dead
+        letters across pools (pooling/deadletters.py). Nothing to do while
+        the source is on the default driver.
         """
         home = self.mapped_pool(project, with_queue)
-        if home is None:
-            return
-        winner = self.control.catalogue.insert_if_absent(project, queue, home)
+        if home is not None:
+            self.place_in(project, queue, home)
+
+    def place_in(self, project: str, queue: str, pool: str) -> str:
+        """Place ``queue`` in ``pool`` unless another placement won; the pool it is in."""
+        winner = self.control.catalogue.insert_if_absent(project, queue, pool)
         self._remember(project, queue, winner)
-        if winner != home:
-            raise errors.ValidationFailed(
-                f"Dead letter queue {queue} lives in pool {winner}, "
-                f"not in pool {home} with queue {with_queue}"
-            )
+        return winner
 
     def forget(self, project: str, queue: str) -> None:
         """Drop the cached placement of one queue (it was moved here)."""

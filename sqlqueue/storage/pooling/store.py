@@ -14,12 +14,14 @@ from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.storage.base import (
     DataDriver,
     DriverOpener,
+    GcProgress,
     Metadata,
     QueueStore,
     StorageOptions,
 )
 from sqlqueue.storage.pooling.listing import QueueLister
 from sqlqueue.storage.pooling.routing import ControlPlane, DriverFactory, Router
+from sqlqueue.storage.pooling.tombstones import TombstoneCollector, keep_seconds
 
 
 class PooledStore(QueueStore):
@@ -28,9 +30,13 @@ class PooledStore(QueueStore):
     Args:
         control: pools, flavors and the catalogue (e.g. ``SqlControlDriver``).
         driver_factory: opens the data driver of a pool; called once per pool
-            (again if the pool's uri changes).
+            (again if the pool's uri changes). Its drivers must not create
+            a missing dead-letter queue (``StorageOptions.creates_dead_letter_queues``
+            false): the catalogue places it (pooling/deadletters.py).
         default: serves queues while no pool is registered, and queues created
             before pooling; owned by the caller (``close`` leaves it open).
+            Opened, as the pools' drivers, with ``creates_dead_letter_queues``
+            false.
         clock: the time source of the caches.
         cache_seconds: how stale a cached catalogue lookup or pool list may be.
         rng: the random source of weighted placement (seed it in tests).
@@ -57,6 +63,7 @@ class PooledStore(QueueStore):
             rng=rng or random.Random(),
         )
         self._lister = QueueLister(self.router)
+        self._tombstones = TombstoneCollector(self.router, clock, keep_seconds(cache_seconds))
         self._page_size = (options or StorageOptions()).default_queue_page
 
     def at(self, project: str, queue: str) -> DataDriver:
@@ -102,6 +109,11 @@ class PooledStore(QueueStore):
         openers: list[DriverOpener] = [lambda: self.router.default]
         openers += [partial(self.router.driver, pool.name) for pool in self.router.pools()]
         return openers
+
+    def gc(self, progress: GcProgress | None = None) -> int:
+        """Expired rows in every database that answers, then the tombstones
+        of moved queues no worker can still route to (pooling/tombstones.py)."""
+        return super().gc(progress) + self._tombstones.collect(progress)
 
     def reachable(self, pool: Pool) -> bool:
         """Whether ``pool`` can be opened and answers (check before registering it)."""

@@ -19,7 +19,9 @@ from sqlalchemy.engine import Connection, Row
 from sqlqueue import errors
 from sqlqueue.domain import ids
 from sqlqueue.domain.bodies import BodyCodec
+from sqlqueue.domain.crypto import is_sealed
 from sqlqueue.domain.models import Claim, Message
+from sqlqueue.domain.moves import DeadLetters
 from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.observe.metrics import CLAIMS_CREATED, MESSAGES_CLAIMED, MESSAGES_DEAD_LETTERED
 from sqlqueue.storage.base import ClaimController, Metadata, StorageOptions
@@ -66,13 +68,22 @@ def claimed_messages(
 
 
 def dead_letter(
-    conn: Connection, source: tuple[str, str], meta: Metadata, found: Sequence[Row[Any]], now: int
+    conn: Connection,
+    source: tuple[str, str],
+    meta: Metadata,
+    found: Sequence[Row[Any]],
+    now: int,
+    *,
+    create: bool = True,
 ) -> list[Row[Any]]:
     """Move messages claimed too often to the dead-letter queue; the rest stay.
 
     A queue that names itself as its dead-letter queue keeps its messages
     (moving them to its own tail would only hide them from this claim).
     ``source``: the (project, name) of the queue the messages are in.
+    Without ``create`` (a pool) the dead-letter queue must be here already.
+    :raises DeadLetterQueueAway: it is not (moved away, placed elsewhere, or
+        not created yet): the claim rolls back, for the pooled store.
     """
     project, name = source
     policy = QueuePolicy.of(meta)
@@ -82,7 +93,12 @@ def dead_letter(
     spent = [r for r in found if r.claim_count >= limit]
     if not spent:
         return list(found)
-    queue_id, _meta, first = reserve_markers(conn, project, target, len(spent), now)
+    try:
+        if not create and find_queue(conn, project, target) is None:
+            raise errors.DeadLetterQueueAway(target)
+        queue_id, _meta, first = reserve_markers(conn, project, target, len(spent), now)
+    except errors.QueueMoved as moved:
+        raise errors.DeadLetterQueueAway(target) from moved
     dlq_ttl = policy.dead_letter_queue_messages_ttl
     for offset, row in enumerate(spent):
         values: dict[str, Any] = {
@@ -136,7 +152,13 @@ class Lease:
 
 
 def claimable(
-    conn: Connection, source: tuple[str, str, int], meta: Metadata, now: int, limit: int
+    conn: Connection,
+    source: tuple[str, str, int],
+    meta: Metadata,
+    now: int,
+    limit: int,
+    *,
+    create_dlq: bool = True,
 ) -> list[int]:
     """Keys of up to ``limit`` free messages, oldest first, locked.
 
@@ -154,7 +176,7 @@ def claimable(
         want = limit - len(keys)
         params = {"p_queue": queue_id, "p_now": now, "p_limit": want, "p_after": after}
         found = hot.execute(conn, pick, params).rows
-        kept = dead_letter(conn, (project, name), meta, found, now)
+        kept = dead_letter(conn, (project, name), meta, found, now, create=create_dlq)
         counters.add(conn, queue_id, len(kept) - len(found))  # moved to the dead-letter queue
         keys += [r.id for r in kept]
         if len(found) < want or len(kept) == len(found):
@@ -170,13 +192,15 @@ def take(
     lease: Lease,
     limit: int,
     bodies: BodyCodec,
+    *,
+    create_dlq: bool = True,
 ) -> list[Message]:
     """Claim up to ``limit`` free messages of a queue, oldest first.
 
     ``source``: the (project, name, id) of the queue. A body that cannot be
     opened raises ``BodyCipherFailed`` inside the transaction, so nothing is claimed.
     """
-    keys = claimable(conn, source, meta, lease.now, limit)
+    keys = claimable(conn, source, meta, lease.now, limit, create_dlq=create_dlq)
     if not keys:
         return []
     returning = bool(conn.dialect.update_returning)
@@ -217,7 +241,15 @@ class SqlClaimController(ClaimController):
             if row is None:
                 return None, []
             source = (project, queue, row.id)
-            taken = take(conn, source, loads(row.meta), lease, limit, self._options.bodies)
+            taken = take(
+                conn,
+                source,
+                loads(row.meta),
+                lease,
+                limit,
+                self._options.bodies,
+                create_dlq=self._options.creates_dead_letter_queues,
+            )
             if not taken:
                 find_queue(conn, project, queue)  # moved while we looked?
                 return None, []
@@ -298,6 +330,38 @@ class SqlClaimController(ClaimController):
 
         self._db.run(work)
         self._wakeups.posted(project, queue)  # released messages are claimable again
+
+    def hold_dead_letters(
+        self, project: str, queue: str, *, lease: int, limit: int
+    ) -> DeadLetters | None:
+        now = self._db.now_ms()
+        claim_id = ids.new_token()
+
+        def work(conn: Connection) -> DeadLetters | None:
+            row = find_queue(conn, project, queue)
+            if row is None:
+                return None
+            meta = loads(row.meta)
+            policy = QueuePolicy.of(meta)
+            target, most = policy.dead_letters_to(queue), policy.max_claim_count
+            if target is None or most is None:
+                return None
+            spent = [*rows.available(row.id, now, meta), messages.c.claim_count >= most]
+            query = rows.select_messages(*spent).order_by(messages.c.marker).limit(limit)
+            found = conn.execute(self._db.select_for_update(query)).all()
+            if found:
+                held = sa.update(messages).where(messages.c.id.in_([r.id for r in found]))
+                conn.execute(held.values(claim_id=claim_id, claim_expires=now + lease * 1000))
+                tally.count(conn, MESSAGES_DEAD_LETTERED, len(found))
+            ttl = policy.dead_letter_queue_messages_ttl
+            spent_rows = [
+                (rows.to_message(r, now, self._options.bodies), is_sealed(r.body)) for r in found
+            ]
+            return DeadLetters(
+                target, claim_id, [(m.id, m.body, ttl or m.ttl, s) for m, s in spent_rows]
+            )
+
+        return self._db.run(work)
 
     @staticmethod
     def _live_claim(

@@ -79,9 +79,15 @@ def _nobody(removed: int) -> None:
 
 
 def expired_queues(conn: Connection, now: int) -> list[tuple[sa.Table, int]]:
-    """(table, queue id) of every queue with expired messages or claims."""
+    """(table, queue id) of every queue with expired messages or claims.
+
+    Not a tombstone (no rows) nor a move's staged copy (storage/sql/moves.py):
+    the move compares that copy with the source's rows, and it must not
+    lose a row the source still has (a claim may extend its life).
+    """
     found = []
-    for queue_id in conn.execute(sa.select(queues.c.id).order_by(queues.c.id)).scalars():
+    live = sa.select(queues.c.id).where(queues.c.moved_to.is_(None)).order_by(queues.c.id)
+    for queue_id in conn.execute(live).scalars():
         for table, probe in _PROBES.items():
             earliest = conn.execute(probe, {"p_queue": queue_id}).scalar()
             if earliest is not None and earliest <= now:

@@ -8,8 +8,9 @@ import time
 from sqlalchemy.engine import Engine
 
 from sqlqueue.domain.clock import Clock, system_clock
+from sqlqueue.domain.moves import Tombstone
 from sqlqueue.storage.base import DataDriver, GcProgress, StorageOptions
-from sqlqueue.storage.sql import maintenance
+from sqlqueue.storage.sql import maintenance, tombstones
 from sqlqueue.storage.sql.claims import SqlClaimController
 from sqlqueue.storage.sql.collector import Collector
 from sqlqueue.storage.sql.database import Database
@@ -72,6 +73,12 @@ class SqlDataDriver(DataDriver):
         if removed:
             logger.info("gc removed %d expired rows", removed)
         return removed
+
+    def tombstones(self, before: int, limit: int) -> list[Tombstone]:
+        return self.db.run(lambda c: tombstones.settled(c, before, limit), write=False)
+
+    def forget_tombstone(self, tombstone: Tombstone) -> bool:
+        return self.db.run(lambda c: tombstones.forget(c, tombstone))
 
     def gc_backlog(self) -> int:
         """Expired rows per queue over (queue_id, expires_at), then subscriptions

@@ -202,7 +202,7 @@ class SqlMessageController(MessageController):
                 client_id,
                 now,
                 default_ttl,
-                self._stored(bodies, reserved.meta),
+                self._stored(bodies, reserved.meta, any(m.sealed for m in messages)),
             )
             posted = insert_rows(conn, values)
             deliveries.enqueue_posted(
@@ -231,13 +231,14 @@ class SqlMessageController(MessageController):
         self._wakeups.posted(project, queue, count)
         return posted
 
-    def _stored(self, bodies: Sequence[str], meta: Metadata) -> Sequence[str]:
-        """The stored texts of a batch: sealed if the queue encrypts its messages.
+    def _stored(self, bodies: Sequence[str], meta: Metadata, sealed: bool) -> Sequence[str]:
+        """The stored texts of a batch: sealed if the queue encrypts its messages
+        (or the batch is ``sealed``: dead letters that were).
 
         Sealed in the posting transaction, under the queue row's lock, because
         only the locked row tells whether the queue encrypts (about 10 us a body).
         """
-        encrypt = QueuePolicy.of(meta).encrypt_messages
+        encrypt = sealed or QueuePolicy.of(meta).encrypt_messages
         return self._options.bodies.store(bodies, encrypt=encrypt)
 
     def list(

@@ -4,27 +4,40 @@ The move, in three databases (source pool S, target pool T, catalogue C):
 
 1. C: journal the move (``moves`` row). A second move of the queue is refused.
 2. Pre-copy, no lock: S's message rows as they are now are written to T
-   under a hidden staging queue row (``stage``).
+   under a hidden staging queue row (``stage``). Then a catch-up round, no
+   lock either: the changeable columns of S's rows (``STATE_COLUMNS``, no
+   body) are compared with the staged ones and only the difference is
+   written (``sync``), so the next step finds only a few milliseconds'
+   changes however long the pre-copy took.
 3. S: lock the queue row (``FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``) and
-   every message row of the queue, then read them, its claims,
-   subscriptions and pending notifications. From here writers of the queue
-   wait (posts on the queue row, deletes and claim updates on the message
-   rows); claimers skip the locked rows and find nothing. T, in one
-   transaction: replace the staged rows that differ from S's, add the
-   missing ones, turn the staging row into the queue (meta, FIFO counter,
-   subscription hint), write claims, subscriptions and notifications;
-   commit (``write_copy``).
+   every message row of the queue, reading only their changeable columns,
+   then its claims, subscriptions and pending notifications. From here
+   writers of the queue wait (posts on the queue row, deletes and claim
+   updates on the message rows); claimers skip the locked rows and find
+   nothing. T, in one transaction: ``sync`` again (rows gone are deleted,
+   changed ones get S's state, new ones are read in full from S and added),
+   turn the staging row into the queue (meta, FIFO counter, subscription
+   hint), write claims, subscriptions and notifications; commit
+   (``write_copy``).
 4. S: delete the queue's rows and turn its queue row into a tombstone
    (``moved_to = T``); commit. The writers that waited wake up, meet the
    tombstone and raise ``QueueMoved``; the pooled store runs them again on T.
-5. C: point the catalogue at T, delete the journal row.
+5. C: point the catalogue at T, date the tombstone from then (the tombstone
+   collector's clock, pooling/tombstones.py), delete the journal row.
 
 Crash analysis (``resume`` decides by looking at S, not at the journal):
 S's queue row a tombstone naming T means step 4 committed, so the move is
 completed (catalogue to T). Anything else means S still holds the queue,
 so whatever T got (the staging row included) is replaced by a tombstone
-naming S (a worker that still routes to T then follows to S). The write
-pause is step 3 to 4: per row, only a locked read, a comparison and a delete.
+naming S (a worker that still routes to T then follows to S).
+
+The write pause is steps 3 to 4. What grows with the queue's depth there is
+only server-side work on narrow rows: the locked read of (id, claim state,
+expiry), the same read of the staged copy, and the delete of the source's
+rows. The delete stays inside the pause on purpose: a delete or claim
+update that waited for a row lock of the move (or that resolved the queue
+just before the commit) must find the row gone, not act on a stale copy
+while the message lives on in T (docs/scaling.md, "Not done / limits").
 
 Message ids are database keys, kept as they are so that clients' ids and
 claims go on working. Each pool issues ids from its own block (``id_blocks``
@@ -40,6 +53,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,6 +78,7 @@ from sqlqueue.storage.sql.tables import (
     queues,
     subscriptions,
 )
+from sqlqueue.storage.sql.tombstones import STAGED
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +87,6 @@ PENDING = 0
 STAGING_PREFIX = "\x7f"
 """Staging queue keys start with it: above the queue and topic key ranges
 (domain/namespaces.py), so no queue or topic can have one."""
-STAGED = "~staged"
-"""``moved_to`` of the hidden queue row a pre-copy is written under."""
 BLOCK_BITS = 40
 """Message ids per pool block: 2**40 (a block is never outgrown in practice)."""
 INHERITS_KEYS = ("mysql", "mariadb", "sqlite")
@@ -81,15 +94,85 @@ INHERITS_KEYS = ("mysql", "mariadb", "sqlite")
 CHUNK = 500
 
 
+STATE_COLUMNS = (
+    messages.c.id,
+    messages.c.claim_id,
+    messages.c.claim_expires,
+    messages.c.claim_count,
+    messages.c.ttl,
+    messages.c.expires_at,
+)
+"""What can change on a message row after it is posted (claims, renewals,
+lifetime extensions; deletion and dead-lettering take the row away). The
+rest (marker, body, client, created_at, delay_until) is written once, so a
+staged row whose state matches the source's is the same row."""
+
+States = dict[int, tuple[Any, ...]]
+"""Message id -> the values of ``STATE_COLUMNS`` after the id."""
+
+
 @dataclass(frozen=True)
 class QueueState:
-    """Everything of one queue that a move carries, read under the source's locks."""
+    """Everything of one queue that a move carries, taken under the source's locks.
+
+    ``states``: every message row's changeable columns (the rows are deleted
+    in the source's transaction); ``fresh``: the full rows posted since the
+    staged copy (marker above its highest).
+    """
 
     queue: Row[Any]
-    messages: Sequence[Row[Any]]
+    states: States
+    fresh: Sequence[Row[Any]]
     claims: Sequence[Row[Any]]
     subscriptions: Sequence[Row[Any]]
     notifications: Sequence[Row[Any]]
+
+
+@dataclass(frozen=True)
+class Staged:
+    """The target's staged copy as the switch starts: its row states and top marker."""
+
+    states: States
+    top: int | None
+
+
+def _state_query(queue_id: int) -> sa.Select[Any]:
+    return sa.select(*STATE_COLUMNS).where(messages.c.queue_id == queue_id)
+
+
+def read_states(conn: Connection, queue_id: int) -> States:
+    """The changeable columns of every message row of a queue, by id (no body
+    crosses the wire)."""
+    return {row[0]: tuple(row[1:]) for row in conn.execute(_state_query(queue_id))}
+
+
+def take_states(conn: Connection, queue_id: int) -> States:
+    """Delete every message row of a queue in ``conn`` (the source, its queue
+    row locked); their changeable columns, by id.
+
+    One pass where the database returns what it deletes (PostgreSQL,
+    MariaDB, SQLite): the delete locks the rows as it reads them. Elsewhere
+    (MySQL) a locked read over (queue_id, marker) first, then the delete.
+    """
+    delete = sa.delete(messages).where(messages.c.queue_id == queue_id)
+    if conn.dialect.delete_returning:
+        taken = conn.execute(delete.returning(*STATE_COLUMNS))
+        return {row[0]: tuple(row[1:]) for row in taken}
+    locked = _state_query(queue_id).order_by(messages.c.marker).with_for_update()
+    states = {row[0]: tuple(row[1:]) for row in conn.execute(locked)}
+    if conn.execute(delete).rowcount != len(states):  # cannot happen under the locks
+        raise errors.StorageUnavailable("The queue changed during its move; nothing was moved")
+    return states
+
+
+def fetch_rows(conn: Connection, keys: Sequence[int]) -> list[Row[Any]]:
+    """Full message rows (every column the schema has) of ``keys``."""
+    found: list[Row[Any]] = []
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        found += conn.execute(sa.select(messages).where(messages.c.id.in_(chunk))).all()
+    return found
 
 
 def _named(table: sa.Table, project: str, queue: str) -> list[Any]:
@@ -101,8 +184,13 @@ def _lock_queue(conn: Connection, project: str, queue: str) -> Row[Any] | None:
     return conn.execute(stmt).first()
 
 
-def read_state(conn: Connection, project: str, queue: str, pool: str, now: int) -> QueueState:
-    """Lock the queue and its message rows in ``conn`` (the source) and read them.
+def read_state(
+    conn: Connection, project: str, queue: str, pool: str, now: int, top: int | None
+) -> QueueState:
+    """Lock the queue in ``conn`` (the source), read the rows posted after
+    marker ``top`` (the staged copy's highest; None: every row) in full, then
+    take every message row's state (``take_states``: the rows are deleted,
+    so writers that wait for them find them gone once the move commits).
 
     A queue placed on the pool but never written there (a dead-letter queue
     placed beside its source) is created empty first, so that it too leaves
@@ -116,8 +204,6 @@ def read_state(conn: Connection, project: str, queue: str, pool: str, now: int) 
         row = _lock_queue(conn, project, queue)
     if row is None or row.moved_to is not None:
         raise errors.MoveRefused(f"Queue {queue} is not in pool {pool}")
-    # Over (queue_id, marker): MySQL then locks only the queue's index range.
-    held = sa.select(messages).where(messages.c.queue_id == row.id).order_by(messages.c.marker)
     notified = sa.select(deliveries).where(
         deliveries.c.project == project,
         deliveries.c.queue == queue,
@@ -126,9 +212,14 @@ def read_state(conn: Connection, project: str, queue: str, pool: str, now: int) 
     subscribed = sa.select(subscriptions).where(
         subscriptions.c.project == project, subscriptions.c.source == queue
     )
+    posted = sa.select(messages).where(messages.c.queue_id == row.id)
+    if top is not None:
+        posted = posted.where(messages.c.marker > top)
+    fresh = conn.execute(posted.with_for_update()).all()
     return QueueState(
         row,
-        conn.execute(held.with_for_update()).all(),
+        take_states(conn, row.id),
+        fresh,
         conn.execute(sa.select(claims).where(claims.c.queue_id == row.id)).all(),
         conn.execute(subscribed).all(),
         conn.execute(notified.order_by(deliveries.c.id)).all(),
@@ -198,7 +289,7 @@ def _clear(conn: Connection, project: str, queue: str) -> None:
     )
 
 
-def _refuse_taken(conn: Connection, keys: Sequence[int], queue: str, pool: str) -> None:
+def _refuse_taken(conn: Connection, keys: Sequence[int], *, queue: str, pool: str) -> None:
     taken = _taken_ids(conn, keys)
     if taken:
         raise errors.MoveRefused(
@@ -217,7 +308,7 @@ def stage(
     lookup or count sees it; its name is no valid queue name.
     :raises MoveRefused: one of the message ids is in use in the target.
     """
-    _refuse_taken(conn, [m.id for m in found], source.name, pool)
+    _refuse_taken(conn, [m.id for m in found], queue=source.name, pool=pool)
     values = _values(source, name=staging, moved_to=STAGED, message_rows=0)
     del values["id"]
     inserted = conn.execute(sa.insert(queues).values(values)).inserted_primary_key
@@ -225,40 +316,72 @@ def stage(
     _insert(conn, messages, [_values(m, queue_id=inserted[0]) for m in found])
 
 
-def _without_queue(row: Row[Any]) -> tuple[Any, ...]:
-    return tuple(value for key, value in row._asdict().items() if key != "queue_id")
+_SET_STATE = (
+    sa.update(messages)
+    .where(messages.c.id == sa.bindparam("p_key"))
+    .values({c.name: sa.bindparam(f"p_{c.name}") for c in STATE_COLUMNS[1:]})
+)
 
 
-def write_copy(conn: Connection, state: QueueState, pool: str, staging: str) -> None:
+def sync(
+    conn: Connection,
+    queue_id: int,
+    states: tuple[States, States],
+    fresh: Sequence[Row[Any]],
+    refuse: Callable[[Sequence[int]], None],
+) -> int:
+    """Make the message rows of queue ``queue_id`` in ``conn`` (the target's
+    staged copy, whose states are ``have``) those of the source (``want``),
+    ``states`` being (have, want); the rows the queue has after.
+
+    Rows the source no longer has go, rows whose state changed get the
+    source's state (no body is read or written again), and ``fresh`` (full
+    source rows the copy lacks) are added after ``refuse`` checked that
+    their ids are free here.
+    """
+    have, want = states
+    gone = sorted(key for key in have if key not in want)
+    changed = [key for key, state in want.items() if key in have and have[key] != state]
+    for start in range(0, len(gone), CHUNK):
+        conn.execute(sa.delete(messages).where(messages.c.id.in_(gone[start : start + CHUNK])))
+    names = [c.name for c in STATE_COLUMNS[1:]]
+    updates = [
+        {"p_key": key, **{f"p_{name}": v for name, v in zip(names, want[key], strict=True)}}
+        for key in changed
+    ]
+    for start in range(0, len(updates), CHUNK):
+        conn.execute(_SET_STATE, updates[start : start + CHUNK])
+    added = [row for row in fresh if row.id not in have]
+    if added:
+        refuse([row.id for row in added])
+        _insert(conn, messages, [_values(m, queue_id=queue_id) for m in added])
+    return len(have) - len(gone) + len(added)
+
+
+def write_copy(conn: Connection, state: QueueState, pool: str, staging: str, have: States) -> None:
     """Write the queue into ``conn`` (the target), replacing a tombstone there.
 
-    What the pre-copy staged (``staging``) is compared row by row with the
-    source's locked state: rows gone or changed since (claimed, deleted,
-    collected) are replaced, new ones added, and the staging row becomes
-    the queue. Without a pre-copy everything is written here.
+    The staged copy (``staging``, whose row states were ``have``) is brought
+    to the source's locked state (``sync``: only rows gone, changed or added
+    since are written), and the staging row becomes the queue.
 
     :raises MoveRefused: a live queue of that name, or one of the message ids, is there.
+    :raises StorageUnavailable: a source row is neither staged nor fresh
+        (the staged copy lost a row): nothing moves.
     """
     project, queue = state.queue.project, state.queue.name
     there = _lock_queue(conn, project, queue)
     if there is not None and there.moved_to is None:
         raise errors.MoveRefused(f"Pool {pool} already has a queue {queue}")
     staged = _lock_queue(conn, project, staging)
-    held = [] if staged is None else _rows_of(conn, staged.id)
-    have = {row.id: _without_queue(row) for row in held}
-    want = {row.id: row for row in state.messages}
-    stale = sorted(
-        key for key, row in have.items() if key not in want or row != _without_queue(want[key])
-    )
-    replaced = set(stale)
-    fresh = [row for key, row in want.items() if key not in have or key in replaced]
-    _refuse_taken(conn, [row.id for row in fresh if row.id not in have], queue, pool)
+    fresh = {row.id for row in state.fresh}
+    if any(key not in have and key not in fresh for key in state.states):
+        raise errors.StorageUnavailable("The queue's staged copy lost a row; nothing was moved")
     _clear(conn, project, queue)
-    queue_id = _final_queue_row(conn, state.queue, staged, len(want))
-    for start in range(0, len(stale), CHUNK):
-        chunk = stale[start : start + CHUNK]
-        conn.execute(sa.delete(messages).where(messages.c.id.in_(chunk)))
-    _insert(conn, messages, [_values(m, queue_id=queue_id) for m in fresh])
+    queue_id = _final_queue_row(conn, state.queue, staged)
+    refuse = partial(_refuse_taken, conn, queue=queue, pool=pool)
+    rows = sync(conn, queue_id, (have, state.states), state.fresh, refuse)
+    conn.execute(sa.update(queues).where(queues.c.id == queue_id).values(message_rows=rows))
     _insert(conn, claims, [_values(c, queue_id=queue_id) for c in state.claims])
     _insert(conn, subscriptions, [_values(s) for s in state.subscriptions])
     notices = [_values(d) for d in state.notifications]
@@ -272,25 +395,23 @@ def _rows_of(conn: Connection, queue_id: int) -> list[Row[Any]]:
     return list(conn.execute(stmt).all())
 
 
-def _final_queue_row(conn: Connection, source: Row[Any], staged: Row[Any] | None, rows: int) -> int:
+def _final_queue_row(conn: Connection, source: Row[Any], staged: Row[Any] | None) -> int:
     """The target's queue row, as the source's: the staging row renamed, or a new one."""
-    values = _values(source, message_rows=rows, moved_to=None)
+    values = _values(source, message_rows=0, moved_to=None)
     del values["id"]
     if staged is None:
         inserted = conn.execute(sa.insert(queues).values(values)).inserted_primary_key
         assert inserted is not None
         return int(inserted[0])
-    counters.forget(conn, staged.id)  # gc may have counted staged rows it collected
+    counters.forget(conn, staged.id)  # none expected (gc skips staged copies); be sure
     conn.execute(sa.update(queues).where(queues.c.id == staged.id).values(values))
     return int(staged.id)
 
 
 def retire(conn: Connection, state: QueueState, target: str, now: int) -> None:
-    """Delete the moved rows from ``conn`` (the source) and leave a tombstone naming ``target``."""
+    """Delete what hangs off the moved queue in ``conn`` (the source; its
+    message rows went in ``read_state``) and leave a tombstone naming ``target``."""
     queue_id = state.queue.id
-    gone = conn.execute(sa.delete(messages).where(messages.c.queue_id == queue_id)).rowcount
-    if gone != len(state.messages):  # cannot happen while the locks hold; never lose one
-        raise errors.StorageUnavailable("The queue changed during its move; nothing was moved")
     conn.execute(sa.delete(claims).where(claims.c.queue_id == queue_id))
     counters.forget(conn, queue_id)
     project, queue = state.queue.project, state.queue.name
@@ -403,8 +524,11 @@ class SqlMover:
         self._journal(plan)
         self._hook("journaled")
         try:
-            self._precopy(src, dst, plan)
+            queue_id = self._precopy(src, dst, plan)
             self._hook("staged")
+            if queue_id is not None:
+                self._catch_up(src, dst, plan, queue_id)
+            self._hook("caught_up")
             count, pause = self._switch(src, dst, plan)
         except BaseException:
             self._resolve(plan)  # by the source: completed or rolled back
@@ -414,9 +538,10 @@ class SqlMover:
         logger.info("moved queue %s/%s from %s to %s", project, queue, source, target)
         return MoveResult(project, queue, source, target, "moved", count, pause)
 
-    def _precopy(self, src: SqlDataDriver, dst: SqlDataDriver, plan: Plan) -> None:
-        """Copy the queue's messages as they are now, with no lock (step 2 then
-        writes only what changed meanwhile)."""
+    def _precopy(self, src: SqlDataDriver, dst: SqlDataDriver, plan: Plan) -> int | None:
+        """Copy the queue's messages as they are now, with no lock (the switch
+        then writes only what changed meanwhile); the source's queue id, None
+        when the source has no such queue (yet)."""
         stmt = sa.select(queues).where(*_named(queues, plan.project, plan.queue))
 
         def read(conn: Connection) -> tuple[Row[Any] | None, list[Row[Any]]]:
@@ -426,22 +551,61 @@ class SqlMover:
             return row, _rows_of(conn, row.id)
 
         row, found = src.db.run(read, write=False)
-        if row is not None:
-            dst.db.run(lambda c: stage(c, row, found, plan.staging, plan.target))
+        if row is None:
+            return None
+        dst.db.run(lambda c: stage(c, row, found, plan.staging, plan.target))
+        return int(row.id)
+
+    def _catch_up(self, src: SqlDataDriver, dst: SqlDataDriver, plan: Plan, queue_id: int) -> None:
+        """Bring the staged copy up to the source's current state, with no lock,
+        so that the locked switch finds only what changed during this round
+        (posts, claims and deletes of a few milliseconds, not of the whole
+        pre-copy)."""
+        have = self._staged(dst, plan).states
+        want = src.db.run(lambda c: read_states(c, queue_id), write=False)
+        new = [key for key in want if key not in have]
+        fresh = src.db.run(lambda c: fetch_rows(c, new), write=False)
+
+        def apply(conn: Connection) -> None:
+            staged = _lock_queue(conn, plan.project, plan.staging)
+            if staged is not None:
+                refuse = partial(_refuse_taken, conn, queue=plan.queue, pool=plan.target)
+                sync(conn, staged.id, (have, want), fresh, refuse)
+
+        dst.db.run(apply)
+
+    def _staged(self, dst: SqlDataDriver, plan: Plan) -> Staged:
+        """The staged copy's row states and top marker (only this move writes them)."""
+
+        def read(conn: Connection) -> Staged:
+            stmt = sa.select(queues.c.id).where(*_named(queues, plan.project, plan.staging))
+            staged = conn.execute(stmt).scalar()
+            if staged is None:
+                return Staged({}, None)
+            top = sa.select(sa.func.max(messages.c.marker)).where(messages.c.queue_id == staged)
+            return Staged(read_states(conn, staged), conn.execute(top).scalar())
+
+        return dst.db.run(read, write=False)
 
     def _switch(self, src: SqlDataDriver, dst: SqlDataDriver, plan: Plan) -> tuple[int, float]:
-        """Steps 2-4; (messages moved, write pause in ms, from asking for the lock)."""
+        """Steps 3-4; (messages moved, write pause in ms, from asking for the lock).
+
+        The staged copy is read before the lock: the pause holds only the
+        source's narrow locked pass and the few rows changed since the catch-up.
+        """
+        staged = self._staged(dst, plan)
         with wrap_db_errors(), src.engine.connect() as conn:
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 asked = time.perf_counter()
-                state = read_state(conn, plan.project, plan.queue, plan.source, src.db.now_ms())
+                now = src.db.now_ms()
+                state = read_state(conn, plan.project, plan.queue, plan.source, now, staged.top)
                 self._hook("source_locked")
-                dst.db.run(lambda c: write_copy(c, state, plan.target, plan.staging))
+                dst.db.run(lambda c: write_copy(c, state, plan.target, plan.staging, staged.states))
                 self._hook("target_committed")
                 retire(conn, state, plan.target, src.db.now_ms())
             pause = (time.perf_counter() - asked) * 1000
-        return len(state.messages), pause
+        return len(state.states), pause
 
     def _wait_settled(self, dst: SqlDataDriver, project: str, queue: str, pool: str) -> None:
         """Refuse a target holding the queue; wait until no worker can still
@@ -513,7 +677,20 @@ class SqlMover:
         except errors.QueueNotMapped:
             pass  # deleted meanwhile (through the tombstone): nothing to point
         self._hook("catalogued")
+        self._touch(plan)
         self._forget(plan)
+
+    def _touch(self, plan: Plan) -> None:
+        """Date the source's tombstone from now, the catalogue pointing to the
+        target: caches of the old placement end ``catalogue_cache_seconds``
+        after it (the tombstone collector's rule, pooling/tombstones.py)."""
+        src = self._sql(plan.source)
+        stmt = (
+            sa.update(queues)
+            .where(*_named(queues, plan.project, plan.queue), queues.c.moved_to == plan.target)
+            .values(updated_at=src.db.now_ms())
+        )
+        src.db.run(lambda c: c.execute(stmt))
 
     def _forget(self, plan: Plan) -> None:
         stmt = sa.delete(moves).where(moves.c.project == plan.project, moves.c.queue == plan.queue)
