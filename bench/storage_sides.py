@@ -188,7 +188,7 @@ class FloorSide:
         """
         if self.update_returning:
             notify = ", pg_notify(%s, %s)" if self.backend == "postgresql" else ""
-            wake = (CHANNEL, notify_payload(self.project, queue)) if notify else ()
+            wake = (CHANNEL, notify_payload(self.project, queue, count)) if notify else ()
             cur.execute(
                 self._sql(
                     "UPDATE queues SET next_marker = next_marker + %s,"

@@ -353,6 +353,53 @@ def test_a_pool_registered_by_another_worker_is_used_at_once(world: World) -> No
     assert message_counts(world.cluster.engines["control"]) == {"before": 1}
 
 
+def _statements(engine: Engine, run: Callable[[], Any]) -> list[str]:
+    """The SQL texts ``run()`` sent through ``engine``."""
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    return sent
+
+
+def _placement_reads(sent: list[str]) -> list[str]:
+    """The statements that read the pool list, the catalogue or whether a queue exists."""
+    return [s for s in sent if "FROM pools" in s or "catalogue" in s or s.startswith("SELECT")]
+
+
+def test_posts_to_a_queue_on_the_default_read_no_placement_again(world: World) -> None:
+    """A queue sent to the default database is remembered there like a placement."""
+    control = world.cluster.engines["control"]
+    first = _statements(control, lambda: post(world.pooled, "plain", 1))
+    assert any("FROM pools" in s for s in first)  # no pools cached yet: read again
+    again = _statements(control, lambda: post(world.pooled, "plain", 1))
+    assert _placement_reads(again) == []
+    world.clock.advance(CACHE + 1)
+    assert any(
+        "FROM pools" in s for s in _statements(control, lambda: post(world.pooled, "plain", 1))
+    )
+    world.add_pool("a", 1)  # "plain" came before pooling: it stays on the default
+    assert _placement_reads(_statements(control, lambda: post(world.pooled, "plain", 1))) != []
+    assert _placement_reads(_statements(control, lambda: post(world.pooled, "plain", 1))) == []
+    assert message_counts(control) == {"plain": 5}
+    assert world.placements() == {}
+
+
+def test_a_queue_deleted_here_is_placed_again(world: World) -> None:
+    post(world.pooled, "q", 1)  # on the default: no pools
+    world.control.pools.create(Pool("a", world.cluster.urls["a"], 1, None))  # another worker
+    world.pooled.delete_queue(P, "q")
+    post(world.pooled, "q", 1)  # this process forgot "q"'s old home with the queue
+    assert world.placements() == {"q": "a"}
+    assert message_counts(world.cluster.engines["control"]) == {}
+
+
 def test_a_pool_removed_by_another_worker_is_not_placed_on(world: World) -> None:
     world.add_pool("a", 1)
     world.add_pool("b", 1000)

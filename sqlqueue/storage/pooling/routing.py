@@ -3,7 +3,10 @@
 Lookups are cached in-process for ``cache_seconds`` (positive answers only,
 so a queue is never placed twice because of a stale "unmapped"), and so is
 the list of registered pools. A queue deleted or placed by another process
-is therefore seen here at most ``cache_seconds`` late.
+is therefore seen here at most ``cache_seconds`` late. Placement also
+remembers, as long, a queue it sent to the default database (which then
+holds it): posting again to that queue reads neither the pool list nor the
+default database to place it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ logger = logging.getLogger(__name__)
 DriverFactory = Callable[[Pool], DataDriver]
 Pools = list[Pool]
 PAGE = 100
+IN_DEFAULT = ""
+"""The cached placement of a queue that lives in the default database (no pool is named "")."""
 
 
 class PlacingCatalogue(Protocol):
@@ -125,10 +130,13 @@ class Router:
         registered by another worker within ``cache_seconds`` must not be
         missed. (A non-empty list may be up to ``cache_seconds`` old; a cached
         pool that was removed since is noticed when placing on it fails, and
-        the list is read again.)
+        the list is read again.) A queue sent to the default database is
+        remembered there for ``cache_seconds``, like a placed queue's pool.
 
         :raises FlavorDoesNotExist: :raises NoPoolFound: no pool with weight > 0 fits.
         """
+        if self._cached((project, queue)) == IN_DEFAULT:  # placed there a moment ago
+            return self.default  # (a queue on no pool is never moved: no tombstone to follow)
         pool = self.mapped_pool(project, queue)
         if pool is not None:
             return self.following(project, queue, pool)
@@ -138,7 +146,9 @@ class Router:
             registered = self.pools()
         for attempt in range(2):
             if not registered or self._in_default(project, queue):
-                return self.default  # no pools (yet, or any more), or a queue from before pooling
+                # no pools (yet, or any more), or a queue from before pooling
+                self._remember(project, queue, IN_DEFAULT)
+                return self.default
             chosen = weighted_choice(self._candidates(registered, project, flavor), self._rng)
             if chosen is None:
                 label = namespaces.label(queue).lower()
@@ -187,10 +197,9 @@ class Router:
 
     def mapped_pool(self, project: str, queue: str) -> str | None:
         """The pool the catalogue maps the queue to, if any (cached)."""
-        key, now = (project, queue), self._clock()
-        hit = self._entries.get(key)
-        if hit is not None and hit[1] > now:
-            return hit[0]
+        hit = self._cached((project, queue))
+        if hit:  # not IN_DEFAULT: lookups ask the catalogue, as for any unmapped queue
+            return hit
         if not self.pools():  # catalogue entries need a pool: skip the lookup
             return None
         try:
@@ -289,6 +298,11 @@ class Router:
             return [pool for pool in registered if pool.flavor is None] or registered
         self.control.flavors.get(project, flavor)  # raises FlavorDoesNotExist
         return [pool for pool in registered if pool.flavor == flavor]
+
+    def _cached(self, key: tuple[str, str]) -> str | None:
+        """The queue's cached pool, ``IN_DEFAULT``, or None when not cached (or stale)."""
+        hit = self._entries.get(key)
+        return hit[0] if hit is not None and hit[1] > self._clock() else None
 
     def _remember(self, project: str, queue: str, pool: str) -> None:
         with self._lock:
