@@ -25,6 +25,7 @@ from sqlqueue.domain.moves import DeadLetters
 from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.observe.metrics import CLAIMS_CREATED, MESSAGES_CLAIMED, MESSAGES_DEAD_LETTERED
 from sqlqueue.storage.base import ClaimController, Metadata, StorageOptions
+from sqlqueue.storage.blobs import resolve
 from sqlqueue.storage.sql import counters, hot, rows, statements, tally
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.messages import reserve_markers
@@ -258,7 +259,12 @@ class SqlClaimController(ClaimController):
             tally.count(conn, MESSAGES_CLAIMED, len(taken))
             return claim_id, taken
 
-        return self._db.run(work)
+        made, taken = self._db.run(work)
+        return made, self._resolve(taken)
+
+    def _resolve(self, found: list[Message]) -> list[Message]:
+        """``found`` with the bodies kept in the blob store (fetched after the commit)."""
+        return resolve(found, self._options.blobs, self._options.bodies)
 
     def get(self, project: str, queue: str, claim_id: str) -> tuple[Claim, list[Message]]:
         now = self._db.now_ms()
@@ -272,7 +278,8 @@ class SqlClaimController(ClaimController):
             age = rows.age_seconds(now, claim.created_at)
             return Claim(claim_id, claim.ttl, claim.grace, age), held
 
-        return self._db.run(work, write=False)
+        claim, held = self._db.run(work, write=False)
+        return claim, self._resolve(held)
 
     def update(self, project: str, queue: str, claim_id: str, *, ttl: int, grace: int) -> None:
         now = self._db.now_ms()

@@ -124,6 +124,11 @@ class SqlQueueController(QueueController):
                 "Message encryption (_enable_encrypt_messages) needs an encryption key, "
                 "and this server has none configured (encryption_keys)."
             )
+        if QueuePolicy.of(metadata).blob_threshold is not None and self._options.blobs is None:
+            raise errors.ValidationFailed(
+                "Routing big bodies (_blob_threshold) needs a blob store, "
+                "and this server has none configured (blob_store)."
+            )
         return metadata
 
     def create(self, project: str, name: str, metadata: Metadata | None = None) -> bool:
