@@ -46,8 +46,8 @@ class BlobRouter:
         :raises StorageUnavailable: the blob store failed (nothing is posted).
         """
         blobs = self._options.blobs
-        if blobs is None or max(len(text) for text in texts) < BLOB_MIN_THRESHOLD // 4:
-            return texts, []  # PERF: a UTF-8 character is at most 4 bytes
+        if blobs is None or not any(_may_route(text) for text in texts):
+            return texts, []
         policy = self._policy(project, queue)
         threshold = policy.blob_threshold
         if threshold is None:
@@ -74,6 +74,16 @@ class BlobRouter:
     def _sealed(self, text: str) -> str:
         codec = self._options.bodies
         return codec.keyring.seal(text) if codec.can_encrypt else text
+
+
+def _may_route(text: str) -> bool:
+    """Whether ``text`` has at least ``BLOB_MIN_THRESHOLD`` bytes of UTF-8.
+
+    PERF: a character is 1 to 4 bytes, so most texts are decided by their length.
+    """
+    if len(text) < BLOB_MIN_THRESHOLD // 4:
+        return False
+    return len(text) >= BLOB_MIN_THRESHOLD or len(text.encode()) >= BLOB_MIN_THRESHOLD
 
 
 def _ttl(message: NewMessage, default: int) -> int:

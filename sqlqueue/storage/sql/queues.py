@@ -114,6 +114,7 @@ class SqlQueueController(QueueController):
         until a key is configured again).
 
         :raises EncryptionUnavailable: ``_enable_encrypt_messages`` without a key.
+        :raises BlobStoreMissing: ``_blob_threshold`` without a blob store.
         """
         if (
             QueuePolicy.of(metadata).encrypt_messages
@@ -125,7 +126,7 @@ class SqlQueueController(QueueController):
                 "and this server has none configured (encryption_keys)."
             )
         if QueuePolicy.of(metadata).blob_threshold is not None and self._options.blobs is None:
-            raise errors.ValidationFailed(
+            raise errors.BlobStoreMissing(
                 "Routing big bodies (_blob_threshold) needs a blob store, "
                 "and this server has none configured (blob_store)."
             )

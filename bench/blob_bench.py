@@ -1,0 +1,219 @@
+"""Big bodies routed to a blob store: small-message claim+delete beside a 200 KB queue.
+
+One pool database holds a queue of small messages and a queue of 200 KB
+messages. While a producer posts and a consumer claims and deletes the big
+messages (one at a time, without pause), ``--consumers`` threads claim ten
+small messages at a time and delete each with its claim id until their queue
+is empty; the rate is small messages per second. Three sides take turns on
+the same pool, each through its own ``SqlDataDriver``:
+
+* ``inline`` (the floor): no blob store; the big queue keeps its bodies in
+  its rows, as before this feature;
+* ``routed-db``: the big queue has ``_blob_threshold`` 1024 and a second
+  database of the same server is the blob store;
+* ``routed-file``: the same with a directory as the blob store.
+
+The small queue has no threshold on every side. The big queue of each side
+starts ``--big-depth`` messages deep. Every small message must be consumed
+once (checked). The big producer posts and the big consumer claims and
+deletes ``--big-rate`` messages a second each (the same load on every side;
+the table shows the rate the consumer kept up).
+The table gives the best round of each side and its ratio
+to ``inline``, and the big messages moved per second meanwhile.
+
+Usage::
+
+    python bench/blob_bench.py [--backends postgresql,sqlite,mysql] [--messages N]
+                               [--rounds R] [--consumers C] [--big-depth D]
+                               [--sides inline,routed-db,routed-file]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+
+from harness import cli
+from harness.databases import Database, fresh_database
+from harness.report import environment, markdown, ratio_cells
+from harness.rounds import Results, interleaved_rounds
+from harness.timing import Latencies, Phase, run_threads, timed_call
+from harness.workload import BATCH, CLAIM_LIMIT, MESSAGE_TTL, BenchError, bodies
+
+from sqlqueue.domain.bodies import BodyCodec
+from sqlqueue.domain.models import NewMessage
+from sqlqueue.storage.base import StorageOptions
+from sqlqueue.storage.blobs import BlobStore, FileBlobStore
+from sqlqueue.storage.sql.blobstore import SqlBlobStore
+from sqlqueue.storage.sql.driver import SqlDataDriver
+
+PROJECT = "blob-bench"
+CLIENT = "3381af92-2b9e-11e3-b191-71861300734c"
+OP = "claim10+delete"
+BIG_OP = "big msg/s"
+BIG = {"blob": base64.b64encode(os.urandom(150_000)).decode()}  # 200 KB, incompressible
+SIDES = ("inline", "routed-db", "routed-file")
+
+
+@dataclass
+class Side:
+    """One driver on the pool; ``blobs`` None for the floor."""
+
+    name: str
+    driver: SqlDataDriver
+    consumers: int
+    big_queue: str
+    big_rate: float
+    moved_big: list[int] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Nothing per thread: the driver's pool is shared."""
+
+
+def big_traffic(side: Side, stop: threading.Event) -> list[threading.Thread]:
+    """A producer and a consumer of big messages, each ``big_rate`` a second (or as
+    fast as they can), running until ``stop``."""
+    messages, claims = side.driver.messages, side.driver.claims
+    moved = [0]
+    period = 1 / side.big_rate
+
+    def produce() -> None:
+        due = time.monotonic()
+        while not stop.is_set():
+            messages.post(PROJECT, side.big_queue, [NewMessage(BIG, ttl=MESSAGE_TTL)], CLIENT)
+            due += period
+            stop.wait(max(0.0, due - time.monotonic()))
+
+    def consume() -> None:
+        due = time.monotonic()
+        while not stop.is_set():
+            due += period
+            stop.wait(max(0.0, due - time.monotonic()))
+            claim_id, found = claims.create(PROJECT, side.big_queue, ttl=300, grace=60, limit=1)
+            for message in found:
+                if message.body != BIG:
+                    raise BenchError(f"{side.name}: a big message came back changed")
+                messages.delete(PROJECT, side.big_queue, message.id, claim_id)
+                moved[0] += 1
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (produce, consume)]
+    for thread in threads:
+        thread.start()
+    side.moved_big = moved
+    return threads
+
+
+def run_round(side: Side, queue: str, count: int) -> dict[str, Phase]:
+    """Fill ``queue`` with ``count`` small messages, then consume them beside big traffic."""
+    for start in range(0, count, BATCH):
+        batch = [NewMessage(b, ttl=MESSAGE_TTL) for b in bodies(start, BATCH)]
+        side.driver.messages.post(PROJECT, queue, batch, CLIENT)
+
+    def work(client: Side, index: int, latencies: Latencies, deadline: float) -> list[int]:
+        seqs: list[int] = []
+        claims, messages = side.driver.claims, side.driver.messages
+        while True:
+            claim_id, found = timed_call(
+                latencies, "claim", claims.create, PROJECT, queue, ttl=300, grace=60,
+                limit=CLAIM_LIMIT,
+            )  # fmt: skip
+            if not found:
+                return seqs
+            for message in found:
+                timed_call(latencies, "delete", messages.delete, PROJECT, queue, message.id,
+                           claim_id)  # fmt: skip
+                seqs.append(message.body["seq"])
+
+    stop = threading.Event()
+    threads = big_traffic(side, stop)
+    try:
+        phase, seqs = run_threads(side.name, side.consumers, count, lambda: side, work, 600)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    got = sorted(seqs)
+    if got != list(range(count)):
+        raise BenchError(f"{side.name}: {len(got)} small messages consumed of {count}")
+    return {OP: phase, BIG_OP: Phase(phase.seconds, side.moved_big[0])}
+
+
+@contextmanager
+def blob_stores(db: Database, args: argparse.Namespace) -> Iterator[dict[str, BlobStore | None]]:
+    """The blob store of each side: none, a second database, a directory."""
+    with ExitStack() as stack:
+        stores: dict[str, BlobStore | None] = {"inline": None}
+        names = [name.strip() for name in args.sides.split(",")]
+        if "routed-db" in names:
+            second = stack.enter_context(
+                fresh_database(db.backend, cli.server_urls(args), args.db_name + "_blobs")
+            )
+            stores["routed-db"] = SqlBlobStore(second.engine)
+        if "routed-file" in names:
+            where = stack.enter_context(tempfile.TemporaryDirectory(prefix="sqlqueue-blobs-"))
+            stores["routed-file"] = FileBlobStore(where)
+        yield {name: stores[name] for name in names}
+
+
+def make_side(db: Database, name: str, blobs: BlobStore | None, args: argparse.Namespace) -> Side:
+    """A driver on the pool, its big queue created (with a threshold when routed) and filled."""
+    options = StorageOptions(bodies=BodyCodec(), blobs=blobs)
+    driver = SqlDataDriver.from_url(db.url, options=options)
+    big = f"big-{name}"
+    driver.queues.create(PROJECT, big, {} if blobs is None else {"_blob_threshold": 1024})
+    for _ in range(args.big_depth):
+        driver.messages.post(PROJECT, big, [NewMessage(BIG, ttl=MESSAGE_TTL)], CLIENT)
+    return Side(name, driver, args.consumers, big, args.big_rate)
+
+
+def bench(db: Database, args: argparse.Namespace) -> Results:
+    """Every side on ``db``, in interleaved rounds."""
+    print(f"{db.backend}: server {db.server_version}", flush=True)
+    with blob_stores(db, args) as stores:
+        sides = [make_side(db, name, blobs, args) for name, blobs in stores.items()]
+        try:
+            return interleaved_rounds(db.backend, sides, args.rounds, args.messages, run_round)
+        finally:
+            for side in sides:
+                side.driver.close()
+
+
+def print_tables(results: dict[str, Results]) -> None:
+    """Best small claim+delete rate per side and its ratio to inline; big rate beside."""
+    rows = [["backend", "side", "small claim10+delete msg/s", "/ inline", "big msg/s"]]
+    for backend, found in results.items():
+        for side in SIDES:
+            if (side, OP) not in found.phases:
+                continue
+            ours, _floor, ratio = ratio_cells(found, side, "inline", OP)
+            big = f"{found.best(side, BIG_OP):,.0f}"
+            rows.append([backend, side, ours, ratio if side != "inline" else "1.00", big])
+    print(markdown(rows))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bench; the exit status."""
+    parser = cli.bench_parser(__doc__, "postgresql", "sqlqueue_blob_bench")
+    parser.add_argument("--consumers", type=int, default=4, help="small consumers (default 4)")
+    parser.add_argument("--big-depth", type=int, default=100, help="big messages at the start")
+    parser.add_argument(
+        "--big-rate", type=float, default=20.0, help="big messages posted a second (default 20)"
+    )
+    parser.add_argument("--sides", default=",".join(SIDES), help="of " + ",".join(SIDES))
+    args = cli.parse(parser, argv, ("consumers",))
+    if not args.sides.startswith("inline"):
+        parser.error("--sides must start with inline (the floor)")
+    print(environment())
+    return cli.finish(cli.run_backends(args, lambda db: bench(db, args)), print_tables)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
