@@ -208,3 +208,15 @@ def test_dead_lettered_and_notified_bodies(site: Blobs) -> None:
     # Deleted while its notification is pending: the body stays for the notification.
     assert api.delete(f"/v2/queues/dead/messages/{dead[0]['id']}").status_code == 204
     assert set(site.store.get([key])) == {key}
+
+
+def test_purging_or_deleting_the_queue_deletes_the_bodies(site: Blobs) -> None:
+    api = site.api
+    api.post_messages("big", BIG, BIG, SMALL)
+    purged = site.keys()
+    assert api.post(f"{Q}/purge", json={"resource_types": ["messages"]}).status_code == 204
+    api.post_messages("big", BIG)
+    deleted = site.keys()
+    assert api.delete(Q).status_code == 204
+    assert site.store.get(purged + deleted) == {}
+    assert site.stored_bodies() == []

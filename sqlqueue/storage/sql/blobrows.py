@@ -20,7 +20,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from sqlqueue.domain.bodies import BLOB, blob_pointer
+from sqlqueue.storage.blobs import BlobStore, discard
 from sqlqueue.storage.sql import hot, statements
+from sqlqueue.storage.sql.database import Database
 from sqlqueue.storage.sql.deliveries import PENDING
 from sqlqueue.storage.sql.tables import deliveries, messages, queue_counters
 
@@ -73,6 +75,22 @@ def notified(conn: Connection, keys: Sequence[str]) -> set[str]:
         deliveries.c.state == PENDING, deliveries.c.body.in_(texts)
     )
     return {text[len(BLOB) :] for text in conn.execute(query).scalars()}
+
+
+def queue_pointers(conn: Connection, queue_id: int) -> list[str]:
+    """The blob keys of every message of a queue (before the queue is deleted)."""
+    query = sa.select(POINTER).where(
+        messages.c.queue_id == queue_id, sa.func.substr(messages.c.body, 1, len(BLOB)) == BLOB
+    )
+    return pointers(conn.execute(query).all())
+
+
+def discard_deleted(db: Database, store: BlobStore | None, keys: Sequence[str]) -> None:
+    """Delete the blobs of deleted rows (after their commit), unless a pending
+    notification still carries them (gc takes those once it is sent)."""
+    if keys and store is not None:
+        kept = db.run(lambda conn: notified(conn, keys), write=False)
+        discard(store, [key for key in keys if key not in kept])
 
 
 def referenced(

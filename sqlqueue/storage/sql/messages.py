@@ -347,11 +347,8 @@ class SqlMessageController(MessageController):
         self._discard(found)
 
     def _discard(self, keys: Sequence[str]) -> None:
-        """Delete the blobs of deleted rows (after their commit), unless a pending
-        notification still carries them (gc takes those later)."""
-        if keys:
-            kept = self._db.run(lambda conn: blobrows.notified(conn, keys), write=False)
-            discard(self._options.blobs, [key for key in keys if key not in kept])
+        """Delete the blobs of deleted rows (see ``blobrows.discard_deleted``)."""
+        blobrows.discard_deleted(self._db, self._options.blobs, keys)
 
     def bulk_delete(
         self,
