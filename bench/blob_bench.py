@@ -4,8 +4,10 @@ One pool database holds a queue of small messages and a queue of 200 KB
 messages. While a producer posts and a consumer claims and deletes the big
 messages (one at a time, without pause), ``--consumers`` threads claim ten
 small messages at a time and delete each with its claim id until their queue
-is empty; the rate is small messages per second. Three sides take turns on
-the same pool, each through its own ``SqlDataDriver``:
+is empty; the rate is small messages per second. The big traffic runs in a
+process of its own (as other server workers would), so that it competes for
+the database and the CPU, not for this process's GIL. Three sides take turns
+on the same pool, each through its own ``SqlDataDriver``:
 
 * ``inline`` (the floor): no blob store; the big queue keeps its bodies in
   its rows, as before this feature;
@@ -32,14 +34,16 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
+import multiprocessing
+import random
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from harness import cli
 from harness.databases import Database, fresh_database
@@ -59,36 +63,53 @@ PROJECT = "blob-bench"
 CLIENT = "3381af92-2b9e-11e3-b191-71861300734c"
 OP = "claim10+delete"
 BIG_OP = "big msg/s"
-BIG = {"blob": base64.b64encode(os.urandom(150_000)).decode()}  # 200 KB, incompressible
+BIG = {"blob": base64.b64encode(random.Random(14).randbytes(150_000)).decode()}
+"""200 KB, incompressible, the same in every process."""
 SIDES = ("inline", "routed-db", "routed-file")
+
+
+@dataclass(frozen=True)
+class BigLoad:
+    """The big-message traffic of one side: its pool, blob store and queue."""
+
+    url: str
+    store: str
+    """"" (none), ``file://<dir>`` or the blob database's URL."""
+    queue: str
+    rate: float
 
 
 @dataclass
 class Side:
-    """One driver on the pool; ``blobs`` None for the floor."""
+    """One side: its driver (small consumers) and its big traffic (another process)."""
 
     name: str
     driver: SqlDataDriver
     consumers: int
-    big_queue: str
-    big_rate: float
-    moved_big: list[int] = field(default_factory=list)
+    load: BigLoad
 
     def close(self) -> None:
         """Nothing per thread: the driver's pool is shared."""
 
 
-def big_traffic(side: Side, stop: threading.Event) -> list[threading.Thread]:
-    """A producer and a consumer of big messages, each ``big_rate`` a second (or as
-    fast as they can), running until ``stop``."""
-    messages, claims = side.driver.messages, side.driver.claims
-    moved = [0]
-    period = 1 / side.big_rate
+def open_store(where: str) -> BlobStore | None:
+    """The blob store ``where`` names (see ``BigLoad.store``)."""
+    if not where:
+        return None
+    if where.startswith("file://"):
+        return FileBlobStore(where[len("file://") :])
+    return SqlBlobStore.from_url(where)
+
+
+def big_traffic(driver: SqlDataDriver, load: BigLoad, stop: Any, moved: Any) -> None:
+    """Post, and claim and delete, ``load.rate`` big messages a second each, until ``stop``."""
+    period = 1 / load.rate
 
     def produce() -> None:
         due = time.monotonic()
         while not stop.is_set():
-            messages.post(PROJECT, side.big_queue, [NewMessage(BIG, ttl=MESSAGE_TTL)], CLIENT)
+            batch = [NewMessage(BIG, ttl=MESSAGE_TTL)]
+            driver.messages.post(PROJECT, load.queue, batch, CLIENT)
             due += period
             stop.wait(max(0.0, due - time.monotonic()))
 
@@ -97,18 +118,48 @@ def big_traffic(side: Side, stop: threading.Event) -> list[threading.Thread]:
         while not stop.is_set():
             due += period
             stop.wait(max(0.0, due - time.monotonic()))
-            claim_id, found = claims.create(PROJECT, side.big_queue, ttl=300, grace=60, limit=1)
+            claims = driver.claims
+            claim_id, found = claims.create(PROJECT, load.queue, ttl=300, grace=60, limit=1)
             for message in found:
                 if message.body != BIG:
-                    raise BenchError(f"{side.name}: a big message came back changed")
-                messages.delete(PROJECT, side.big_queue, message.id, claim_id)
-                moved[0] += 1
+                    raise BenchError("a big message came back changed")
+                driver.messages.delete(PROJECT, load.queue, message.id, claim_id)
+                with moved.get_lock():
+                    moved.value += 1
 
     threads = [threading.Thread(target=f, daemon=True) for f in (produce, consume)]
     for thread in threads:
         thread.start()
-    side.moved_big = moved
-    return threads
+    for thread in threads:
+        thread.join()
+
+
+def big_process(load: BigLoad, ready: Any, stop: Any, moved: Any) -> None:
+    """The big traffic in a process of its own (as another server worker would run it)."""
+    options = StorageOptions(bodies=BodyCodec(), blobs=open_store(load.store))
+    driver = SqlDataDriver.from_url(load.url, options=options)
+    driver.queues.get_metadata(PROJECT, load.queue)  # connected before the clock starts
+    ready.set()
+    try:
+        big_traffic(driver, load, stop, moved)
+    finally:
+        driver.close()
+
+
+@contextmanager
+def big_running(load: BigLoad) -> Iterator[Any]:
+    """The big traffic running in another process; yields its count of messages moved."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, stop, moved = ctx.Event(), ctx.Event(), ctx.Value("i", 0)
+    child = ctx.Process(target=big_process, args=(load, ready, stop, moved), daemon=True)
+    child.start()
+    try:
+        if not ready.wait(60):
+            raise BenchError("the big traffic did not start")
+        yield moved
+    finally:
+        stop.set()
+        child.join(60)
 
 
 def run_round(side: Side, queue: str, count: int) -> dict[str, Phase]:
@@ -132,53 +183,48 @@ def run_round(side: Side, queue: str, count: int) -> dict[str, Phase]:
                            claim_id)  # fmt: skip
                 seqs.append(message.body["seq"])
 
-    stop = threading.Event()
-    threads = big_traffic(side, stop)
-    try:
+    with big_running(side.load) as moved:
         phase, seqs = run_threads(side.name, side.consumers, count, lambda: side, work, 600)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
+        big = moved.value
     got = sorted(seqs)
     if got != list(range(count)):
         raise BenchError(f"{side.name}: {len(got)} small messages consumed of {count}")
-    return {OP: phase, BIG_OP: Phase(phase.seconds, side.moved_big[0])}
+    return {OP: phase, BIG_OP: Phase(phase.seconds, big)}
 
 
 @contextmanager
-def blob_stores(db: Database, args: argparse.Namespace) -> Iterator[dict[str, BlobStore | None]]:
-    """The blob store of each side: none, a second database, a directory."""
+def blob_stores(db: Database, args: argparse.Namespace) -> Iterator[dict[str, str]]:
+    """The blob store of each side (``BigLoad.store``): none, a second database, a directory."""
     with ExitStack() as stack:
-        stores: dict[str, BlobStore | None] = {"inline": None}
+        stores = {"inline": ""}
         names = [name.strip() for name in args.sides.split(",")]
         if "routed-db" in names:
             second = stack.enter_context(
                 fresh_database(db.backend, cli.server_urls(args), args.db_name + "_blobs")
             )
-            stores["routed-db"] = SqlBlobStore(second.engine)
+            stores["routed-db"] = second.url
         if "routed-file" in names:
             where = stack.enter_context(tempfile.TemporaryDirectory(prefix="sqlqueue-blobs-"))
-            stores["routed-file"] = FileBlobStore(where)
+            stores["routed-file"] = f"file://{where}"
         yield {name: stores[name] for name in names}
 
 
-def make_side(db: Database, name: str, blobs: BlobStore | None, args: argparse.Namespace) -> Side:
+def make_side(db: Database, name: str, store: str, args: argparse.Namespace) -> Side:
     """A driver on the pool, its big queue created (with a threshold when routed) and filled."""
-    options = StorageOptions(bodies=BodyCodec(), blobs=blobs)
+    options = StorageOptions(bodies=BodyCodec(), blobs=open_store(store))
     driver = SqlDataDriver.from_url(db.url, options=options)
     big = f"big-{name}"
-    driver.queues.create(PROJECT, big, {} if blobs is None else {"_blob_threshold": 1024})
+    driver.queues.create(PROJECT, big, {"_blob_threshold": 1024} if store else {})
     for _ in range(args.big_depth):
         driver.messages.post(PROJECT, big, [NewMessage(BIG, ttl=MESSAGE_TTL)], CLIENT)
-    return Side(name, driver, args.consumers, big, args.big_rate)
+    return Side(name, driver, args.consumers, BigLoad(db.url, store, big, args.big_rate))
 
 
 def bench(db: Database, args: argparse.Namespace) -> Results:
     """Every side on ``db``, in interleaved rounds."""
     print(f"{db.backend}: server {db.server_version}", flush=True)
     with blob_stores(db, args) as stores:
-        sides = [make_side(db, name, blobs, args) for name, blobs in stores.items()]
+        sides = [make_side(db, name, store, args) for name, store in stores.items()]
         try:
             return interleaved_rounds(db.backend, sides, args.rounds, args.messages, run_round)
         finally:
