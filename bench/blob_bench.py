@@ -148,8 +148,14 @@ def big_process(load: BigLoad, ready: Any, stop: Any, moved: Any) -> None:
 
 @contextmanager
 def big_running(load: BigLoad) -> Iterator[Any]:
-    """The big traffic running in another process; yields its count of messages moved."""
+    """The big traffic running in another process; yields its count of messages moved.
+
+    A rate of 0: no big traffic (the small path alone, with and without a blob store).
+    """
     ctx = multiprocessing.get_context("spawn")
+    if load.rate <= 0:
+        yield ctx.Value("i", 0)
+        return
     ready, stop, moved = ctx.Event(), ctx.Event(), ctx.Value("i", 0)
     child = ctx.Process(target=big_process, args=(load, ready, stop, moved), daemon=True)
     child.start()
@@ -251,7 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consumers", type=int, default=4, help="small consumers (default 4)")
     parser.add_argument("--big-depth", type=int, default=100, help="big messages at the start")
     parser.add_argument(
-        "--big-rate", type=float, default=20.0, help="big messages posted a second (default 20)"
+        "--big-rate",
+        type=float,
+        default=20.0,
+        help="big messages posted (and consumed) a second; 0: none (default 20)",
     )
     parser.add_argument("--sides", default=",".join(SIDES), help="of " + ",".join(SIDES))
     args = cli.parse(parser, argv, ("consumers",))

@@ -220,3 +220,22 @@ def test_purging_or_deleting_the_queue_deletes_the_bodies(site: Blobs) -> None:
     assert api.delete(Q).status_code == 204
     assert site.store.get(purged + deleted) == {}
     assert site.stored_bodies() == []
+
+
+def test_gc_keeps_the_bodies_of_dead_letters_that_outlive_their_first_ttl(site: Blobs) -> None:
+    api = site.api
+    rules = {
+        **ROUTED,
+        "_max_claim_count": 1,
+        "_dead_letter_queue": "dead",
+        "_dead_letter_queue_messages_ttl": 3600,
+    }
+    assert api.put("/v2/queues/dl", json=rules).status_code == 201
+    api.post_messages("dl", BIG, ttl=120)
+    assert api.post("/v2/queues/dl/claims", json={"ttl": 60, "grace": 60}).status_code == 201
+    site.clock.advance(61)
+    assert api.post("/v2/queues/dl/claims", json=CLAIM).status_code == 204  # dead-lettered
+    site.clock.advance(300)  # past the first TTL, its claim's extension and blob_grace
+    site.gc()
+    dead = api.get("/v2/queues/dead/messages", params={"echo": "true"}).json["messages"]
+    assert [m["body"] for m in dead] == [BIG]

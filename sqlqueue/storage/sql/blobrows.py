@@ -20,11 +20,12 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from sqlqueue.domain.bodies import BLOB, blob_pointer
+from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.storage.blobs import BlobStore, discard
 from sqlqueue.storage.sql import hot, statements
-from sqlqueue.storage.sql.database import Database
+from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.deliveries import PENDING
-from sqlqueue.storage.sql.tables import deliveries, messages, queue_counters
+from sqlqueue.storage.sql.tables import deliveries, messages, queue_counters, queues
 
 POINTER = sa.case(
     (sa.func.substr(messages.c.body, 1, len(BLOB)) == BLOB, messages.c.body),
@@ -94,15 +95,22 @@ def discard_deleted(db: Database, store: BlobStore | None, keys: Sequence[str]) 
 
 
 def referenced(
-    conn: Connection, queue: tuple[str, str, int], keys: Sequence[str], now: int
+    conn: Connection, queue: tuple[str, str, Any], keys: Sequence[str], now: int
 ) -> dict[str, int]:
-    """Blob keys live messages or pending notifications of the queue point to -> until (ms)."""
-    project, name, queue_id = queue
+    """Blob keys live messages or pending notifications of a queue point to -> until (ms).
+
+    ``queue``: (project, name, its FIND_QUEUE row). Messages dead-lettered from the
+    queue (claims move them within the pool) are looked for in its dead-letter
+    queues too, as their policies name them now.
+    """
+    project, name, row = queue
     texts = [blob_pointer(key) for key in keys]
     live = sa.select(messages.c.body, messages.c.expires_at).where(
-        messages.c.queue_id == queue_id, messages.c.expires_at > now, messages.c.body.in_(texts)
+        messages.c.queue_id.in_(_with_dead_letters(conn, project, name, row)),
+        messages.c.expires_at > now,
+        messages.c.body.in_(texts),
     )
-    found = {row.body[len(BLOB) :]: row.expires_at for row in conn.execute(live)}
+    found = {r.body[len(BLOB) :]: r.expires_at for r in conn.execute(live)}
     pending = sa.select(deliveries.c.body).where(
         deliveries.c.state == PENDING,
         deliveries.c.project == project,
@@ -111,6 +119,26 @@ def referenced(
     )
     for text in conn.execute(pending).scalars():
         found.setdefault(text[len(BLOB) :], now)
+    return found
+
+
+DEAD_LETTER_HOPS = 4
+
+
+def _with_dead_letters(conn: Connection, project: str, name: str, row: Any) -> list[int]:
+    """The queue's id and those of its dead-letter queues in this pool (a chain, 4 at most)."""
+    found = [row.id]
+    for _ in range(DEAD_LETTER_HOPS):
+        target = QueuePolicy.of(loads(row.meta)).dead_letters_to(name)
+        if target is None:
+            break
+        query = sa.select(queues.c.id, queues.c.meta).where(
+            queues.c.project == project, queues.c.name == target, queues.c.moved_to.is_(None)
+        )
+        row, name = conn.execute(query).first(), target
+        if row is None or row.id in found:
+            break
+        found.append(row.id)
     return found
 
 

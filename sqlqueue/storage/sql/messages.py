@@ -409,7 +409,7 @@ class SqlMessageController(MessageController):
             row = find_queue(conn, project, queue)
             found: dict[str, int] = {}
             if row is not None:
-                found = blobrows.referenced(conn, (project, queue, row.id), keys, now)
+                found = blobrows.referenced(conn, (project, queue, row), keys, now)
             return found
 
         return self._db.run(work, write=False) if keys else {}
