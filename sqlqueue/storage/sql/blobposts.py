@@ -3,9 +3,10 @@
 A post whose bodies all stay under ``BLOB_MIN_THRESHOLD`` bytes, or on a
 service without a blob store, costs nothing here. Otherwise the queue's
 ``_blob_threshold`` is read (one short read of the queue row, outside the
-posting transaction), the bodies above it are written to the blob store and
-committed there, and the post stores pointers in their place: the pool's
-transaction never waits on the blob store.
+posting transaction, kept for ``POLICY_SECONDS`` by the process), the
+bodies above it are written to the blob store and committed there, and the
+post stores pointers in their place: the pool's transaction never waits on
+the blob store.
 
 When the service has an encryption key, blob bodies are always sealed, the
 queue's ``_enable_encrypt_messages`` or not: the flag may be turned on
@@ -15,6 +16,7 @@ plaintext body of an encrypting queue.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from sqlqueue.domain.bodies import blob_pointer
@@ -25,6 +27,11 @@ from sqlqueue.storage.blobs import Blob, new_key
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.queues import find_queue
 
+POLICY_SECONDS = 5.0
+"""How long a process keeps a queue's threshold (``catalogue_cache_seconds``' default)."""
+POLICY_CACHE = 10_000
+"""Queues whose thresholds a process keeps at most (then it forgets them all)."""
+
 
 class BlobRouter:
     """Chooses and writes the blob bodies of a post."""
@@ -32,6 +39,7 @@ class BlobRouter:
     def __init__(self, db: Database, options: StorageOptions) -> None:
         self._db = db
         self._options = options
+        self._policies: dict[tuple[str, str], tuple[float, QueuePolicy]] = {}
 
     def route(
         self,
@@ -68,8 +76,21 @@ class BlobRouter:
         return out, [blob.key for blob in written]
 
     def _policy(self, project: str, queue: str) -> QueuePolicy:
+        """The queue's policy, read at most every ``POLICY_SECONDS`` per process.
+
+        A stale threshold only places a body inline or in the store for a few
+        seconds more: readers open both, and sealing does not depend on it.
+        """
+        now = time.monotonic()
+        cached = self._policies.get((project, queue))
+        if cached is not None and now - cached[0] < POLICY_SECONDS:
+            return cached[1]
         row = self._db.run(lambda conn: find_queue(conn, project, queue), write=False)
-        return QueuePolicy.of(None if row is None else loads(row.meta))
+        policy = QueuePolicy.of(None if row is None else loads(row.meta))
+        if len(self._policies) >= POLICY_CACHE:
+            self._policies.clear()
+        self._policies[(project, queue)] = (now, policy)
+        return policy
 
     def _sealed(self, text: str) -> str:
         codec = self._options.bodies

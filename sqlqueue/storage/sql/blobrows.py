@@ -36,7 +36,9 @@ POINTER = sa.case(
 
 def counted_returning(delete: sa.Delete) -> sa.Select[Any]:
     """PostgreSQL: ``delete`` and its count in one statement, returning a row per
-    deleted message with its pointer (``counters.counted_delete`` plus the pointers)."""
+    deleted message with its pointer (``counters.counted_delete`` plus the pointers)
+    and whether a pending notification still carries it (``notified``; looked up
+    only for rows with a pointer)."""
     gone = delete.returning(messages.c.queue_id, POINTER).cte("gone")
     shard: sa.BindParameter[int] = sa.bindparam("p_shard")
     removed = sa.select(gone.c.queue_id, shard, -sa.func.count()).group_by(gone.c.queue_id)
@@ -46,7 +48,9 @@ def counted_returning(delete: sa.Delete) -> sa.Select[Any]:
         set_={"delta": queue_counters.c.delta + insert.excluded.delta},
     )
     counted = upsert.returning(queue_counters.c.queue_id).cte("counted")
-    return sa.select(gone.c.blob).add_cte(counted)
+    pending = sa.exists().where(deliveries.c.state == PENDING, deliveries.c.body == gone.c.blob)
+    notified = sa.case((gone.c.blob.is_(None), sa.false()), else_=pending).label("notified")
+    return sa.select(gone.c.blob, notified).add_cte(counted)
 
 
 DELETE_CLAIMED = statements.DELETE_CLAIMED.returning(POINTER)
@@ -58,6 +62,12 @@ DELETE_UNCLAIMED_COUNTED = counted_returning(statements.DELETE_UNCLAIMED)
 def pointers(rows: Sequence[Any]) -> list[str]:
     """The blob keys of deleted rows (``blob`` column; NULL for inline bodies)."""
     return [row.blob[len(BLOB) :] for row in rows if row.blob is not None]
+
+
+def unnotified(rows: Sequence[Any]) -> list[str]:
+    """The blob keys of deleted rows that no pending notification carries
+    (rows of ``counted_returning``: it looked)."""
+    return [row.blob[len(BLOB) :] for row in rows if row.blob is not None and not row.notified]
 
 
 def read_pointers(conn: Connection, delete: Any, params: dict[str, Any]) -> list[str]:

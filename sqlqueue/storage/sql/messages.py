@@ -341,10 +341,13 @@ class SqlMessageController(MessageController):
         if self._options.blobs is None:
             self._db.run_alone(lambda conn: _delete_one(conn, project, queue, key, claim_id, now))
             return
-        found = self._db.run_alone(
+        found, checked = self._db.run_alone(
             lambda conn: _delete_one_blob(conn, project, queue, key, claim_id, now)
         )
-        self._discard(found)
+        if checked:
+            discard(self._options.blobs, found)
+        else:
+            self._discard(found)
 
     def _discard(self, keys: Sequence[str]) -> None:
         """Delete the blobs of deleted rows (see ``blobrows.discard_deleted``)."""
@@ -488,17 +491,21 @@ def _refuse(
 
 def _delete_one_blob(
     conn: Connection, project: str, queue: str, key: int, claim_id: str | None, now: int
-) -> list[str]:
-    """``_delete_one`` that also returns the deleted row's blob key (if its body is one)."""
+) -> tuple[list[str], bool]:
+    """``_delete_one`` that also returns the deleted row's blob key (if its body is one),
+    and whether pending notifications were looked at already (PostgreSQL: the same
+    statement says so, and leaves out a key one carries)."""
     params = {"p_project": project, "p_name": queue, "p_key": key, "p_now": now}
     if claim_id is not None:
         params["p_claim"] = claim_id
     stmt: Any
-    if conn.dialect.name == "postgresql":
+    checked = conn.dialect.name == "postgresql"
+    if checked:
         stmt = blobrows.DELETE_UNCLAIMED_COUNTED
         if claim_id is not None:
             stmt = blobrows.DELETE_CLAIMED_COUNTED
-        deleted, found = blobrows.run_delete(conn, stmt, {**params, "p_shard": counters.shard()})
+        done = hot.execute(conn, stmt, {**params, "p_shard": counters.shard()}).rows
+        deleted, found = len(done), blobrows.unnotified(done)
     elif conn.dialect.delete_returning:
         stmt = blobrows.DELETE_UNCLAIMED if claim_id is None else blobrows.DELETE_CLAIMED
         deleted, found = blobrows.run_delete(conn, stmt, params)
@@ -511,7 +518,7 @@ def _delete_one_blob(
     if not deleted:
         _refuse(conn, project, queue, key, claim_id, now)
     tally.count(conn, MESSAGES_DELETED, deleted)
-    return found
+    return found, checked
 
 
 def _delete_keys(
