@@ -195,12 +195,10 @@ class SqlMessageController(MessageController):
             return []
         now = self._db.now_ms()
         bodies = encode_bodies(messages)  # before any transaction: a refusal writes nothing
-        stored, written = self._router.route(project, queue, messages, bodies, now)
-        try:
-            return self._post(project, queue, messages, client_id, size, stored, now)
-        except BaseException:
-            discard(self._options.blobs, written)  # the rows were not written
-            raise
+        # NOTE: a failed post leaves its blobs to gc: a commit whose answer was
+        # lost may have written the rows, and a body must never go before its row.
+        stored, _written = self._router.route(project, queue, messages, bodies, now)
+        return self._post(project, queue, messages, client_id, size, stored, now)
 
     def _post(
         self,
