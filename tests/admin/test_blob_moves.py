@@ -89,3 +89,23 @@ def test_a_moved_queue_reads_claims_and_deletes_its_blob_bodies(site: Site) -> N
     ids = ",".join([second, third, small])
     assert site.public.delete(f"/v2/queues/jobs/messages?ids={ids}").status_code == 204
     assert _blob_count(site) == 0 and message_counts(site.sqlite_url("two")) == {}
+
+
+def test_blob_dead_letters_cross_pools_with_their_bodies(site: Site) -> None:
+    site.put_pool("one", site.sqlite_url("one"))
+    rules = {"_blob_threshold": 1024, "_max_claim_count": 1, "_dead_letter_queue": "dlq"}
+    assert site.public.put("/v2/queues/jobs", json=rules).status_code == 201
+    site.put_pool("two", site.sqlite_url("two"))
+    _post(site, BIG, "small")
+    first = site.public.post("/v2/queues/jobs/claims", json=CLAIM)
+    claim_id = first.json["messages"][0]["href"].rsplit("claim_id=", 1)[-1]
+    assert site.public.delete(f"/v2/queues/jobs/claims/{claim_id}").status_code == 204
+    assert site.admin.put("/v2/catalogue/jobs", json={"pool": "two"}).status_code == 200
+
+    again = site.public.post("/v2/queues/jobs/claims", json=CLAIM)
+
+    assert again.status_code == 204, again.text  # both went to dlq, in pool one
+    listed = site.public.get("/v2/queues/dlq/messages?echo=true").json["messages"]
+    assert [m["body"] for m in listed] == [BIG, "small"]
+    assert message_counts(site.sqlite_url("one")) == {"dlq": 2}
+    assert _blob_count(site) == 0  # dlq has no threshold: its copy is inline, the blob went

@@ -9,6 +9,7 @@ take disjoint rows instead of waiting), and SQLite serialises writers with
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection, Row
 
 from sqlqueue import errors
 from sqlqueue.domain import ids
-from sqlqueue.domain.bodies import BodyCodec
+from sqlqueue.domain.bodies import BlobRef, BodyCodec
 from sqlqueue.domain.crypto import is_sealed
 from sqlqueue.domain.models import Claim, Message
 from sqlqueue.domain.moves import DeadLetters
@@ -368,7 +369,32 @@ class SqlClaimController(ClaimController):
                 target, claim_id, [(m.id, m.body, ttl or m.ttl, s) for m, s in spent_rows]
             )
 
-        return self._db.run(work)
+        held = self._db.run(work)
+        return None if held is None else self._opened(held)
+
+    def _opened(self, held: DeadLetters) -> DeadLetters:
+        """``held`` with its bodies in the blob store fetched (and whether they were
+        sealed there): the dead-letter queue's pool stores them as its own posts
+        (in a blob of its own above its threshold), and the source's delete of the
+        held rows deletes their blobs. One whose blob is gone is left held.
+
+        :raises StorageUnavailable: the blob store failed (nothing moves).
+        """
+        keys = [body.key for _id, body, _ttl, _s in held.messages if isinstance(body, BlobRef)]
+        if not keys:
+            return held
+        if self._options.blobs is None:
+            raise errors.StorageUnavailable("A message body is in the blob store; none is set.")
+        texts = self._options.blobs.get(keys)
+        out = []
+        for message_id, body, ttl, sealed in held.messages:
+            if isinstance(body, BlobRef):
+                if body.key not in texts:
+                    continue
+                text = texts[body.key]
+                body, sealed = self._options.bodies.load(text), is_sealed(text)
+            out.append((message_id, body, ttl, sealed))
+        return dataclasses.replace(held, messages=out)
 
     @staticmethod
     def _live_claim(
