@@ -20,9 +20,11 @@ from sqlqueue.domain.models import Pool
 from sqlqueue.domain.moves import StepHook
 from sqlqueue.errors import DatabaseAccessDenied, DatabaseMissing, DatabaseUnreachable
 from sqlqueue.storage.base import DataDriver, SingleStore, StorageOptions
+from sqlqueue.storage.blobs import FILE_SCHEME, BlobStore, FileBlobStore
 from sqlqueue.storage.pooling import DriverFactory, PooledStore
 from sqlqueue.storage.sql import errors as sql_errors
 from sqlqueue.storage.sql import schema
+from sqlqueue.storage.sql.blobstore import SqlBlobStore
 from sqlqueue.storage.sql.control import SqlControlDriver, SqlPoolDatabases, safe_url
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import make_engine
@@ -34,8 +36,39 @@ from sqlqueue.transport.wsgi.keystone import WsgiApp
 logger = logging.getLogger(__name__)
 
 
-def storage_options(settings: Settings) -> StorageOptions:
+def open_blob_store(settings: Settings) -> BlobStore | None:
+    """The blob store ``settings.blob_store`` names (None: not configured).
+
+    A database passes the schema gate as the catalogue does (a SQLite file
+    is migrated; a server database must be upgraded with ``sqlqueue db upgrade``).
+
+    :raises SchemaMismatch: :raises BadDatabaseUrl:
+    """
+    where = settings.blob_store
+    if not where:
+        return None
+    if where.startswith(FILE_SCHEME):
+        return FileBlobStore(where[len(FILE_SCHEME) :])
+    store = SqlBlobStore.from_url(where)
+    _gate(store.db.engine, where)
+    return store
+
+
+def migrate_blob_store(settings: Settings, revision: str) -> str | None:
+    """Migrate the blob store's database to ``revision`` (``db upgrade``); where it is.
+
+    Nothing to do (None) when the blob store is a directory or not configured.
+    """
+    where = settings.blob_store
+    if not where or where.startswith(FILE_SCHEME):
+        return None
+    return schema.migrate_to(where, revision)
+
+
+def storage_options(settings: Settings, blobs: BlobStore | None = None) -> StorageOptions:
     """The storage defaults that follow from the API limits, and how bodies are stored.
+
+    ``blobs``: the blob store (``open_blob_store``), shared by every pool.
 
     :raises BadEncryptionKeys: ``settings.encryption_keys`` are malformed.
     """
@@ -46,6 +79,7 @@ def storage_options(settings: Settings) -> StorageOptions:
         keep_delivered=settings.notify_keep_delivered,
         keep_failed=settings.notify_keep_failed,
         bodies=bodies,
+        blobs=blobs,
         maintenance=settings.maintenance,
         maintenance_interval=settings.maintenance_interval,
         maintenance_min_rows=settings.maintenance_min_rows,
@@ -57,7 +91,8 @@ def create_driver(settings: Settings, *, clock: Clock = system_clock) -> DataDri
     """A data driver on ``settings.database_url``, through the schema gate."""
     engine = make_engine(settings.database_url)
     _gate(engine, settings.database_url)
-    return SqlDataDriver(engine, clock=clock, options=storage_options(settings))
+    options = storage_options(settings, open_blob_store(settings))
+    return SqlDataDriver(engine, clock=clock, options=options)
 
 
 @dataclass(frozen=True)
@@ -74,18 +109,22 @@ class Storage:
     admin: Admin
 
     def close(self) -> None:
-        """Close the pools' drivers and the catalogue database's engine."""
+        """Close the pools' drivers, the blob store and the catalogue database's engine."""
         self.store.close()
         self.default.close()
+        if self.store.blobs is not None:
+            self.store.blobs.close()
 
 
-def pool_driver_factory(settings: Settings, clock: Clock) -> DriverFactory:
-    """Opens the data driver of a pool.
+def pool_driver_factory(
+    settings: Settings, clock: Clock, blobs: BlobStore | None = None
+) -> DriverFactory:
+    """Opens the data driver of a pool (its bodies above thresholds in ``blobs``).
 
     ``options.fifo = false``: a non-FIFO driver; ``options.persist = false``:
     sessions that commit without waiting for the disk (``make_engine``).
     """
-    defaults = storage_options(settings)
+    defaults = storage_options(settings, blobs)
 
     def open_pool(pool: Pool) -> DataDriver:
         options = dataclasses.replace(
@@ -120,18 +159,21 @@ def create_storage(
     if prepare:
         _gate(engine, settings.database_url)
     control = SqlControlDriver(engine, clock=clock)
+    blobs = open_blob_store(settings)
+    options = storage_options(settings, blobs)
     # Its dead-letter queues may be placed on pools: the pooled store decides.
-    local = dataclasses.replace(storage_options(settings), creates_dead_letter_queues=False)
+    local = dataclasses.replace(options, creates_dead_letter_queues=False)
     default = SqlDataDriver(engine, clock=clock, options=local)
     pooled = PooledStore(
         control,
-        pool_driver_factory(settings, clock),
+        pool_driver_factory(settings, clock, blobs),
         default,
         clock=clock,
         cache_seconds=settings.catalogue_cache_seconds,
         rng=rng,
-        options=storage_options(settings),
+        options=options,
     )
+    pooled.blobs, pooled.blob_grace, pooled.blob_clock = blobs, settings.blob_grace, clock
     mover = SqlMover(
         control.db,
         pooled.router.driver,
@@ -245,7 +287,10 @@ def create_app(
     clock = clock or system_clock
     secret = signed_url_secret(settings)
     if driver is not None:
-        app = build_app(SingleStore(driver), settings, secret=secret, clock=clock)
+        single = SingleStore(driver)
+        single.blobs = getattr(getattr(driver, "options", None), "blobs", None)
+        single.blob_grace, single.blob_clock = settings.blob_grace, clock
+        app = build_app(single, settings, secret=secret, clock=clock)
     else:
         storage = storage or create_storage(settings, clock=clock)
         app = build_app(storage.store, settings, secret=secret, clock=clock, admin=storage.admin)

@@ -27,6 +27,9 @@ def upgrade(settings: Settings, revision: str, mode: str) -> int:
     with progress.deferred("finishing the database being migrated, then stopping") as interrupt:
         reached = bootstrap.migrate_database(settings, revision)
         print(f"{bootstrap.describe(settings.database_url)} is at {reached or '(empty database)'}")
+        blobs_at = bootstrap.migrate_blob_store(settings, revision)
+        if blobs_at is not None:
+            print(f"blob store {bootstrap.describe(settings.blob_store)} is at {blobs_at}")
         storage = bootstrap.create_storage(settings, prepare=False)
         try:
             pools = storage.admin.pools.all()

@@ -136,6 +136,12 @@ class Settings:
     enable_checksum: bool = False
     """Zaqar's ``enable_checksum``: message documents carry ``checksum``
     (``"MD5:<hex>"`` of the body's JSON)."""
+    blob_store: str = ""
+    """Where bodies above a queue's ``_blob_threshold`` go (docs/scaling.md): a
+    database URL (migrated by ``sqlqueue db upgrade``; used only for bodies) or
+    ``file:///a/directory`` for a single node. Empty: ``_blob_threshold`` is refused."""
+    blob_grace: float = 300.0
+    """Seconds a blob outlives its message's expiry before gc looks at it."""
 
     # Prometheus metrics (docs/operations.md)
     metrics_endpoint: str = "admin"

@@ -105,6 +105,10 @@ class EncryptionUnavailable(ValidationFailed):
     """Message encryption was asked for, but no encryption key is configured."""
 
 
+class BlobStoreMissing(ValidationFailed):
+    """``_blob_threshold`` was asked for, but no blob store is configured."""
+
+
 class BadEncryptionKeys(ValidationFailed):
     """The configured encryption keys are malformed."""
 

@@ -18,6 +18,27 @@ from typing import Any
 from sqlqueue.domain.crypto import Keyring, is_sealed
 from sqlqueue.domain.documents import DOCUMENT_BYTES, TooLarge
 
+BLOB = "&blob:"
+"""How a stored text that points to a body in the blob store begins: ``&`` is
+neither the first character of a JSON text nor the sealed mark ``!``."""
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """A body kept in the blob store under ``key``, until it is fetched (storage/blobs.py)."""
+
+    key: str
+
+
+def is_blob(stored: str) -> bool:
+    """Whether a stored body text is a pointer to the blob store."""
+    return stored.startswith(BLOB)
+
+
+def blob_pointer(key: str) -> str:
+    """The stored text that points to the blob ``key``."""
+    return BLOB + key
+
 
 def checksum(body: Any) -> str:
     """Zaqar's message checksum: ``"MD5:<hex>"`` of the body's JSON.
@@ -57,21 +78,26 @@ class BodyCodec:
         """
         if not encrypt:
             return texts
-        sealed = [self.keyring.seal(text) for text in texts]
+        sealed = [text if is_blob(text) else self.keyring.seal(text) for text in texts]
         for text in sealed:
             if len(text) > DOCUMENT_BYTES:  # ASCII: characters are bytes
                 raise TooLarge("A message body, once encrypted,", len(text), DOCUMENT_BYTES)
         return sealed
 
     def load(self, stored: str) -> Any:
-        """The body a stored text holds. :raises errors.BodyCipherFailed: it cannot be opened."""
+        """The body a stored text holds (a ``BlobRef`` for a pointer to the blob store).
+
+        :raises errors.BodyCipherFailed: it cannot be opened.
+        """
+        if is_blob(stored):
+            return BlobRef(stored[len(BLOB) :])
         if is_sealed(stored):
             stored = self.keyring.open(stored)
         return json.loads(stored)
 
     def checksum(self, body: Any) -> str | None:
         """The ``checksum`` readers see for ``body`` (None when not configured)."""
-        return checksum(body) if self.checksums else None
+        return checksum(body) if self.checksums and not isinstance(body, BlobRef) else None
 
 
 PLAIN = BodyCodec()

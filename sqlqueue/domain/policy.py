@@ -23,6 +23,11 @@ MAX_CLAIM_COUNT = "_max_claim_count"
 ENABLE_ENCRYPT_MESSAGES = "_enable_encrypt_messages"
 RETRY_POLICY = "_retry_policy"
 FLAVOR = "_flavor"
+BLOB_THRESHOLD = "_blob_threshold"
+
+BLOB_MIN_THRESHOLD = 1024
+"""The smallest ``_blob_threshold`` (bytes): posts whose bodies are all
+smaller never look at it, so they cost nothing extra (docs/scaling.md)."""
 
 
 def _int(meta: Mapping[str, Any], key: str) -> int | None:
@@ -64,6 +69,8 @@ class QueuePolicy:
     """Notification retry policy (notifications.md), unparsed."""
     flavor: str | None = None
     """The flavor (group of pools) the queue is placed in."""
+    blob_threshold: int | None = None
+    """Bodies of more bytes (their JSON) go to the blob store (docs/scaling.md)."""
 
     @classmethod
     def of(cls, metadata: Mapping[str, Any] | None) -> QueuePolicy:
@@ -82,6 +89,7 @@ class QueuePolicy:
             encrypt_messages=meta.get(ENABLE_ENCRYPT_MESSAGES) is True,
             retry_policy=dict(retry) if isinstance(retry, Mapping) else {},
             flavor=_str(meta, FLAVOR),
+            blob_threshold=_int(meta, BLOB_THRESHOLD),
         )
 
     def dead_letters_to(self, queue: str) -> str | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlqueue import errors
 from sqlqueue.domain.bodies import PLAIN, BodyCodec
+from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.domain.models import (
     CatalogueEntry,
     Claim,
@@ -38,6 +39,7 @@ from sqlqueue.domain.models import (
 )
 from sqlqueue.domain.moves import DeadLetters, Tombstone
 from sqlqueue.domain.namespaces import QUEUES, Namespace
+from sqlqueue.storage.blobs import BlobStore
 from sqlqueue.storage.wakeup import Waiter
 
 logger = logging.getLogger(__name__)
@@ -83,6 +85,9 @@ class StorageOptions:
     bodies: BodyCodec = PLAIN
     """How message bodies are stored and read: encryption keys for queues with
     ``_enable_encrypt_messages``, and whether readers get checksums."""
+    blobs: BlobStore | None = None
+    """Where bodies above a queue's ``_blob_threshold`` go (storage/blobs.py);
+    None: the threshold is refused (400)."""
     maintenance: bool = True
     """Whether ``maintain`` does anything (the collector's maintenance step)."""
     maintenance_interval: float = 60.0
@@ -169,6 +174,16 @@ class QueueController(abc.ABC):
 
 class MessageController(abc.ABC):
     """Messages of one queue, in marker (FIFO) order."""
+
+    def blob_refs(self, project: str, queue: str, keys: Sequence[str]) -> dict[str, int]:
+        """Which of the blob ``keys`` live messages or pending notifications of the
+        queue still point to: key -> until when (ms) it is needed at least.
+
+        The default keeps every blob (a driver without blobs never frees one).
+
+        :raises StorageUnavailable:
+        """
+        return dict.fromkeys(keys, 2**62)
 
     @abc.abstractmethod
     def post(
@@ -571,7 +586,14 @@ class QueueStore(abc.ABC):
     first get their driver from ``placing``. Only what depends on placement
     is implemented by a store: deleting a queue, listing queues across
     databases, and housekeeping over every database.
+
+    ``blobs``, ``blob_grace`` (seconds) and ``blob_clock``: the blob store, whose
+    orphans and expired bodies ``gc`` collects too (storage/blobgc.py).
     """
+
+    blobs: BlobStore | None = None
+    blob_grace: float = 300.0
+    blob_clock: Clock = staticmethod(system_clock)
 
     @abc.abstractmethod
     def at(self, project: str, queue: str) -> DataDriver:
@@ -668,6 +690,10 @@ class QueueStore(abc.ABC):
                 removed += opener().gc(progress)
             except errors.StorageUnavailable as ex:
                 logger.warning("gc skipped an unavailable database: %s", ex)
+        if self.blobs is not None:
+            from sqlqueue.storage import blobgc
+
+            removed += blobgc.collect(self, self.blobs, self.blob_grace, clock=self.blob_clock)
         return removed
 
     def maintain(self) -> list[str]:

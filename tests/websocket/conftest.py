@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlqueue.bootstrap import storage_options
 from sqlqueue.config import Settings
 from sqlqueue.storage.base import SingleStore
+from sqlqueue.storage.blobs import BlobStore
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.transport import websocket as ws_transport
 from sqlqueue.transport.websocket import WebsocketServer
@@ -96,13 +97,16 @@ class RunningServer:
         return Client(self.url, project)
 
 
-def start_server(engine: Engine, **overrides: Any) -> RunningServer:
-    """Run the websocket server over ``engine`` on a free port until ``stop`` is set."""
+def start_server(
+    engine: Engine, *, blobs: BlobStore | None = None, **overrides: Any
+) -> RunningServer:
+    """Run the websocket server over ``engine`` on a free port until ``stop`` is set
+    (big bodies in ``blobs``, if given)."""
     settings = dataclasses.replace(
         Settings(database_url="sqlite://", websocket_port=0, websocket_poll_interval=0.05),
         **overrides,
     )
-    store = SingleStore(SqlDataDriver(engine, options=storage_options(settings)))
+    store = SingleStore(SqlDataDriver(engine, options=storage_options(settings, blobs)))
     stop, ready = threading.Event(), threading.Event()
     running: list[WebsocketServer] = []
 

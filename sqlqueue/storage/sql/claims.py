@@ -9,6 +9,7 @@ take disjoint rows instead of waiting), and SQLite serialises writers with
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,13 +19,14 @@ from sqlalchemy.engine import Connection, Row
 
 from sqlqueue import errors
 from sqlqueue.domain import ids
-from sqlqueue.domain.bodies import BodyCodec
+from sqlqueue.domain.bodies import BlobRef, BodyCodec
 from sqlqueue.domain.crypto import is_sealed
 from sqlqueue.domain.models import Claim, Message
 from sqlqueue.domain.moves import DeadLetters
 from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.observe.metrics import CLAIMS_CREATED, MESSAGES_CLAIMED, MESSAGES_DEAD_LETTERED
 from sqlqueue.storage.base import ClaimController, Metadata, StorageOptions
+from sqlqueue.storage.blobs import resolve
 from sqlqueue.storage.sql import counters, hot, rows, statements, tally
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.messages import reserve_markers
@@ -258,7 +260,12 @@ class SqlClaimController(ClaimController):
             tally.count(conn, MESSAGES_CLAIMED, len(taken))
             return claim_id, taken
 
-        return self._db.run(work)
+        made, taken = self._db.run(work)
+        return made, self._resolve(taken)
+
+    def _resolve(self, found: list[Message]) -> list[Message]:
+        """``found`` with the bodies kept in the blob store (fetched after the commit)."""
+        return resolve(found, self._options.blobs, self._options.bodies)
 
     def get(self, project: str, queue: str, claim_id: str) -> tuple[Claim, list[Message]]:
         now = self._db.now_ms()
@@ -272,7 +279,8 @@ class SqlClaimController(ClaimController):
             age = rows.age_seconds(now, claim.created_at)
             return Claim(claim_id, claim.ttl, claim.grace, age), held
 
-        return self._db.run(work, write=False)
+        claim, held = self._db.run(work, write=False)
+        return claim, self._resolve(held)
 
     def update(self, project: str, queue: str, claim_id: str, *, ttl: int, grace: int) -> None:
         now = self._db.now_ms()
@@ -361,7 +369,32 @@ class SqlClaimController(ClaimController):
                 target, claim_id, [(m.id, m.body, ttl or m.ttl, s) for m, s in spent_rows]
             )
 
-        return self._db.run(work)
+        held = self._db.run(work)
+        return None if held is None else self._opened(held)
+
+    def _opened(self, held: DeadLetters) -> DeadLetters:
+        """``held`` with its bodies in the blob store fetched (and whether they were
+        sealed there): the dead-letter queue's pool stores them as its own posts
+        (in a blob of its own above its threshold), and the source's delete of the
+        held rows deletes their blobs. One whose blob is gone is left held.
+
+        :raises StorageUnavailable: the blob store failed (nothing moves).
+        """
+        keys = [body.key for _id, body, _ttl, _s in held.messages if isinstance(body, BlobRef)]
+        if not keys:
+            return held
+        if self._options.blobs is None:
+            raise errors.StorageUnavailable("A message body is in the blob store; none is set.")
+        texts = self._options.blobs.get(keys)
+        out = []
+        for message_id, body, ttl, sealed in held.messages:
+            if isinstance(body, BlobRef):
+                if body.key not in texts:
+                    continue
+                text = texts[body.key]
+                body, sealed = self._options.bodies.load(text), is_sealed(text)
+            out.append((message_id, body, ttl, sealed))
+        return dataclasses.replace(held, messages=out)
 
     @staticmethod
     def _live_claim(

@@ -10,6 +10,7 @@ afterwards; a worker that dies leaves its rows due again when the lease ends.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlqueue import errors
 from sqlqueue.domain import ids
 from sqlqueue.domain.models import Delivery, DeliveryResult, DeliveryStats, Subscription
+from sqlqueue.storage import blobs
 from sqlqueue.storage.base import DeliveryController, StorageOptions
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.rows import to_subscription
@@ -315,7 +317,10 @@ class SqlDeliveryController(DeliveryController):
             self._record(conn, done, now)
             return self._take(conn, scan, params, caps, int(lease * 1000)) if limit > 0 else []
 
-        return self._db.run(work)
+        taken = self._db.run(work)
+        # Bodies in the blob store, fetched once the lease is committed; one that is
+        # gone leaves its delivery leased (it comes due again when the lease ends).
+        return blobs.fill(taken, _body, _with_body, self._options.blobs, self._options.bodies)
 
     def _relaxed(self, conn: Connection) -> None:
         """PostgreSQL: do not wait for this transaction's WAL flush. A lease or a
@@ -432,6 +437,14 @@ GC_BACKLOG = (
     .select_from(deliveries)
     .where(deliveries.c.state.in_([DELIVERED, FAILED]), deliveries.c.due_at <= _now)
 )
+
+
+def _body(delivery: Delivery) -> Any:
+    return delivery.body
+
+
+def _with_body(delivery: Delivery, body: Any) -> Delivery:
+    return dataclasses.replace(delivery, body=body)
 
 
 def gc_backlog(conn: Connection, now: int) -> int:

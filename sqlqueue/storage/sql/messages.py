@@ -15,7 +15,9 @@ from sqlqueue.domain.models import Message, NewMessage, Page
 from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.observe.metrics import MESSAGES_DELETED, MESSAGES_POSTED
 from sqlqueue.storage.base import MessageController, Messages, Metadata, StorageOptions
-from sqlqueue.storage.sql import counters, deliveries, hot, rows, statements, tally
+from sqlqueue.storage.blobs import discard, refs_of, resolve
+from sqlqueue.storage.sql import blobrows, counters, deliveries, hot, rows, statements, tally
+from sqlqueue.storage.sql.blobposts import BlobRouter
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.queues import create_queue, find_queue, here
 from sqlqueue.storage.sql.tables import messages
@@ -174,6 +176,11 @@ class SqlMessageController(MessageController):
         self._db = db
         self._options = options
         self._wakeups = wakeups
+        self._router = BlobRouter(db, options)
+
+    def _resolve(self, found: Sequence[Message]) -> list[Message]:
+        """``found`` with the bodies kept in the blob store (storage/blobs.py)."""
+        return resolve(found, self._options.blobs, self._options.bodies)
 
     def post(
         self,
@@ -187,10 +194,25 @@ class SqlMessageController(MessageController):
         if not messages:
             return []
         now = self._db.now_ms()
+        bodies = encode_bodies(messages)  # before any transaction: a refusal writes nothing
+        # NOTE: a failed post leaves its blobs to gc: a commit whose answer was
+        # lost may have written the rows, and a body must never go before its row.
+        stored, _written = self._router.route(project, queue, messages, bodies, now)
+        return self._post(project, queue, messages, client_id, size, stored, now)
+
+    def _post(
+        self,
+        project: str,
+        queue: str,
+        messages: Sequence[NewMessage],
+        client_id: str,
+        size: int,
+        bodies: Sequence[str],
+        now: int,
+    ) -> list[str]:
         default_ttl = self._options.default_message_ttl
         confirmed_only = self._options.require_confirmation
         count = len(messages)
-        bodies = encode_bodies(messages)  # before any transaction: a refusal writes nothing
 
         def insert(conn: Connection, reserved: Reserved) -> list[str]:
             check_post_size(reserved.meta, size)
@@ -278,7 +300,8 @@ class SqlMessageController(MessageController):
                 find_queue(conn, project, queue)  # moved meanwhile?
             return Page(found, str(found[-1].marker) if found else None)
 
-        return self._db.run(work, write=False)
+        page = self._db.run(work, write=False)
+        return Page(self._resolve(page.items), page.next_marker) if page.items else page
 
     def get(self, project: str, queue: str, message_id: str) -> Message:
         found = self.bulk_get(project, queue, [message_id])
@@ -302,7 +325,7 @@ class SqlMessageController(MessageController):
                 find_queue(conn, project, queue)  # moved meanwhile?
             return [rows.to_message(r, now, self._options.bodies) for r in found]
 
-        return self._db.run(work, write=False)
+        return self._resolve(self._db.run(work, write=False))
 
     def delete(
         self, project: str, queue: str, message_id: str, claim_id: str | None = None
@@ -313,7 +336,20 @@ class SqlMessageController(MessageController):
         if key is None:
             return
         now = self._db.now_ms()
-        self._db.run_alone(lambda conn: _delete_one(conn, project, queue, key, claim_id, now))
+        if self._options.blobs is None:
+            self._db.run_alone(lambda conn: _delete_one(conn, project, queue, key, claim_id, now))
+            return
+        found, checked = self._db.run_alone(
+            lambda conn: _delete_one_blob(conn, project, queue, key, claim_id, now)
+        )
+        if checked:
+            discard(self._options.blobs, found)
+        else:
+            self._discard(found)
+
+    def _discard(self, keys: Sequence[str]) -> None:
+        """Delete the blobs of deleted rows (see ``blobrows.discard_deleted``)."""
+        blobrows.discard_deleted(self._db, self._options.blobs, keys)
 
     def bulk_delete(
         self,
@@ -326,36 +362,28 @@ class SqlMessageController(MessageController):
         if not keys:
             return
         now = self._db.now_ms()
+        blobs = self._options.blobs is not None
 
-        def work(conn: Connection) -> None:
+        def work(conn: Connection) -> list[str]:
             row = find_queue(conn, project, queue)
             if row is None:
-                return
-            if claim_ids is None:
-                params = {"p_queue": row.id, **statements.key_params(keys)}
-                deleted = hot.execute(conn, statements.delete_keys(len(keys)), params).rowcount
-            else:
-                stmt = sa.delete(messages).where(
-                    messages.c.queue_id == row.id,
-                    messages.c.id.in_(keys),
-                    messages.c.claim_id.in_(list(claim_ids)),
-                    messages.c.claim_expires > now,
-                )
-                deleted = conn.execute(stmt).rowcount
+                return []
+            deleted, found = _delete_keys(conn, row.id, keys, claim_ids, now, blobs=blobs)
             if not deleted:
                 find_queue(conn, project, queue)  # moved while we waited for the rows?
             counters.add(conn, row.id, -deleted)
             tally.count(conn, MESSAGES_DELETED, deleted)
+            return found
 
-        self._db.run(work)
+        self._discard(self._db.run(work))
 
     def pop(self, project: str, queue: str, limit: int) -> Messages:
         now = self._db.now_ms()
 
-        def work(conn: Connection) -> list[Message]:
+        def work(conn: Connection) -> tuple[list[Message], list[str]]:
             row = find_queue(conn, project, queue)
             if row is None:
-                return []
+                return [], []
             where = rows.available(row.id, now, loads(row.meta))
             query = rows.select_messages(*where).order_by(messages.c.marker).limit(limit)
             found = conn.execute(self._db.select_for_update(query)).all()
@@ -366,9 +394,26 @@ class SqlMessageController(MessageController):
                 tally.count(conn, MESSAGES_DELETED, len(keys))
             else:
                 find_queue(conn, project, queue)  # moved meanwhile?
-            return [rows.to_message(r, now, self._options.bodies) for r in found]
+            popped = [rows.to_message(r, now, self._options.bodies) for r in found]
+            # NOTE: blobs fetched before the rows' delete commits: a blob store that
+            # fails then rolls the pop back, instead of losing the popped bodies.
+            return self._resolve(popped), refs_of(popped)
 
-        return self._db.run(work)
+        popped, blobs = self._db.run(work)
+        self._discard(blobs)
+        return popped
+
+    def blob_refs(self, project: str, queue: str, keys: Sequence[str]) -> dict[str, int]:
+        now = self._db.now_ms()
+
+        def work(conn: Connection) -> dict[str, int]:
+            row = find_queue(conn, project, queue)
+            found: dict[str, int] = {}
+            if row is not None:
+                found = blobrows.referenced(conn, (project, queue, row), keys, now)
+            return found
+
+        return self._db.run(work, write=False) if keys else {}
 
     def first(self, project: str, queue: str, sort: int = 1) -> Message:
         if sort not in (1, -1):
@@ -388,6 +433,8 @@ class SqlMessageController(MessageController):
             return rows.to_message(found, now, self._options.bodies)
 
         message = self._db.run(work, write=False)
+        if message is not None:
+            message = next(iter(self._resolve([message])), None)
         if message is None:
             raise errors.QueueIsEmpty(f"{namespaces.label(queue)} is empty")
         return message
@@ -438,3 +485,68 @@ def _refuse(
     if state.claim_expires <= now:
         raise errors.MessageNotClaimed(f"Message {key} is not claimed")
     raise errors.MessageNotClaimedBy(f"Message {key} is claimed by another claim")
+
+
+def _delete_one_blob(
+    conn: Connection, project: str, queue: str, key: int, claim_id: str | None, now: int
+) -> tuple[list[str], bool]:
+    """``_delete_one`` that also returns the deleted row's blob key (if its body is one),
+    and whether pending notifications were looked at already (PostgreSQL: the same
+    statement says so, and leaves out a key one carries)."""
+    params = {"p_project": project, "p_name": queue, "p_key": key, "p_now": now}
+    if claim_id is not None:
+        params["p_claim"] = claim_id
+    stmt: Any
+    checked = conn.dialect.name == "postgresql"
+    if checked:
+        stmt = blobrows.DELETE_UNCLAIMED_COUNTED
+        if claim_id is not None:
+            stmt = blobrows.DELETE_CLAIMED_COUNTED
+        done = hot.execute(conn, stmt, {**params, "p_shard": counters.shard()}).rows
+        deleted, found = len(done), blobrows.unnotified(done)
+    elif conn.dialect.delete_returning:
+        stmt = blobrows.DELETE_UNCLAIMED if claim_id is None else blobrows.DELETE_CLAIMED
+        deleted, found = blobrows.run_delete(conn, stmt, params)
+        counters.add_named(conn, project, queue, -deleted)
+    else:
+        stmt = statements.DELETE_UNCLAIMED if claim_id is None else statements.DELETE_CLAIMED
+        found = blobrows.read_pointers(conn, stmt, params)
+        deleted = hot.execute(conn, stmt, params).rowcount
+        counters.add_named(conn, project, queue, -deleted)
+    if not deleted:
+        _refuse(conn, project, queue, key, claim_id, now)
+    tally.count(conn, MESSAGES_DELETED, deleted)
+    return found, checked
+
+
+def _delete_keys(
+    conn: Connection,
+    queue_id: int,
+    keys: list[int],
+    claim_ids: Sequence[str] | None,
+    now: int,
+    *,
+    blobs: bool,
+) -> tuple[int, list[str]]:
+    """Delete messages ``keys`` of a queue (held by ``claim_ids`` if given); (count, blob keys)."""
+    params: dict[str, Any] = {"p_queue": queue_id, **statements.key_params(keys)}
+    stmt: Any
+    if claim_ids is None:
+        stmt = statements.delete_keys(len(keys))
+    else:
+        stmt = sa.delete(messages).where(
+            messages.c.queue_id == queue_id,
+            messages.c.id.in_(keys),
+            messages.c.claim_id.in_(list(claim_ids)),
+            messages.c.claim_expires > now,
+        )
+        params = {}
+    if not blobs:
+        if claim_ids is None:
+            return hot.execute(conn, stmt, params).rowcount, []
+        return conn.execute(stmt).rowcount, []
+    if conn.dialect.delete_returning:
+        done = conn.execute(stmt.returning(blobrows.POINTER), params).all()
+        return len(done), blobrows.pointers(done)
+    found = blobrows.read_pointers(conn, stmt, params)
+    return conn.execute(stmt, params).rowcount, found

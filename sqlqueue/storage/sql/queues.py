@@ -15,7 +15,7 @@ from sqlqueue.domain.models import MessageSummary, Page, QueueDepth, QueueInfo, 
 from sqlqueue.domain.namespaces import QUEUES, Namespace
 from sqlqueue.domain.policy import QueuePolicy
 from sqlqueue.storage.base import Metadata, QueueController, QueueDepths, StorageOptions
-from sqlqueue.storage.sql import counters, hot, statements
+from sqlqueue.storage.sql import blobrows, counters, hot, statements
 from sqlqueue.storage.sql.database import Database, loads
 from sqlqueue.storage.sql.rows import age_seconds
 from sqlqueue.storage.sql.tables import claims, messages, queues
@@ -114,6 +114,7 @@ class SqlQueueController(QueueController):
         until a key is configured again).
 
         :raises EncryptionUnavailable: ``_enable_encrypt_messages`` without a key.
+        :raises BlobStoreMissing: ``_blob_threshold`` without a blob store.
         """
         if (
             QueuePolicy.of(metadata).encrypt_messages
@@ -123,6 +124,11 @@ class SqlQueueController(QueueController):
             raise errors.EncryptionUnavailable(
                 "Message encryption (_enable_encrypt_messages) needs an encryption key, "
                 "and this server has none configured (encryption_keys)."
+            )
+        if QueuePolicy.of(metadata).blob_threshold is not None and self._options.blobs is None:
+            raise errors.BlobStoreMissing(
+                "Routing big bodies (_blob_threshold) needs a blob store, "
+                "and this server has none configured (blob_store)."
             )
         return metadata
 
@@ -184,16 +190,20 @@ class SqlQueueController(QueueController):
         return self._db.run(work)
 
     def delete(self, project: str, name: str) -> None:
-        def work(conn: Connection) -> None:
+        blobs = self._options.blobs
+
+        def work(conn: Connection) -> list[str]:
             row = find_queue(conn, project, name)
             if row is None:
-                return
+                return []
+            found = blobrows.queue_pointers(conn, row.id) if blobs is not None else []
             conn.execute(sa.delete(messages).where(messages.c.queue_id == row.id))
             conn.execute(sa.delete(claims).where(claims.c.queue_id == row.id))
             counters.forget(conn, row.id)
             conn.execute(sa.delete(queues).where(queues.c.id == row.id))
+            return found
 
-        self._db.run(work)
+        blobrows.discard_deleted(self._db, blobs, self._db.run(work))
 
     def list(
         self,

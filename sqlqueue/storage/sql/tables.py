@@ -233,6 +233,23 @@ id_blocks = sa.Table(
     **MYSQL,
 )
 
+# Message bodies above a queue's _blob_threshold, in the database named by the
+# ``blob_store`` setting (every database has the empty table: one schema). The
+# key is random and written in the message row's pointer, so it does not depend
+# on the pool holding the row (storage/blobs.py); project and queue tell gc
+# whom to ask whether the blob is still needed once ``expires_at`` has passed.
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("project", sa.String(256), nullable=False),
+    sa.Column("queue", QueueName, nullable=False),
+    sa.Column("body", Document, nullable=False),
+    sa.Column("expires_at", Millis, nullable=False),
+    sa.Index(None, "expires_at"),
+    **MYSQL,
+)
+
 subscriptions = sa.Table(
     "subscriptions",
     metadata,

@@ -40,6 +40,7 @@ HANDLERS: dict[type[Exception], Mapping] = {
     errors.ValidationFailed: Mapping(falcon.HTTP_400, BAD_REQUEST),
     InvalidBody: Mapping(falcon.HTTP_400, BAD_BODY),
     errors.EncryptionUnavailable: Mapping(falcon.HTTP_400, BAD_BODY),
+    errors.BlobStoreMissing: Mapping(falcon.HTTP_400, BAD_BODY),
     errors.NotPermitted: Mapping(falcon.HTTP_403, "Forbidden"),
     errors.MessageIsClaimed: Mapping(
         falcon.HTTP_403,

@@ -103,6 +103,7 @@ def metadata(limits: Limits) -> Schema:
         policy.ENABLE_ENCRYPT_MESSAGES: {"type": ["boolean", "null"]},
         policy.RETRY_POLICY: _retry_policy(),
         policy.FLAVOR: {"type": ["string", "null"], "maxLength": 64},
+        policy.BLOB_THRESHOLD: integer(policy.BLOB_MIN_THRESHOLD, INT32_MAX, nullable=True),
     }
     return {"type": "object", "properties": props}
 

@@ -89,7 +89,11 @@ class Validator:
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
-        self._reserved = frozenset(reserved_defaults(limits)) | {policy.RETRY_POLICY, policy.FLAVOR}
+        self._reserved = frozenset(reserved_defaults(limits)) | {
+            policy.RETRY_POLICY,
+            policy.FLAVOR,
+            policy.BLOB_THRESHOLD,
+        }
         build = StrictValidator
         self._messages = build(schemas.messages(limits))
         self._claim = build(schemas.claim(limits))
