@@ -54,6 +54,21 @@ def open_blob_store(settings: Settings) -> BlobStore | None:
     return store
 
 
+def prepare_blob_store(settings: Settings) -> None:
+    """The schema gate on the blob store's database, once, before workers start.
+
+    As ``prepare_database`` for the catalogue: a SQLite file or an empty
+    database is brought to the current schema here, so that the workers
+    that open it next (``open_blob_store``) find it ready instead of racing
+    to create it. Nothing to do for a directory or when not configured.
+
+    :raises BadDatabaseUrl: :raises StorageUnavailable: as ``prepare_database``.
+    """
+    where = settings.blob_store
+    if where and not where.startswith(FILE_SCHEME):
+        schema.prepare(where)
+
+
 def migrate_blob_store(settings: Settings, revision: str) -> str | None:
     """Migrate the blob store's database to ``revision`` (``db upgrade``); where it is.
 

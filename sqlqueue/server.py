@@ -247,6 +247,7 @@ def serve(settings: Settings) -> int:
     per_worker_connections(settings)
     bootstrap.check_auth(settings)
     bootstrap.prepare_database(settings)
+    bootstrap.prepare_blob_store(settings)
     print(f"sqlqueue: {bootstrap.describe(settings.database_url)}", flush=True)
     settings = _with_secret(settings)
     if settings.websocket_only:
