@@ -42,9 +42,12 @@ from harness import bulk, cli
 from harness.databases import Database
 from harness.report import environment, markdown
 from harness.timing import Latencies, percentile, timed_call
+from harness.waits import WaitSampler, table
 from harness.workload import BenchError
 
+from sqlqueue.config import GC_RATE
 from sqlqueue.domain.models import NewMessage
+from sqlqueue.storage.base import StorageOptions
 from sqlqueue.storage.sql.driver import SqlDataDriver
 
 PROJECT, QUEUE = "gcbench", "expiring"
@@ -61,6 +64,21 @@ class Outcome:
     maintain_seconds: float = 0.0
     removed: int = 0
     maintenance: list[str] = field(default_factory=list)
+    waits: WaitSampler | None = None
+
+
+def role(statement: str) -> str:
+    """Who sends ``statement`` in this bench: a post, the collector or its maintenance."""
+    text = " ".join(statement.split()).upper()
+    if text.startswith(("VACUUM", "ANALYZE")):
+        return "maintenance"
+    if "INSERT INTO MESSAGES" in text or "UPDATE QUEUES" in text or "NOTIFY_UNTIL" in text:
+        return "post"
+    if "DELETE FROM MESSAGES" in text or "EXPIRES_AT <=" in text or "QUEUE_COUNTERS" in text:
+        return "collector"
+    if "MIN(MESSAGES.EXPIRES_AT)" in text or "FROM QUEUES ORDER BY" in text:
+        return "collector"
+    return ""
 
 
 def produce(driver: SqlDataDriver, stop: threading.Event, out: Latencies) -> None:
@@ -129,14 +147,23 @@ def bench_backend(db: Database, args: argparse.Namespace) -> Outcome:
     bulk.load(db.engine, queue, 1, args.depth, created=now - 120_000, expires=now - 60_000)
     bulk.analyze(db.engine)
     print(f"  {db.backend}: loaded {args.depth:,} in {time.perf_counter() - started:.0f} s")
-    outcome = Outcome()
-    outcome.posts["floor"] = with_producers(
-        driver, args.producers, lambda: time.sleep(args.floor_seconds)
-    )
-    collectors = [SqlDataDriver(db.engine) for _ in range(args.collectors)]
-    outcome.posts["collecting"] = with_producers(
-        driver, args.producers, lambda: collect(collectors, outcome)
-    )
+    outcome = Outcome(waits=WaitSampler(db.engine, role))
+    waits = outcome.waits
+    waits.start()
+    try:
+        waits.phase = "floor"
+        outcome.posts["floor"] = with_producers(
+            driver, args.producers, lambda: time.sleep(args.floor_seconds)
+        )
+        options = StorageOptions(gc_rate=args.gc_rate)
+        collectors = [SqlDataDriver(db.engine, options=options) for _ in range(args.collectors)]
+        waits.phase = "collecting"
+        outcome.posts["collecting"] = with_producers(
+            driver, args.producers, lambda: collect(collectors, outcome)
+        )
+    finally:
+        waits.phase = ""
+        waits.stop()
     posted = sum(len(values) for values in outcome.posts.values())
     left = db.left_in_queue(PROJECT, QUEUE)
     if outcome.removed != args.depth or left != posted:
@@ -182,6 +209,10 @@ def print_tables(results: dict[str, Outcome]) -> None:
                 )
             )
     print(markdown(rows))
+    for backend, outcome in results.items():
+        if outcome.waits is not None and outcome.waits.counts:
+            print(f"\n{backend}: what the producers' sessions were doing (samples every 10 ms):\n")
+            print(markdown(table(outcome.waits, "post")))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -192,6 +223,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--producers", type=int, default=2, help="posting threads")
     parser.add_argument("--collectors", type=int, default=1, help="gc rounds at once")
     parser.add_argument("--floor-seconds", type=float, default=10.0, help="floor phase length")
+    parser.add_argument(
+        "--gc-rate",
+        type=float,
+        default=GC_RATE,
+        help=f"the collectors' gc_rate, rows/s (0: no cap; default {GC_RATE:g}, sqlqueue's)",
+    )
     args = parser.parse_args(argv)
     cli.require_positive(parser, args, ("depth", "producers", "collectors"))
     return args
@@ -201,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print(
         f"gc at depth: {args.depth:,} expired messages, {args.producers} producers,"
-        f" {args.collectors} collector(s); {environment(sqlalchemy=sa.__version__)}"
+        f" {args.collectors} collector(s), gc_rate {args.gc_rate:g};"
+        f" {environment(sqlalchemy=sa.__version__)}"
     )
     results = cli.run_backends(args, lambda db: bench_backend(db, args), "gc-bench-")
     return cli.finish(results, print_tables)
