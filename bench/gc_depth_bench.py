@@ -44,10 +44,12 @@ from harness.report import environment, markdown
 from harness.timing import Latencies, percentile, timed_call
 from harness.waits import WaitSampler, table
 from harness.workload import BenchError
+from sqlalchemy.engine import Engine
 
 from sqlqueue.config import GC_RATE
 from sqlqueue.domain.models import NewMessage
 from sqlqueue.storage.base import StorageOptions
+from sqlqueue.storage.sql import writers
 from sqlqueue.storage.sql.driver import SqlDataDriver
 
 PROJECT, QUEUE = "gcbench", "expiring"
@@ -65,6 +67,34 @@ class Outcome:
     removed: int = 0
     maintenance: list[str] = field(default_factory=list)
     waits: WaitSampler | None = None
+    holds: dict[str, list[float]] = field(default_factory=dict)
+    """SQLite: seconds each turn at the writer lock was held, by role (producer, collector)."""
+
+
+def record_holds(engine: Engine, holds: dict[str, list[float]]) -> None:
+    """SQLite: time every turn at the process's writer lock (storage/sql/writers.py), by
+    the role of the thread that held it, so that slow posts can be matched to long turns."""
+    lock = writers.lock_for(engine)
+    if lock is None:
+        return
+    acquire, release = lock.acquire, lock.release
+    since: dict[int, float] = {}
+
+    def timed_acquire(timeout: float) -> bool:
+        got = acquire(timeout)
+        if got and threading.get_ident() not in since:
+            since[threading.get_ident()] = time.perf_counter()
+        return got
+
+    def timed_release() -> None:
+        release()
+        if lock._owner != threading.get_ident():  # the outermost release
+            started = since.pop(threading.get_ident(), None)
+            if started is not None:
+                name = threading.current_thread().name.split("-")[0]
+                holds.setdefault(name, []).append(time.perf_counter() - started)
+
+    lock.acquire, lock.release = timed_acquire, timed_release  # type: ignore[method-assign]
 
 
 def role(statement: str) -> str:
@@ -92,7 +122,9 @@ def with_producers(driver: SqlDataDriver, producers: int, work: Callable[[], Non
     stop = threading.Event()
     latencies: list[Latencies] = [{} for _ in range(producers)]
     threads = [
-        threading.Thread(target=produce, args=(driver, stop, latencies[i]), daemon=True)
+        threading.Thread(
+            target=produce, args=(driver, stop, latencies[i]), name=f"producer-{i}", daemon=True
+        )
         for i in range(producers)
     ]
     for thread in threads:
@@ -127,7 +159,10 @@ def collect(drivers: list[SqlDataDriver], outcome: Outcome) -> None:
         except BaseException as ex:
             errors.append(ex)
 
-    threads = [threading.Thread(target=round_of, args=(d,)) for d in drivers]
+    threads = [
+        threading.Thread(target=round_of, args=(d,), name=f"collector-{i}")
+        for i, d in enumerate(drivers)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -148,6 +183,7 @@ def bench_backend(db: Database, args: argparse.Namespace) -> Outcome:
     bulk.analyze(db.engine)
     print(f"  {db.backend}: loaded {args.depth:,} in {time.perf_counter() - started:.0f} s")
     outcome = Outcome(waits=WaitSampler(db.engine, role))
+    record_holds(db.engine, outcome.holds)
     waits = outcome.waits
     waits.start()
     try:
@@ -210,6 +246,13 @@ def print_tables(results: dict[str, Outcome]) -> None:
             )
     print(markdown(rows))
     for backend, outcome in results.items():
+        for who, seconds in sorted(outcome.holds.items()):
+            ms = sorted(value * 1000 for value in seconds)
+            print(
+                f"\n{backend}: turns at the writer lock held by {who}: {len(ms):,},"
+                f" p50 {percentile(ms, 50):.1f} ms, p99 {percentile(ms, 99):.1f} ms,"
+                f" max {ms[-1]:.1f} ms, over {SLOW_MS:g} ms: {sum(1 for v in ms if v > SLOW_MS)}"
+            )
         if outcome.waits is not None and outcome.waits.counts:
             print(f"\n{backend}: what the producers' sessions were doing (samples every 10 ms):\n")
             print(markdown(table(outcome.waits, "post")))

@@ -10,8 +10,9 @@ make a producer of the same queue (or any other) wait:
 * Each batch is one transaction sized to hold its locks about
   ``BATCH_SECONDS``: it starts at ``StorageOptions.gc_batch`` rows and
   shrinks or grows (by at most half or double per batch) with the time the
-  previous one spent inside its transaction (waiting to begin it does not
-  count: a busy database must not starve the collector into tiny batches).
+  previous one spent inside its transaction, commit included (waiting to
+  begin it does not count: a busy database must not starve the collector
+  into tiny batches).
 * At most ``StorageOptions.gc_rate`` rows a second (0: no cap): after a
   batch that put the pass ahead of that rate, the collector sleeps until it
   is back on it, so deleting a million rows cannot take the database's
@@ -167,24 +168,22 @@ class Collector:
     def _batches(self, batch: Callable[[Connection, int], int]) -> int:
         """Run ``batch(conn, rows)`` in transactions until one takes fewer rows than asked."""
         removed, size = 0, self._limit
-        held = [0.0]
+        began = [0.0]
 
         def timed(conn: Connection, rows: int) -> int:
-            started = time.monotonic()  # inside the transaction: after BEGIN's wait
-            try:
-                return batch(conn, rows)
-            finally:
-                held[0] = time.monotonic() - started
+            began[0] = time.monotonic()  # inside the transaction: after BEGIN's wait
+            return batch(conn, rows)
 
         while True:
             done = self._db.run(lambda conn, n=size: timed(conn, n))  # type: ignore[misc]
+            held = time.monotonic() - began[0]  # the batch and its commit
             removed += done
             self._told(done)
             started, paced = self._pace
             self._pace = (started, paced + done)
             if done < size:
                 return removed
-            size = next_size(size, held[0], self._limit)
+            size = next_size(size, held, self._limit)
             wait = pause(paced + done, time.monotonic() - started, self._rate)
             if wait:
                 time.sleep(wait)
