@@ -51,6 +51,7 @@ from sqlqueue.domain.models import NewMessage
 from sqlqueue.storage.base import StorageOptions
 from sqlqueue.storage.sql import writers
 from sqlqueue.storage.sql.driver import SqlDataDriver
+from sqlqueue.storage.sql.engine import make_engine
 
 PROJECT, QUEUE = "gcbench", "expiring"
 SLOW_MS = 100.0
@@ -185,14 +186,18 @@ def bench_backend(db: Database, args: argparse.Namespace) -> Outcome:
     outcome = Outcome(waits=WaitSampler(db.engine, role))
     record_holds(db.engine, outcome.holds)
     waits = outcome.waits
+    options = StorageOptions(gc_rate=args.gc_rate)
+    # Engines of their own: a pooled connection keeps one role, so the wait
+    # sampler can tell whose COMMIT a producer waits behind.
+    collectors = [
+        SqlDataDriver(make_engine(db.url), options=options) for _ in range(args.collectors)
+    ]
     waits.start()
     try:
         waits.phase = "floor"
         outcome.posts["floor"] = with_producers(
             driver, args.producers, lambda: time.sleep(args.floor_seconds)
         )
-        options = StorageOptions(gc_rate=args.gc_rate)
-        collectors = [SqlDataDriver(db.engine, options=options) for _ in range(args.collectors)]
         waits.phase = "collecting"
         outcome.posts["collecting"] = with_producers(
             driver, args.producers, lambda: collect(collectors, outcome)
@@ -200,6 +205,8 @@ def bench_backend(db: Database, args: argparse.Namespace) -> Outcome:
     finally:
         waits.phase = ""
         waits.stop()
+        for collector in collectors:
+            collector.close()
     posted = sum(len(values) for values in outcome.posts.values())
     left = db.left_in_queue(PROJECT, QUEUE)
     if outcome.removed != args.depth or left != posted:

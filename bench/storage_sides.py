@@ -489,7 +489,8 @@ COUNTS = (
     "SELECT id, message_rows, next_marker,"
     " (SELECT coalesce(sum(delta), 0) FROM queue_counters WHERE queue_id = queues.id),"
     " (SELECT count(*) FROM messages WHERE queue_id = queues.id AND expires_at <= %s),"
-    " (SELECT count(*) FROM messages WHERE queue_id = queues.id AND claim_expires > %s)"
+    " (SELECT count(*) FROM messages WHERE queue_id = queues.id AND claim_expires > %s"
+    " AND claim_expires > 0)"  # the partial index's condition, as sqlqueue says it
     " FROM queues WHERE project = %s AND name = %s"
 )
 """sqlqueue's stats counts statement (storage/sql/counters.py)."""
