@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -73,3 +74,14 @@ def test_one_lock_per_sqlite_file_and_none_for_servers(tmp_path: Path) -> None:
     finally:
         for engine in (first, second, other):
             engine.dispose()
+
+
+def test_a_forked_child_finds_the_lock_free(tmp_path: Path) -> None:
+    lock = writers.lock_for(make_engine(f"sqlite:///{tmp_path}/q.db"))
+    assert lock is not None and lock.acquire(1)
+    child = os.fork()
+    if child == 0:  # the child: the parent's holder did not come along
+        os._exit(0 if lock.acquire(0.5) else 1)
+    _, status = os.waitpid(child, 0)
+    lock.release()
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -17,6 +17,7 @@ this lock cannot see.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -34,6 +35,13 @@ class WriterLock:
         self._owner: int | None = None
         self._depth = 0
         self._waiters: deque[tuple[int, threading.Event]] = deque()
+
+    def reset(self) -> None:
+        """Free, with no one waiting: the state of a forked child, whose threads
+        (the holder and the waiters of the parent) did not come along."""
+        self._mutex = threading.Lock()
+        self._owner, self._depth = None, 0
+        self._waiters = deque()
 
     def acquire(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the turn; whether it was given."""
@@ -75,6 +83,17 @@ class WriterLock:
 
 _LOCKS: dict[str, WriterLock] = {}
 _LOCKS_MUTEX = threading.Lock()
+
+
+def _after_fork() -> None:
+    """In a forked child (a serve worker), every lock starts free."""
+    global _LOCKS_MUTEX
+    _LOCKS_MUTEX = threading.Lock()
+    for lock in _LOCKS.values():
+        lock.reset()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def lock_for(engine: Engine) -> WriterLock | None:
