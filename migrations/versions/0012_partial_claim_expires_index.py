@@ -12,8 +12,7 @@ serves it and holds only the messages a claim ever held. MySQL/MariaDB has no
 partial indexes: its index stays as it was.
 
 Revision ID: 0012
-Revises: 0010 (main's head when this branch was made; blob's 0011 comes between:
-rechain as branches merge)
+Revises: 0011
 Create Date: 2026-11-30 15:00:00
 """
 
@@ -25,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
