@@ -42,10 +42,16 @@ from harness import bulk, cli
 from harness.databases import Database
 from harness.report import environment, markdown
 from harness.timing import Latencies, percentile, timed_call
+from harness.waits import WaitSampler, table
 from harness.workload import BenchError
+from sqlalchemy.engine import Engine
 
+from sqlqueue.config import GC_RATE
 from sqlqueue.domain.models import NewMessage
+from sqlqueue.storage.base import StorageOptions
+from sqlqueue.storage.sql import writers
 from sqlqueue.storage.sql.driver import SqlDataDriver
+from sqlqueue.storage.sql.engine import make_engine
 
 PROJECT, QUEUE = "gcbench", "expiring"
 SLOW_MS = 100.0
@@ -61,6 +67,49 @@ class Outcome:
     maintain_seconds: float = 0.0
     removed: int = 0
     maintenance: list[str] = field(default_factory=list)
+    waits: WaitSampler | None = None
+    holds: dict[str, list[float]] = field(default_factory=dict)
+    """SQLite: seconds each turn at the writer lock was held, by role (producer, collector)."""
+
+
+def record_holds(engine: Engine, holds: dict[str, list[float]]) -> None:
+    """SQLite: time every turn at the process's writer lock (storage/sql/writers.py), by
+    the role of the thread that held it, so that slow posts can be matched to long turns."""
+    lock = writers.lock_for(engine)
+    if lock is None:
+        return
+    acquire, release = lock.acquire, lock.release
+    since: dict[int, float] = {}
+
+    def timed_acquire(timeout: float) -> bool:
+        got = acquire(timeout)
+        if got and threading.get_ident() not in since:
+            since[threading.get_ident()] = time.perf_counter()
+        return got
+
+    def timed_release() -> None:
+        release()
+        if lock._owner != threading.get_ident():  # the outermost release
+            started = since.pop(threading.get_ident(), None)
+            if started is not None:
+                name = threading.current_thread().name.split("-")[0]
+                holds.setdefault(name, []).append(time.perf_counter() - started)
+
+    lock.acquire, lock.release = timed_acquire, timed_release  # type: ignore[method-assign]
+
+
+def role(statement: str) -> str:
+    """Who sends ``statement`` in this bench: a post, the collector or its maintenance."""
+    text = " ".join(statement.split()).upper()
+    if text.startswith(("VACUUM", "ANALYZE")):
+        return "maintenance"
+    if "INSERT INTO MESSAGES" in text or "UPDATE QUEUES" in text or "NOTIFY_UNTIL" in text:
+        return "post"
+    if "DELETE FROM MESSAGES" in text or "EXPIRES_AT <=" in text or "QUEUE_COUNTERS" in text:
+        return "collector"
+    if "MIN(MESSAGES.EXPIRES_AT)" in text or "FROM QUEUES ORDER BY" in text:
+        return "collector"
+    return ""
 
 
 def produce(driver: SqlDataDriver, stop: threading.Event, out: Latencies) -> None:
@@ -74,7 +123,9 @@ def with_producers(driver: SqlDataDriver, producers: int, work: Callable[[], Non
     stop = threading.Event()
     latencies: list[Latencies] = [{} for _ in range(producers)]
     threads = [
-        threading.Thread(target=produce, args=(driver, stop, latencies[i]), daemon=True)
+        threading.Thread(
+            target=produce, args=(driver, stop, latencies[i]), name=f"producer-{i}", daemon=True
+        )
         for i in range(producers)
     ]
     for thread in threads:
@@ -109,7 +160,10 @@ def collect(drivers: list[SqlDataDriver], outcome: Outcome) -> None:
         except BaseException as ex:
             errors.append(ex)
 
-    threads = [threading.Thread(target=round_of, args=(d,)) for d in drivers]
+    threads = [
+        threading.Thread(target=round_of, args=(d,), name=f"collector-{i}")
+        for i, d in enumerate(drivers)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -129,14 +183,30 @@ def bench_backend(db: Database, args: argparse.Namespace) -> Outcome:
     bulk.load(db.engine, queue, 1, args.depth, created=now - 120_000, expires=now - 60_000)
     bulk.analyze(db.engine)
     print(f"  {db.backend}: loaded {args.depth:,} in {time.perf_counter() - started:.0f} s")
-    outcome = Outcome()
-    outcome.posts["floor"] = with_producers(
-        driver, args.producers, lambda: time.sleep(args.floor_seconds)
-    )
-    collectors = [SqlDataDriver(db.engine) for _ in range(args.collectors)]
-    outcome.posts["collecting"] = with_producers(
-        driver, args.producers, lambda: collect(collectors, outcome)
-    )
+    outcome = Outcome(waits=WaitSampler(db.engine, role))
+    record_holds(db.engine, outcome.holds)
+    waits = outcome.waits
+    options = StorageOptions(gc_rate=args.gc_rate)
+    # Engines of their own: a pooled connection keeps one role, so the wait
+    # sampler can tell whose COMMIT a producer waits behind.
+    collectors = [
+        SqlDataDriver(make_engine(db.url), options=options) for _ in range(args.collectors)
+    ]
+    waits.start()
+    try:
+        waits.phase = "floor"
+        outcome.posts["floor"] = with_producers(
+            driver, args.producers, lambda: time.sleep(args.floor_seconds)
+        )
+        waits.phase = "collecting"
+        outcome.posts["collecting"] = with_producers(
+            driver, args.producers, lambda: collect(collectors, outcome)
+        )
+    finally:
+        waits.phase = ""
+        waits.stop()
+        for collector in collectors:
+            collector.close()
     posted = sum(len(values) for values in outcome.posts.values())
     left = db.left_in_queue(PROJECT, QUEUE)
     if outcome.removed != args.depth or left != posted:
@@ -182,6 +252,17 @@ def print_tables(results: dict[str, Outcome]) -> None:
                 )
             )
     print(markdown(rows))
+    for backend, outcome in results.items():
+        for who, seconds in sorted(outcome.holds.items()):
+            ms = sorted(value * 1000 for value in seconds)
+            print(
+                f"\n{backend}: turns at the writer lock held by {who}: {len(ms):,},"
+                f" p50 {percentile(ms, 50):.1f} ms, p99 {percentile(ms, 99):.1f} ms,"
+                f" max {ms[-1]:.1f} ms, over {SLOW_MS:g} ms: {sum(1 for v in ms if v > SLOW_MS)}"
+            )
+        if outcome.waits is not None and outcome.waits.counts:
+            print(f"\n{backend}: what the producers' sessions were doing (samples every 10 ms):\n")
+            print(markdown(table(outcome.waits, "post")))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -192,6 +273,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--producers", type=int, default=2, help="posting threads")
     parser.add_argument("--collectors", type=int, default=1, help="gc rounds at once")
     parser.add_argument("--floor-seconds", type=float, default=10.0, help="floor phase length")
+    parser.add_argument(
+        "--gc-rate",
+        type=float,
+        default=GC_RATE,
+        help=f"the collectors' gc_rate, rows/s (0: no cap; default {GC_RATE:g}, sqlqueue's)",
+    )
     args = parser.parse_args(argv)
     cli.require_positive(parser, args, ("depth", "producers", "collectors"))
     return args
@@ -201,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print(
         f"gc at depth: {args.depth:,} expired messages, {args.producers} producers,"
-        f" {args.collectors} collector(s); {environment(sqlalchemy=sa.__version__)}"
+        f" {args.collectors} collector(s), gc_rate {args.gc_rate:g};"
+        f" {environment(sqlalchemy=sa.__version__)}"
     )
     results = cli.run_backends(args, lambda db: bench_backend(db, args), "gc-bench-")
     return cli.finish(results, print_tables)

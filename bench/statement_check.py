@@ -3,7 +3,7 @@
 One transaction of each kind runs through each side while the statements reaching the
 driver are recorded: a SQLAlchemy ``before_cursor_execute`` listener on the sqlqueue
 side, a counting cursor on the floor side. A statement's kind is its verb plus
-RETURNING / FOR UPDATE / subquery.
+RETURNING / FOR UPDATE / subquery, and whether a claim's UPDATE extends lifetimes.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ class CountingConnection:
 
 
 def statement_shape(sql: str) -> str:
-    """The kind of a statement: its verb, plus RETURNING / FOR UPDATE / subquery."""
+    """The kind of a statement: its verb, plus RETURNING / FOR UPDATE / subquery / a
+    claim's lifetime extension."""
     text = " ".join(sql.split()).upper()
     shape = text.split(" ", 1)[0]
     if " RETURNING " in text:
@@ -71,6 +72,8 @@ def statement_shape(sql: str) -> str:
         shape += "+FOR UPDATE"
     if "(SELECT " in text:
         shape += "+SUBQUERY"
+    if "EXPIRES_AT=CASE" in text.replace(" ", ""):
+        shape += "+EXTEND"  # a claim that also extends short lifetimes
     return shape
 
 

@@ -152,7 +152,7 @@ class FloorSide:
         self.insert_returning = insert_returning
         self.lock = "" if self.sqlite else " FOR UPDATE SKIP LOCKED"
         self._inserts: dict[int, str] = {}
-        self._takes: dict[int, str] = {}
+        self._takes: dict[tuple[int, bool], str] = {}
 
     # -- helpers
 
@@ -241,20 +241,23 @@ class FloorSide:
             sql = self._inserts[count] = self._sql(sql)
         return sql
 
-    def _take_sql(self, count: int) -> str:
-        sql = self._takes.get(count)
+    def _take_sql(self, count: int, extend: bool) -> str:
+        sql = self._takes.get((count, extend))
         if sql is None:
             # ttl before expires_at before claim_expires: MySQL assigns left to right.
-            sql = (
-                "UPDATE messages SET"
+            lifetimes = (
                 " ttl = CASE WHEN expires_at < %s THEN %s ELSE ttl END,"
                 " expires_at = CASE WHEN expires_at < %s THEN %s ELSE expires_at END,"
-                " claim_id = %s, claim_expires = %s, claim_count = claim_count + 1"
+            )
+            sql = (
+                "UPDATE messages SET"
+                + (lifetimes if extend else "")
+                + " claim_id = %s, claim_expires = %s, claim_count = claim_count + 1"
                 f" WHERE id IN ({', '.join(['%s'] * count)}) AND claim_expires <= %s"
             )
             if self.update_returning:
                 sql += " RETURNING " + READ_COLUMNS
-            sql = self._takes[count] = self._sql(sql)
+            sql = self._takes[count, extend] = self._sql(sql)
         return sql
 
     # -- operations
@@ -305,8 +308,8 @@ class FloorSide:
             if found is None:
                 return None, []
             qid, _meta = found  # no dead-letter settings in this benchmark
-            keys = self._candidates(cur, qid, now, limit)
-            taken = self._take(cur, qid, keys, lease) if keys else []
+            free = self._candidates(cur, qid, now, limit)
+            taken = self._take(cur, qid, free, lease) if free else []
             if not taken:
                 return None, []
             cur.execute(
@@ -331,25 +334,30 @@ class FloorSide:
 
         return self._tx(work)
 
-    def _candidates(self, cur: Any, qid: int, now: int, limit: int) -> list[int]:
+    def _candidates(self, cur: Any, qid: int, now: int, limit: int) -> list[tuple[int, int]]:
+        """(id, expires_at) of up to ``limit`` free messages, oldest first, locked."""
         cur.execute(
             self._sql(
-                "SELECT id, claim_count, marker FROM messages WHERE queue_id = %s"
+                "SELECT id, claim_count, marker, expires_at FROM messages WHERE queue_id = %s"
                 " AND marker > %s AND expires_at > %s AND claim_expires <= %s"
                 " ORDER BY marker LIMIT %s" + self.lock
             ),
             (qid, 0, now, now, limit),
         )
-        return [key for key, _count, _marker in cur.fetchall()]
+        return [(key, expires) for key, _count, _marker, expires in cur.fetchall()]
 
     def _take(
-        self, cur: Any, qid: int, keys: list[int], lease: tuple[str, int, int, int]
+        self, cur: Any, qid: int, found: list[tuple[int, int]], lease: tuple[str, int, int, int]
     ) -> list[Any]:
+        """Claim the rows ``found``; lifetimes are extended only if one is shorter (as sqlqueue)."""
         claim_id, ttl, grace, now = lease
         expires = now + ttl * 1000
-        extended = (ttl + grace, expires + grace * 1000)
-        params = (expires, extended[0], expires, extended[1], claim_id, expires, *keys, now)
-        cur.execute(self._take_sql(len(keys)), params)
+        keys = [key for key, _expires in found]
+        extend = any(row_expires < expires for _key, row_expires in found)
+        params: tuple[Any, ...] = (claim_id, expires, *keys, now)
+        if extend:
+            params = (expires, ttl + grace, expires, expires + grace * 1000, *params)
+        cur.execute(self._take_sql(len(keys), extend), params)
         if self.update_returning:
             return sorted(cur.fetchall(), key=lambda row: row[1])
         if cur.rowcount == 0:
@@ -481,7 +489,8 @@ COUNTS = (
     "SELECT id, message_rows, next_marker,"
     " (SELECT coalesce(sum(delta), 0) FROM queue_counters WHERE queue_id = queues.id),"
     " (SELECT count(*) FROM messages WHERE queue_id = queues.id AND expires_at <= %s),"
-    " (SELECT count(*) FROM messages WHERE queue_id = queues.id AND claim_expires > %s)"
+    " (SELECT count(*) FROM messages WHERE queue_id = queues.id AND claim_expires > %s"
+    " AND claim_expires > 0)"  # the partial index's condition, as sqlqueue says it
     " FROM queues WHERE project = %s AND name = %s"
 )
 """sqlqueue's stats counts statement (storage/sql/counters.py)."""

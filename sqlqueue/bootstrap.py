@@ -95,6 +95,7 @@ def storage_options(settings: Settings, blobs: BlobStore | None = None) -> Stora
         keep_failed=settings.notify_keep_failed,
         bodies=bodies,
         blobs=blobs,
+        gc_rate=settings.gc_rate,
         maintenance=settings.maintenance,
         maintenance_interval=settings.maintenance_interval,
         maintenance_min_rows=settings.maintenance_min_rows,

@@ -20,6 +20,7 @@ from sqlqueue.domain.limits import Limits
 from sqlqueue.errors import ValidationFailed
 
 ENV_PREFIX = "SQLQUEUE_"
+GC_RATE = 5000.0
 DEFAULT_DENY_NETWORKS = ",".join(
     [
         "0.0.0.0/8",
@@ -71,6 +72,10 @@ class Settings:
     dashboard_queues: int = 200
     """Queues the dashboard's front page shows at most (the first by project and name)."""
     gc_interval: float = 60.0
+    gc_rate: float = GC_RATE
+    """Rows a second the collector deletes at most (0: no cap), so that a
+    million messages expiring at once do not take the database from
+    producers while they go (docs/maintenance.md)."""
     maintenance: bool = True
     """Whether the collector (``sqlqueue gc``, every serve worker's gc round) also
     vacuums/analyzes the churning tables, checkpoints and shrinks SQLite's files
@@ -267,9 +272,19 @@ class Settings:
         )
         settings = cls(**kwargs)
         Keyring.parse(settings.encryption_keys)  # a malformed key fails here, once
+        _check_collector(settings)
         if not settings.database_url:
             settings = dataclasses.replace(settings, database_url=default_database_url())
         return settings
+
+
+def _check_collector(settings: Settings) -> None:
+    """:raises ValidationFailed: a ``gc_rate`` below 0 or not a number."""
+    rate = settings.gc_rate
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate >= 0:
+        raise ValidationFailed(
+            f"gc_rate must be 0 (no cap) or a number of rows per second above 0, not {rate!r}"
+        )
 
 
 def _read_file(path: str) -> dict[str, Any]:

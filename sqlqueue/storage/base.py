@@ -63,6 +63,8 @@ class StorageOptions:
     default_message_page: int = 10
     default_claim_limit: int = 10
     gc_batch: int = 1000
+    gc_rate: float = 0.0
+    """Rows a second the collector deletes at most over one pass (0: no cap)."""
     fifo: bool = True
     """False: a post reserves its markers in a short transaction of its own, so
     producers of one queue do not wait on each other's inserts; markers no

@@ -382,6 +382,14 @@ def test_gc_reports_its_maintenance_step(sqlqueue: Run, tmp_path: Path) -> None:
 
 
 @pytest.mark.sqlite
+def test_gc_refuses_a_negative_rate_cap(sqlqueue: Run, tmp_path: Path) -> None:
+    result = sqlqueue("gc", "--database-url", sqlite_url(tmp_path), SQLQUEUE_GC_RATE="-5")
+    assert refusal(result) == (
+        "sqlqueue: gc_rate must be 0 (no cap) or a number of rows per second above 0, not -5.0"
+    )
+
+
+@pytest.mark.sqlite
 def test_a_missing_configuration_file(sqlqueue: Run, tmp_path: Path) -> None:
     result = sqlqueue("gc", "--config", f"{tmp_path}/nope.toml")
     assert refusal(result) == (

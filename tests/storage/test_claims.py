@@ -59,6 +59,14 @@ def test_lifetime_extension(driver: DataDriver, ttl: int, grace: int, expected: 
     assert driver.messages.get(PROJECT, QUEUE, claimed[0].id).ttl == expected
 
 
+def test_one_claim_extends_only_the_lifetimes_shorter_than_it(driver: DataDriver) -> None:
+    short, long_ = post(driver, 1, ttl=100) + post(driver, 1, ttl=1000)
+    claim_id, claimed = driver.claims.create(PROJECT, QUEUE, ttl=300, grace=20)
+    assert claim_id is not None
+    assert {m.id: m.ttl for m in claimed} == {short: 320, long_: 1000}
+    assert [driver.messages.get(PROJECT, QUEUE, m).ttl for m in (short, long_)] == [320, 1000]
+
+
 def test_extension_keeps_message_alive(driver: DataDriver, clock: ManualClock) -> None:
     [mid] = post(driver, 1, ttl=60)
     claim_id, _ = driver.claims.create(PROJECT, QUEUE, ttl=300, grace=60)

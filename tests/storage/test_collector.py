@@ -7,7 +7,7 @@ from sqlalchemy.engine import Engine
 from sqlqueue.domain.clock import ManualClock
 from sqlqueue.domain.models import NewMessage
 from sqlqueue.storage.base import StorageOptions
-from sqlqueue.storage.sql.collector import BATCH_SECONDS, MIN_BATCH, next_size
+from sqlqueue.storage.sql.collector import BATCH_SECONDS, MIN_BATCH, next_size, pause
 from sqlqueue.storage.sql.driver import SqlDataDriver
 
 
@@ -18,6 +18,25 @@ def test_batches_aim_at_a_short_transaction() -> None:
     assert next_size(MIN_BATCH, 10.0, 1000) == MIN_BATCH
     assert next_size(10, BATCH_SECONDS / 10, 10) == 10  # gc_batch below MIN_BATCH wins
     assert next_size(400, BATCH_SECONDS, 1000) == 400
+
+
+def test_the_rate_cap_sleeps_only_when_the_pass_is_ahead_of_it() -> None:
+    assert pause(1000, 0.25, 2000) == 0.25  # 1,000 rows at 2,000 a second take 0.5 s
+    assert pause(1000, 0.75, 2000) == 0.0  # already behind: no sleep
+    assert pause(10**6, 0.1, 0) == 0.0  # 0: no cap
+
+
+def test_a_capped_collector_still_takes_every_expired_row(
+    engine: Engine, clock: ManualClock
+) -> None:
+    options = StorageOptions(gc_batch=25, gc_rate=2000)  # 100 rows: 0.05 s of sleeps
+    driver = SqlDataDriver(engine, clock=clock, options=options)
+    driver.queues.create("p", "a")
+    driver.messages.post("p", "a", [NewMessage({"n": 1}, ttl=60)] * 100, "c")
+    driver.messages.post("p", "a", [NewMessage({"n": 2}, ttl=3600)] * 5, "c")
+    clock.advance(100)
+    assert driver.gc() == 100
+    assert driver.queues.stats("p", "a").total == 5
 
 
 def test_gc_in_many_small_batches_takes_every_expired_row_and_no_live_one(

@@ -263,6 +263,10 @@ def operations(driver: SqlDataDriver, queue: str) -> dict[str, Callable[[], obje
     def claim() -> None:
         state["claim"] = c.create(PROJECT, queue, ttl=60, grace=60, limit=10)
 
+    def claim_extending() -> None:  # longer than the messages live: lifetimes are extended
+        claim_id, _taken = c.create(PROJECT, queue, ttl=7200, grace=60, limit=2)
+        c.delete(PROJECT, queue, claim_id)
+
     def delete_claimed() -> None:
         claim_id, taken = state["claim"]
         m.delete(PROJECT, queue, taken[0].id, claim_id=claim_id)
@@ -281,6 +285,7 @@ def operations(driver: SqlDataDriver, queue: str) -> dict[str, Callable[[], obje
         ),
         "get": get,
         "claim": claim,
+        "claim extending lifetimes": claim_extending,
         "claim get/update": lambda: (
             c.get(PROJECT, queue, state["claim"][0]),
             c.update(PROJECT, queue, state["claim"][0], ttl=90, grace=30),

@@ -130,16 +130,23 @@ class Lease:
         """When the claim ends (ms)."""
         return self.now + self.ttl * 1000
 
-    def take_params(self, keys: list[int]) -> dict[str, Any]:
-        """Parameters of ``statements.take(len(keys))`` for the rows ``keys``."""
-        return {
+    def take_params(self, keys: list[int], *, extend: bool) -> dict[str, Any]:
+        """Parameters of ``statements.take(len(keys), extend=extend)`` for the rows ``keys``."""
+        params: dict[str, Any] = {
             **statements.key_params(keys),
             "p_now": self.now,
             "p_claim": self.id,
             "p_claim_expires": self.expires,
-            "p_extended_ttl": self.ttl + self.grace,
-            "p_extended_expires": self.expires + self.grace * 1000,
         }
+        if extend:
+            params["p_extended_ttl"] = self.ttl + self.grace
+            params["p_extended_expires"] = self.expires + self.grace * 1000
+        return params
+
+    def outlives(self, expires_at: int) -> bool:
+        """Whether this claim ends after a message expiring at ``expires_at`` (ms):
+        claiming it extends its lifetime."""
+        return expires_at < self.expires
 
     def row(self, queue_id: int) -> dict[str, Any]:
         """The claims-table row of this claim."""
@@ -161,8 +168,8 @@ def claimable(
     limit: int,
     *,
     create_dlq: bool = True,
-) -> list[int]:
-    """Keys of up to ``limit`` free messages, oldest first, locked.
+) -> list[Any]:
+    """Up to ``limit`` free messages, oldest first, locked: rows of (id, expires_at, …).
 
     Messages claimed too often move to the dead-letter queue on the way and
     do not count: the search goes on past them until ``limit`` messages are
@@ -172,19 +179,19 @@ def claimable(
     project, name, queue_id = source
     delayed = bool(QueuePolicy.of(meta).default_message_delay)
     pick = statements.CANDIDATES_UNDELAYED if delayed else statements.CANDIDATES
-    keys: list[int] = []
+    kept: list[Any] = []
     after = 0
-    while len(keys) < limit:
-        want = limit - len(keys)
+    while len(kept) < limit:
+        want = limit - len(kept)
         params = {"p_queue": queue_id, "p_now": now, "p_limit": want, "p_after": after}
         found = hot.execute(conn, pick, params).rows
-        kept = dead_letter(conn, (project, name), meta, found, now, create=create_dlq)
-        counters.add(conn, queue_id, len(kept) - len(found))  # moved to the dead-letter queue
-        keys += [r.id for r in kept]
-        if len(found) < want or len(kept) == len(found):
+        more = dead_letter(conn, (project, name), meta, found, now, create=create_dlq)
+        counters.add(conn, queue_id, len(more) - len(found))  # moved to the dead-letter queue
+        kept += more
+        if len(found) < want or len(more) == len(found):
             break  # the queue has no more free messages, or none was moved
         after = found[-1].marker
-    return keys
+    return kept
 
 
 def take(
@@ -202,15 +209,18 @@ def take(
     ``source``: the (project, name, id) of the queue. A body that cannot be
     opened raises ``BodyCipherFailed`` inside the transaction, so nothing is claimed.
     """
-    keys = claimable(conn, source, meta, lease.now, limit, create_dlq=create_dlq)
-    if not keys:
+    found = claimable(conn, source, meta, lease.now, limit, create_dlq=create_dlq)
+    if not found:
         return []
+    keys = [row.id for row in found]
+    # The rows are locked (SQLite: the write lock is held): their lifetimes cannot change.
+    extend = any(lease.outlives(row.expires_at) for row in found)
     returning = bool(conn.dialect.update_returning)
-    stmt = statements.take(len(keys), returning=returning)
-    done = hot.execute(conn, stmt, lease.take_params(keys))
+    stmt = statements.take(len(keys), returning=returning, extend=extend)
+    done = hot.execute(conn, stmt, lease.take_params(keys, extend=extend))
     if returning:
-        found = (rows.to_message(r, lease.now, bodies) for r in done.rows)
-        return sorted(found, key=lambda m: m.marker)
+        taken = (rows.to_message(r, lease.now, bodies) for r in done.rows)
+        return sorted(taken, key=lambda m: m.marker)
     if done.rowcount == 0:
         return []
     return claimed_messages(conn, source[2], lease.id, lease.now, bodies)

@@ -10,13 +10,16 @@ make a producer of the same queue (or any other) wait:
 * Each batch is one transaction sized to hold its locks about
   ``BATCH_SECONDS``: it starts at ``StorageOptions.gc_batch`` rows and
   shrinks or grows (by at most half or double per batch) with the time the
-  previous one spent inside its transaction (waiting to begin it does not
-  count: a busy database must not starve the collector into tiny batches).
-* After each batch the collector pauses as long as the batch held its
-  transaction (at most ``MAX_PAUSE``): it takes at most half of the time
-  (and of a database core) for itself. On SQLite, which has one writer at a
-  time and whose waiting writers poll with growing sleeps, that is also
-  what lets a producer's next retry find the write lock free.
+  previous one spent inside its transaction, commit included (waiting to
+  begin it does not count: a busy database must not starve the collector
+  into tiny batches).
+* At most ``StorageOptions.gc_rate`` rows a second (0: no cap): after a
+  batch that put the pass ahead of that rate, the collector sleeps until it
+  is back on it, so deleting a million rows cannot take the database's
+  CPU and disk from producers for minutes. On SQLite, whose writers take
+  turns, the writers of one process queue in arrival order
+  (``storage/sql/writers.py``): a producer waits for at most the batch
+  running when it came.
 * Rows are taken with ``FOR UPDATE SKIP LOCKED`` where the database has it,
   so several collectors (serve workers) share the work without waiting.
 """
@@ -43,8 +46,6 @@ BATCH_SECONDS = 0.02
 """How long one collector transaction should hold its locks."""
 MIN_BATCH = 100
 """Rows; the smallest batch, however slow the database."""
-MAX_PAUSE = 0.05
-"""Seconds; the longest pause between two batches."""
 
 _PROBES = {
     table: sa.select(sa.func.min(table.c.expires_at)).where(
@@ -95,6 +96,14 @@ def expired_queues(conn: Connection, now: int) -> list[tuple[sa.Table, int]]:
     return found
 
 
+def pause(removed: int, elapsed: float, rate: float) -> float:
+    """Seconds to sleep so that ``removed`` rows in ``elapsed`` seconds keep to
+    ``rate`` rows a second (0: no cap)."""
+    if rate <= 0:
+        return 0.0
+    return max(0.0, removed / rate - elapsed)
+
+
 def next_size(size: int, seconds: float, limit: int) -> int:
     """The next batch's rows: scaled toward ``BATCH_SECONDS``, within half and double,
     at least ``MIN_BATCH`` and at most ``limit`` (``gc_batch``)."""
@@ -105,10 +114,15 @@ def next_size(size: int, seconds: float, limit: int) -> int:
 class Collector:
     """Deletes expired messages, claims, subscriptions and finished deliveries."""
 
-    def __init__(self, db: Database, batch: int) -> None:
+    def __init__(self, db: Database, batch: int, rate: float = 0.0) -> None:
+        """``batch``: rows of the first (and largest) batch; ``rate``: rows a second
+        at most over one ``collect`` pass (0: no cap)."""
         self._db = db
         self._limit = batch
+        self._rate = rate
         self._told: GcProgress = _nobody
+        self._pace = (time.monotonic(), 0)
+        """(when this pass started, rows it removed): what ``rate`` is kept against."""
 
     def collect(self, progress: GcProgress | None = None) -> int:
         """One pass over every expired row as of now; how many rows went.
@@ -116,6 +130,7 @@ class Collector:
         ``progress`` is told the rows of each committed batch.
         """
         self._told = progress or _nobody
+        self._pace = (time.monotonic(), 0)
         now = self._db.now_ms()
         removed = 0
         for table, queue_id in self._db.run(lambda c: expired_queues(c, now), write=False):
@@ -153,23 +168,25 @@ class Collector:
     def _batches(self, batch: Callable[[Connection, int], int]) -> int:
         """Run ``batch(conn, rows)`` in transactions until one takes fewer rows than asked."""
         removed, size = 0, self._limit
-        held = [0.0]
+        began = [0.0]
 
         def timed(conn: Connection, rows: int) -> int:
-            started = time.monotonic()  # inside the transaction: after BEGIN's wait
-            try:
-                return batch(conn, rows)
-            finally:
-                held[0] = time.monotonic() - started
+            began[0] = time.monotonic()  # inside the transaction: after BEGIN's wait
+            return batch(conn, rows)
 
         while True:
             done = self._db.run(lambda conn, n=size: timed(conn, n))  # type: ignore[misc]
+            held = time.monotonic() - began[0]  # the batch and its commit
             removed += done
             self._told(done)
+            started, paced = self._pace
+            self._pace = (started, paced + done)
             if done < size:
                 return removed
-            size = next_size(size, held[0], self._limit)
-            time.sleep(min(held[0], MAX_PAUSE))
+            size = next_size(size, held, self._limit)
+            wait = pause(paced + done, time.monotonic() - started, self._rate)
+            if wait:
+                time.sleep(wait)
 
 
 def _take(

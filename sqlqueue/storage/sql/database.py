@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.observe.metrics import DATABASE_RETRIES
-from sqlqueue.storage.sql import tally
-from sqlqueue.storage.sql.engine import WRITE_OPTION, make_engine
+from sqlqueue.storage.sql import tally, writers
+from sqlqueue.storage.sql.engine import SQLITE_BUSY_MS, WRITE_OPTION, make_engine
 from sqlqueue.storage.sql.errors import is_retryable, wrap_db_errors
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class Database:
         self.update_returning = bool(engine.dialect.update_returning)
         self.skip_locked = self.backend in ("postgresql", "mysql", "mariadb")
         self._autocommit: Engine | None = None
+        self._writers = writers.lock_for(engine)
 
     def now_ms(self) -> int:
         """The clock's time in integer milliseconds."""
@@ -94,6 +95,13 @@ class Database:
             self._autocommit.dispose()
 
     def _once(self, work: Callable[[Connection], T], write: bool) -> T:
+        if write and self._writers is not None:
+            # SQLite: this process's writers queue in turn (storage/sql/writers.py).
+            with writers.turn(self._writers, SQLITE_BUSY_MS / 1000):
+                return self._in_connection(work, write)
+        return self._in_connection(work, write)
+
+    def _in_connection(self, work: Callable[[Connection], T], write: bool) -> T:
         with self.engine.connect() as conn:
             if write and self.backend == "sqlite":  # read by SQLite's BEGIN only (engine.py)
                 conn.execution_options(**{WRITE_OPTION: True})

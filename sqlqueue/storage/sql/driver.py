@@ -44,7 +44,7 @@ class SqlDataDriver(DataDriver):
         self.subscriptions = SqlSubscriptionController(self.db, self.options)
         self.deliveries = SqlDeliveryController(self.db, self.options)
         self._maintained_at: float | None = None
-        self._collector = Collector(self.db, self.options.gc_batch)
+        self._collector = Collector(self.db, self.options.gc_batch, self.options.gc_rate)
 
     @classmethod
     def from_url(cls, url: str, *, persist: bool = True, **kwargs: object) -> SqlDataDriver:

@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
+from sqlqueue.storage.sql import writers
 from sqlqueue.storage.sql.engine import SQLITE_BUSY_MS
 
 logger = logging.getLogger(__name__)
@@ -178,22 +179,28 @@ def _sqlite(engine: Engine) -> list[str]:
     if engine.url.database in (None, "", ":memory:"):
         return []
     raw = engine.raw_connection()  # autocommit: sqlqueue begins its transactions itself
+    lock = writers.lock_for(engine)  # each write waits its turn with the process's writers
     with closing(raw):
         cursor = raw.cursor()
         try:
-            return [*_sqlite_analyze(cursor), *_sqlite_free(cursor), *_sqlite_checkpoint(cursor)]
+            return [
+                *_sqlite_analyze(cursor, lock),
+                *_sqlite_free(cursor, lock),
+                *_sqlite_checkpoint(cursor),
+            ]
         finally:
             cursor.close()
 
 
-def _sqlite_analyze(cursor: Any) -> list[str]:
+def _sqlite_analyze(cursor: Any, lock: writers.WriterLock | None) -> list[str]:
     cursor.execute(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")
     for table in CHURNING:
-        cursor.execute(f"ANALYZE {table}")
+        with writers.turn(lock, SQLITE_BUSY_MS / 1000):
+            cursor.execute(f"ANALYZE {table}")
     return ["ANALYZE (analysis_limit) " + ", ".join(CHURNING)]
 
 
-def _sqlite_free(cursor: Any) -> list[str]:
+def _sqlite_free(cursor: Any, lock: writers.WriterLock | None) -> list[str]:
     """Hand free pages back to the file system, one short write transaction per step."""
     free = cursor.execute("PRAGMA freelist_count").fetchone()[0]
     if free < SQLITE_FREE_STEP:
@@ -202,7 +209,8 @@ def _sqlite_free(cursor: Any) -> list[str]:
         return [f"{free} free pages kept: auto_vacuum is not INCREMENTAL (docs/maintenance.md)"]
     for _ in range(SQLITE_FREE_STEPS):
         # executescript steps the statement to its end (execute: one page per step).
-        cursor.executescript(f"PRAGMA incremental_vacuum({SQLITE_FREE_STEP})")
+        with writers.turn(lock, SQLITE_BUSY_MS / 1000):
+            cursor.executescript(f"PRAGMA incremental_vacuum({SQLITE_FREE_STEP})")
         if cursor.execute("PRAGMA freelist_count").fetchone()[0] < SQLITE_FREE_STEP:
             break
     done = f"incremental_vacuum: {free} free pages handed back"

@@ -10,6 +10,7 @@ UPDATE reserves bare column names for its SET clause.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -153,7 +154,7 @@ _claimable = (
 
 def _candidates(*extra: sa.ColumnElement[bool]) -> sa.Select[tuple[int, int, int]]:
     return (
-        sa.select(messages.c.id, messages.c.claim_count, messages.c.marker)
+        sa.select(messages.c.id, messages.c.claim_count, messages.c.marker, messages.c.expires_at)
         .where(*_claimable, *extra)
         .order_by(messages.c.marker)
         .limit(sa.bindparam("p_limit"))
@@ -163,36 +164,46 @@ def _candidates(*extra: sa.ColumnElement[bool]) -> sa.Select[tuple[int, int, int
 
 CANDIDATES = _candidates()
 CANDIDATES_UNDELAYED = _candidates(messages.c.delay_until <= _now)
-"""Free messages after marker ``p_after``, oldest first, locked; SKIP LOCKED
-lets claimers take disjoint rows."""
+"""(id, claim_count, marker, expires_at) of free messages after marker ``p_after``,
+oldest first, locked; SKIP LOCKED lets claimers take disjoint rows."""
 
 _extend = messages.c.expires_at < sa.bindparam("p_claim_expires")
 
 
 @functools.cache
-def take(count: int, *, returning: bool) -> sa.Update:
-    """Claim the ``count`` locked rows ``p_key_0``… and extend lifetimes shorter
-    than the claim, in one UPDATE; ``returning`` the claimed messages
-    (PostgreSQL, SQLite).
+def take(count: int, *, returning: bool, extend: bool = True) -> sa.Update:
+    """Claim the ``count`` locked rows ``p_key_0``… in one UPDATE; ``returning``
+    the claimed messages (PostgreSQL, SQLite).
 
-    One statement per count (at most the claim limit), built once: the
-    hot path runs it without expanding an IN list per call (storage/sql/hot.py).
+    ``extend``: the UPDATE also extends lifetimes shorter than the claim
+    (``p_extended_ttl``, ``p_extended_expires``). Without it the statement
+    names neither ``ttl`` nor ``expires_at``, so no database rewrites the
+    ``(queue_id, expires_at)`` index entries of the claimed rows: the claim
+    takes it when no candidate expires before the claim ends (the usual case,
+    and the cheaper one: docs/performance.md, "SQLite claim 10 at 1M").
+
+    One statement per count (at most the claim limit) and kind, built once:
+    the hot path runs it without expanding an IN list per call
+    (storage/sql/hot.py).
     """
     keys: list[sa.BindParameter[int]] = [sa.bindparam(key_name(i)) for i in range(count)]
+    # MySQL evaluates SET left to right with the new values: ttl must be
+    # computed before expires_at changes, and both before claim_expires.
+    lifetimes: list[tuple[sa.Column[Any], Any]] = [
+        (
+            messages.c.ttl,
+            sa.case((_extend, sa.bindparam("p_extended_ttl")), else_=messages.c.ttl),
+        ),
+        (
+            messages.c.expires_at,
+            sa.case((_extend, sa.bindparam("p_extended_expires")), else_=messages.c.expires_at),
+        ),
+    ]
     stmt = (
         sa.update(messages)
         .where(messages.c.id.in_(keys), messages.c.claim_expires <= _now)
-        # MySQL evaluates SET left to right with the new values: ttl must be
-        # computed before expires_at changes, and both before claim_expires.
         .ordered_values(
-            (
-                messages.c.ttl,
-                sa.case((_extend, sa.bindparam("p_extended_ttl")), else_=messages.c.ttl),
-            ),
-            (
-                messages.c.expires_at,
-                sa.case((_extend, sa.bindparam("p_extended_expires")), else_=messages.c.expires_at),
-            ),
+            *(lifetimes if extend else []),
             (messages.c.claim_id, sa.bindparam("p_claim")),
             (messages.c.claim_expires, sa.bindparam("p_claim_expires")),
             (messages.c.claim_count, messages.c.claim_count + 1),

@@ -18,7 +18,11 @@ Indexes, chosen for the hot queries:
   clean-up deletes a queue's expired rows by range, and stats counts the
   expired rows the clean-up has not reached yet.
 * ``ix_messages_queue_id_claim_expires (queue_id, claim_expires)``: stats
-  counts a queue's claimed messages over the claimed range only.
+  counts a queue's claimed messages over the claimed range only. Partial
+  (``WHERE claim_expires > 0``) on PostgreSQL and SQLite: it holds only
+  messages a claim ever held, so a claim at the head of a deep queue writes
+  ten new entries instead of moving ten out of a run of a million zeros; a
+  query that wants it says ``claim_expires > 0`` too (``CLAIM_EVER``).
 * ``ix_claims_queue_id_expires_at``: the same clean-up for claims.
 * ``ix_deliveries_state_due_at``: the notification workers take due
   deliveries oldest first; ``ix_deliveries_subscription_id_state``: the
@@ -81,6 +85,9 @@ QueueName = sa.String(KEY_LENGTH).with_variant(
     postgresql.VARCHAR(KEY_LENGTH, collation="C"), "postgresql"
 )
 
+CLAIM_EVER = sa.text("claim_expires > 0")
+"""The partial claim-expiry index's condition (PostgreSQL, SQLite)."""
+
 queues = sa.Table(
     "queues",
     metadata,
@@ -142,7 +149,15 @@ messages = sa.Table(
         sqlite_where=sa.text("claim_id IS NOT NULL"),
     ),
     sa.Index(None, "queue_id", "expires_at"),
-    sa.Index(None, "queue_id", "claim_expires"),
+    # Messages ever claimed only (PostgreSQL, SQLite): a claim at the head of a
+    # deep queue does not move entries out of a run of zeros (migration 0012).
+    sa.Index(
+        None,
+        "queue_id",
+        "claim_expires",
+        postgresql_where=CLAIM_EVER,
+        sqlite_where=CLAIM_EVER,
+    ),
     sqlite_autoincrement=True,
     **MYSQL,
 )
