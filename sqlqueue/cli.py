@@ -465,7 +465,7 @@ def check_metrics(settings: Settings) -> None:
 
 
 WEBSOCKET_FLAGS = ("websocket_port", "websocket_host")
-COUNTS = ("threads", "long_polls", "websocket_threads", "websocket_max_connections")
+COUNTS = ("workers", "threads", "long_polls", "websocket_threads", "websocket_max_connections")
 """Serving settings that size thread pools or slots: 0 or less cannot serve."""
 
 
@@ -493,7 +493,7 @@ def check_websocket_flags(args: argparse.Namespace) -> None:
 def check_counts(settings: Settings) -> None:
     """Refuse thread and connection counts ``sqlqueue serve`` could not serve with.
 
-    :raises ValidationFailed: ``threads``, ``long_polls``, ``websocket_threads``
+    :raises ValidationFailed: ``workers``, ``threads``, ``long_polls``, ``websocket_threads``
         or ``websocket_max_connections`` below 1.
     """
     for name in COUNTS:

@@ -151,6 +151,7 @@ def test_websocket_flags_that_would_be_ignored(
 @pytest.mark.parametrize(
     ("how", "name", "value"),
     [
+        ("flag", "workers", "0"),
         ("flag", "threads", "0"),
         ("flag", "threads", "-1"),
         ("env", "threads", "0"),
