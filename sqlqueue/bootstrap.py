@@ -18,7 +18,12 @@ from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.domain.crypto import Keyring
 from sqlqueue.domain.models import Pool
 from sqlqueue.domain.moves import StepHook
-from sqlqueue.errors import DatabaseAccessDenied, DatabaseMissing, DatabaseUnreachable
+from sqlqueue.errors import (
+    BadDatabaseUrl,
+    DatabaseAccessDenied,
+    DatabaseMissing,
+    DatabaseUnreachable,
+)
 from sqlqueue.storage.base import DataDriver, SingleStore, StorageOptions
 from sqlqueue.storage.blobs import FILE_SCHEME, BlobStore, FileBlobStore
 from sqlqueue.storage.pooling import DriverFactory, PooledStore
@@ -36,6 +41,33 @@ from sqlqueue.transport.wsgi.keystone import WsgiApp
 logger = logging.getLogger(__name__)
 
 
+def check_cli_urls(settings: Settings) -> None:
+    """Refuse a database URL or blob store a command could not use, before it starts.
+
+    :raises BadDatabaseUrl: malformed, a database sqlqueue does not run on, or
+        SQLite in memory (each connection and process would see its own, empty).
+    """
+    sql_errors.check_file(settings.database_url, "--database-url")
+    check_blob_store(settings.blob_store)
+
+
+def check_blob_store(where: str) -> None:
+    """Refuse a ``blob_store`` that is neither a directory nor a database on file.
+
+    :raises BadDatabaseUrl: as ``check_cli_urls``, worded for ``blob_store``.
+    """
+    if not where or where.startswith(FILE_SCHEME):
+        return
+    try:
+        make_url(where)
+    except exc.ArgumentError as ex:
+        raise BadDatabaseUrl(
+            f"blob_store {sql_errors.safe_url(where)!r} is not a directory or database URL: "
+            f"write it like file:///var/lib/sqlqueue/blobs or {sql_errors.URL_EXAMPLES}"
+        ) from ex
+    sql_errors.check_file(where, "blob_store")
+
+
 def open_blob_store(settings: Settings) -> BlobStore | None:
     """The blob store ``settings.blob_store`` names (None: not configured).
 
@@ -49,6 +81,7 @@ def open_blob_store(settings: Settings) -> BlobStore | None:
         return None
     if where.startswith(FILE_SCHEME):
         return FileBlobStore(where[len(FILE_SCHEME) :])
+    check_blob_store(where)
     store = SqlBlobStore.from_url(where)
     _gate(store.db.engine, where)
     return store
@@ -77,6 +110,7 @@ def migrate_blob_store(settings: Settings, revision: str) -> str | None:
     where = settings.blob_store
     if not where or where.startswith(FILE_SCHEME):
         return None
+    check_blob_store(where)
     return schema.migrate_to(where, revision)
 
 

@@ -464,6 +464,59 @@ def check_metrics(settings: Settings) -> None:
         check_port(settings.metrics_host or settings.host, settings.metrics_port, METRICS_FLAGS)
 
 
+WEBSOCKET_FLAGS = ("websocket_port", "websocket_host")
+COUNTS = ("workers", "threads", "long_polls", "websocket_threads", "websocket_max_connections")
+"""Serving settings that size thread pools or slots: 0 or less cannot serve."""
+
+
+def check_websocket_flags(args: argparse.Namespace) -> None:
+    """Refuse websocket flags that would be ignored or contradict each other.
+
+    :raises ValidationFailed: ``--websocket`` with ``--websocket-only``, or
+        ``--websocket-port``/``--websocket-host`` without either.
+    """
+    if args.websocket and args.websocket_only:
+        raise ValidationFailed(
+            "--websocket and --websocket-only exclude each other: give --websocket for "
+            "HTTP and websocket, --websocket-only for the websocket API alone"
+        )
+    if args.websocket or args.websocket_only:
+        return
+    for name in WEBSOCKET_FLAGS:
+        if getattr(args, name) is not None:
+            flag = "--" + name.replace("_", "-")
+            raise ValidationFailed(
+                f"{flag} needs --websocket or --websocket-only: add one of them, or drop {flag}"
+            )
+
+
+def check_counts(settings: Settings) -> None:
+    """Refuse thread and connection counts ``sqlqueue serve`` could not serve with.
+
+    :raises ValidationFailed: ``workers``, ``threads``, ``long_polls``, ``websocket_threads``
+        or ``websocket_max_connections`` below 1.
+    """
+    for name in COUNTS:
+        if getattr(settings, name) < 1:
+            raise ValidationFailed(f"{name} must be at least 1")
+
+
+def check_listeners(settings: Settings) -> None:
+    """Refuse addresses ``sqlqueue serve`` could not listen on: the HTTP one
+    unless ``websocket_only``, the websocket port's range when it serves one
+    (sqlqueue/wsserve.py tries binding it).
+
+    :raises ValidationFailed: as ``check_port``; a websocket port outside 1-65535.
+    """
+    if not settings.websocket_only:
+        check_port(settings.host, settings.port)
+    port = settings.websocket_port
+    if (settings.websocket or settings.websocket_only) and not 0 < port < 65536:
+        raise ValidationFailed(
+            f"port {port} is not between 1 and 65535: choose one with --websocket-port"
+        )
+
+
 def _serve(settings: Settings) -> int:
     """Check the address, the authentication set-up and the database, then serve
     (nothing has started if any fails).
@@ -471,7 +524,8 @@ def _serve(settings: Settings) -> int:
     The workers' metrics directory is set up first: before anything defines a
     metric (sqlqueue/observe/multiprocess.py).
     """
-    check_port(settings.host, settings.port)
+    check_counts(settings)
+    check_listeners(settings)
     check_metrics(settings)
     from sqlqueue.observe import multiprocess
 
@@ -485,6 +539,7 @@ def _serve(settings: Settings) -> int:
     try:
         from sqlqueue import bootstrap
 
+        bootstrap.check_cli_urls(settings)
         bootstrap.check_auth(settings)
         _prepare(settings, create=True)
         from sqlqueue.server import serve
@@ -526,7 +581,13 @@ def _notify(settings: Settings) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        check_websocket_flags(args)
     settings = _settings(args)
+    if args.command != "serve":  # serve: after the metrics directory (_serve)
+        from sqlqueue import bootstrap
+
+        bootstrap.check_cli_urls(settings)
     terminal = args.command != "serve"
     logs.configure(settings.log_level, settings.log_format, terminal=terminal)
     if args.command == "db":

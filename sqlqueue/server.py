@@ -261,15 +261,18 @@ def serve(settings: Settings) -> int:
     api = " (admin API)" if settings.admin_mode else ""
     print(f"sqlqueue: listening on http://{settings.host}:{settings.port}{api}", flush=True)
     _start_metrics_port(settings)
+    status = 0
     try:
         server.serve(
             target_loader=functools.partial(worker_app, settings, stopping), wrap_loader=False
         )
     except SystemExit as ex:
-        return ex.code if isinstance(ex.code, int) else (0 if ex.code is None else 1)
+        status = ex.code if isinstance(ex.code, int) else (0 if ex.code is None else 1)
     finally:
         _stop_websocket(companion)
-    return 0
+    if companion is not None and companion.failed is not None:
+        return 1  # the websocket server exited by itself (sqlqueue/wsserve.py watch)
+    return status
 
 
 def _start_websocket(settings: Settings) -> Any:

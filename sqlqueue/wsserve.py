@@ -1,8 +1,10 @@
 """``sqlqueue serve --websocket``: the websocket API in a process of its own.
 
 ``serve --websocket`` starts it beside the HTTP server (``start``: a child
-process, ``python -m sqlqueue.wsserve``, handed the settings and stopped
-with its parent; it also stops by itself if the parent dies);
+process, ``python -P -m sqlqueue.wsserve`` (``-P``: a ``sqlqueue`` folder in
+the current directory does not shadow the installed package), handed the
+settings and stopped with its parent; it also stops by itself if the parent
+dies, and a child that exits by itself stops the parent (``watch``));
 ``serve --websocket-only`` runs it in the foreground (``run``), with the
 garbage collector the HTTP workers would otherwise run.
 """
@@ -13,9 +15,12 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 
 from sqlqueue import bootstrap
 from sqlqueue.config import Settings
@@ -26,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 STOP_TIMEOUT = 15.0
+HANDLER_WAIT = 10.0
+"""Seconds ``watch`` waits for the parent's SIGTERM handler (the server's stop) at most."""
 SETTINGS_ENV = "SQLQUEUE_WEBSOCKET_CHILD_SETTINGS"
 """How the parent hands the settings to the child (not a configuration option)."""
 
@@ -36,6 +43,10 @@ class Child:
 
     process: subprocess.Popen[bytes]
     owner: int
+    stopping: bool = False
+    """``stop`` began: the child's exit is expected."""
+    failed: int | None = None
+    """The exit status of a child that exited by itself (``watch``)."""
 
 
 def address(settings: Settings) -> str:
@@ -84,8 +95,31 @@ def start(settings: Settings) -> Child:
     print(f"sqlqueue: websocket API on {address(settings)}", flush=True)
     env = dict(os.environ)
     env[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
-    command = [sys.executable, "-m", "sqlqueue.wsserve", str(os.getpid())]
-    return Child(subprocess.Popen(command, env=env), os.getpid())
+    command = [sys.executable, "-P", "-m", "sqlqueue.wsserve", str(os.getpid())]
+    child = Child(subprocess.Popen(command, env=env), os.getpid())
+    threading.Thread(target=watch, args=(child,), name="sqlqueue-ws-watch", daemon=True).start()
+    return child
+
+
+def watch(child: Child) -> None:
+    """Wait for the child; one that exits before ``stop`` stops this server
+    too (SIGTERM to itself, once the server's handler is in place), saying so
+    in one line on stderr."""
+    status = child.process.wait()
+    if child.stopping:
+        return
+    child.failed = status
+    print(
+        f"sqlqueue: the websocket server exited by itself (status {status}): stopping",
+        file=sys.stderr,
+        flush=True,
+    )
+    deadline = time.monotonic() + HANDLER_WAIT
+    while signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    os.kill(child.owner, signal.SIGTERM)
 
 
 def stop(child: Child) -> None:
@@ -95,6 +129,7 @@ def stop(child: Child) -> None:
     """
     if os.getpid() != child.owner or child.process.poll() is not None:
         return
+    child.stopping = True
     child.process.terminate()
     try:
         child.process.wait(STOP_TIMEOUT)

@@ -80,6 +80,8 @@ def test_put_rejects_bad_bodies(admin: Api, body: dict[str, Any]) -> None:
         ("not a uri", {}, "Bad pool URI: 'not a uri' is not a database URL"),
         ("postgres://postgres@127.0.0.1/x", {}, "write postgresql://postgres@127.0.0.1/x"),
         ("sqlite://", {}, "in-memory"),
+        ("sqlite:///", {}, "in-memory SQLite database, which every connection sees empty: give"),
+        ("sqlite:///:memory:", {}, "give a pool a file path, e.g. sqlite:////var/lib/sqlqueue/"),
         ("{tmp}", {"fifo": "no"}, "fifo"),
         ("{tmp}", {"shards": 2}, "Unknown pool option"),
         (DOWN, {}, "cannot reach the PostgreSQL server at 127.0.0.1:1 (connection refused)"),

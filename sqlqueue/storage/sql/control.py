@@ -19,7 +19,7 @@ from sqlqueue.storage.sql.catalogue import SqlCatalogueController
 from sqlqueue.storage.sql.database import Database
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import make_engine
-from sqlqueue.storage.sql.errors import safe_url
+from sqlqueue.storage.sql.errors import check_file, safe_url
 from sqlqueue.storage.sql.flavors import SqlFlavorController
 from sqlqueue.storage.sql.pools import (
     Capability,
@@ -108,11 +108,11 @@ class SqlPoolDatabases:
         :raises ValidationFailed: unreachable, in memory, not empty and not
             sqlqueue's, or at another schema revision (worded by ``schema``).
         """
-        url = pool_url(uri)
-        if url.get_backend_name() == "sqlite" and (url.database or ":memory:") == ":memory:":
-            raise errors.ValidationFailed(
-                "An in-memory SQLite database cannot be a pool: every connection sees its own."
-            )
+        pool_url(uri)
+        try:
+            check_file(uri, "a pool")
+        except errors.BadDatabaseUrl as ex:
+            raise errors.ValidationFailed(f"Bad pool URI: {ex}") from ex
         try:
             schema.prepare(uri, upgrade_sqlite=False)
         except errors.StorageUnavailable as ex:

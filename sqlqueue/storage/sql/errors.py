@@ -102,6 +102,32 @@ def check_url(url: str) -> URL:
     return parsed
 
 
+FILE_EXAMPLE = "sqlite:////var/lib/sqlqueue/sqlqueue.db"
+
+
+def in_memory(url: URL) -> bool:
+    """Whether ``url`` is a SQLite database in memory (``sqlite://``, ``sqlite:///``,
+    ``sqlite:///:memory:``, ``sqlite:///file::memory:``, ``?mode=memory``)."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite":
+        return False
+    memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    return memory or url.query.get("mode") == "memory"
+
+
+def check_file(url: str, what: str) -> None:
+    """Refuse an in-memory SQLite ``url`` for ``what`` (e.g. ``--database-url``).
+
+    :raises BadDatabaseUrl: malformed (as ``check_url``) or SQLite in memory,
+        which every connection and process sees empty.
+    """
+    if in_memory(check_url(url)):
+        raise errors.BadDatabaseUrl(
+            f"{url} is an in-memory SQLite database, which every connection sees empty: "
+            f"give {what} a file path, e.g. {FILE_EXAMPLE}"
+        )
+
+
 def sqlite_path(url: URL) -> Path | None:
     """The file of a SQLite URL (None in memory or for other backends)."""
     database = url.database or ""
