@@ -145,7 +145,10 @@ def _pool_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     pool_sub = pool.add_subparsers(dest="pool_command", required=True, metavar="COMMAND")
     add = pool_sub.add_parser(
-        "add", help="register a database as a pool (an empty one is migrated)", parents=[common]
+        "add",
+        help="register a database as a pool (an empty one is migrated); again with the"
+        " same URL: change its weight, flavor or options",
+        parents=[common],
     )
     add.add_argument("name", help="the pool's name")
     add.add_argument("uri", help="its SQLAlchemy URL (postgresql://, mysql+pymysql://, sqlite:///)")
@@ -294,10 +297,11 @@ def _pool(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.pool_command == "add":
             options = _options(args.option)
-            pools.put(
+            new = pools.add(
                 args.name, uri=args.uri, weight=args.weight, flavor=args.flavor, options=options
             )
-            print(f"pool {args.name} added: {bootstrap.describe(args.uri)}, weight {args.weight}")
+            done = "added" if new else "updated"
+            print(f"pool {args.name} {done}: {bootstrap.describe(args.uri)}, weight {args.weight}")
         elif args.pool_command == "drain":
             _drain(storage, args.name)
         elif args.pool_command == "remove":
@@ -341,8 +345,11 @@ def _queue(args: argparse.Namespace, settings: Settings) -> int:
     storage = bootstrap.create_storage(settings, move_hook=_crash_hook())
     moves = storage.admin.moves
     try:
-        for resolved in moves.resume():
-            _print_move(resolved)
+        resolved = moves.resume()
+        for result in resolved:
+            _print_move(result)
+        if args.resume and not resolved:
+            print("no interrupted move to resume")
         if not args.resume:
             _print_move(moves.move(args.project, args.queue, args.to))
     finally:

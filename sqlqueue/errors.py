@@ -89,6 +89,10 @@ class PoolAlreadyExists(Conflict):
     """A pool with this URI already exists."""
 
 
+class PoolHoldsQueues(Conflict):
+    """A pool holding queues cannot be pointed at another database; move its queues first."""
+
+
 class MessageConflict(Conflict):
     """Messages could not be enqueued; try again."""
 

@@ -53,7 +53,12 @@ class Admin(ControlPlaneService):
             databases.volume,
             clock,
         )
-        self.moves = MoveAdmin(control, self.pools, mover)
+        self.moves = MoveAdmin(
+            control,
+            self.pools,
+            mover,
+            unplaced_exists=lambda project, queue: router.default.queues.exists(project, queue),
+        )
 
     def move_queue(self, project: str, queue: str, pool: str) -> MoveResult:
         """Move a live queue to ``pool`` (control/moves.py)."""

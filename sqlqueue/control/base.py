@@ -35,6 +35,22 @@ class PoolService(abc.ABC):
 
         :raises ValidationFailed: a bad field, an unreachable database or a
             stale schema. :raises PoolAlreadyExists: another pool has ``uri``.
+        :raises PoolHoldsQueues: ``name`` exists at another uri and holds queues.
+        """
+
+    @abc.abstractmethod
+    def add(
+        self,
+        name: str,
+        *,
+        uri: str,
+        weight: int,
+        flavor: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Register a new pool, or replace one registered at the same ``uri``; whether new.
+
+        :raises PoolAlreadyExists: ``name`` is registered at another uri. Else as ``put``.
         """
 
     @abc.abstractmethod
@@ -42,6 +58,7 @@ class PoolService(abc.ABC):
         """Change some of ``uri``, ``weight``, ``flavor``, ``options``; the pool after.
 
         :raises ValidationFailed: :raises PoolDoesNotExist: :raises PoolAlreadyExists:
+        :raises PoolHoldsQueues: a new ``uri`` while the catalogue maps queues to it.
         """
 
     @abc.abstractmethod

@@ -45,10 +45,14 @@ class MoveAdmin:
         pools: PoolAdmin,
         mover: QueueMover,
         rng: random.Random | None = None,
+        unplaced_exists: Callable[[str, str], bool] = lambda project, queue: True,
     ) -> None:
+        """``unplaced_exists(project, queue)``: whether a queue the catalogue maps
+        to no pool exists (in the catalogue database)."""
         self._control = control
         self._pools = pools
         self._mover = mover
+        self._unplaced_exists = unplaced_exists
         self._rng = rng or random.Random()
 
     def resume(self) -> list[MoveResult]:
@@ -61,15 +65,18 @@ class MoveAdmin:
     def move(self, project: str, queue: str, pool: str) -> MoveResult:
         """Move a placed queue to ``pool`` (interrupted moves are resolved first).
 
-        :raises PoolDoesNotExist: :raises MoveRefused: the queue is on no pool
-            (it lives in the catalogue database), or already in ``pool``, or
-            ``pool`` holds a queue of that name or its message ids.
+        :raises PoolDoesNotExist: :raises QueueDoesNotExist: :raises MoveRefused:
+            the queue is on no pool (it lives in the catalogue database), or
+            already in ``pool``, or ``pool`` holds a queue of that name or its
+            message ids.
         """
         self.resume()
         target = self._pools.get(pool)
         try:
             entry = self._control.catalogue.get(project, queue)
         except errors.QueueNotMapped as ex:
+            if not self._unplaced_exists(project, queue):
+                raise errors.QueueDoesNotExist(f"Queue {queue} does not exist.") from ex
             raise errors.MoveRefused(
                 f"Queue {queue} of project {project} is on no pool: only pooled queues move"
             ) from ex
@@ -104,17 +111,21 @@ class MoveAdmin:
         """Move every queue off ``pool``, after setting its weight to 0 (no new queue lands).
 
         Each queue goes to a pool of the same flavor (any other pool when
-        none is), drawn by weight. :raises PoolDoesNotExist: :raises MoveRefused:
-        no other pool with a weight above 0.
+        none is), drawn by weight. Refused before anything changes when the
+        pool holds queues and no other pool can take them.
+        :raises PoolDoesNotExist: :raises MoveRefused: no other pool with a
+        weight above 0.
         """
         self.resume()
         source = self._pools.get(pool)
+        if not self._targets(source) and self._entries(pool):
+            raise errors.MoveRefused(self._nowhere(pool))
         if source.weight > 0:
             self._pools.update(pool, {"weight": 0})
         entries = self._entries(pool)
         targets = self._targets(source)
-        if entries and not targets:
-            raise errors.MoveRefused(f"No other pool with a weight above 0 to drain {pool} into")
+        if entries and not targets:  # the other pools went to weight 0 meanwhile
+            raise errors.MoveRefused(self._nowhere(pool))
         done: list[MoveResult] = []
         for entry in entries:
             target = weighted_choice(targets, self._rng)
@@ -124,6 +135,13 @@ class MoveAdmin:
             if progress is not None:
                 progress(done[-1], len(done), len(entries))
         return done
+
+    @staticmethod
+    def _nowhere(pool: str) -> str:
+        return (
+            f"No other pool with a weight above 0 to drain {pool} into; nothing was changed. "
+            "Add a pool (`sqlqueue pool add`) or give one a weight first"
+        )
 
     def _entries(self, pool: str) -> list[CatalogueEntry]:
         found: list[CatalogueEntry] = []

@@ -126,10 +126,11 @@ class PoolAdmin(PoolService):
         flavor: str | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> Pool:
-        """Register (or replace) pool ``name``.
+        """Register (or replace) pool ``name`` (Zaqar's PUT).
 
         :raises ValidationFailed: a bad field, an unreachable database or a
             stale schema. :raises PoolAlreadyExists: another pool has ``uri``.
+        :raises PoolHoldsQueues: ``name`` exists at another uri and holds queues.
         """
         fields = {"uri": uri, "weight": weight, "flavor": flavor, "options": options or {}}
         pool = Pool(check_name(name), **{k: _check_field(k, v) for k, v in fields.items()})
@@ -141,10 +142,39 @@ class PoolAdmin(PoolService):
         logger.info("registered pool %s (weight %d, flavor %s)", name, weight, flavor)
         return pool
 
+    def add(
+        self,
+        name: str,
+        *,
+        uri: str,
+        weight: int,
+        flavor: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Register a new pool, or replace one registered at the same ``uri``; whether new.
+
+        :raises PoolAlreadyExists: ``name`` is registered at another uri (or
+            another pool has ``uri``). Else as ``put``.
+        """
+        try:
+            current = self._control.pools.get(name)
+        except errors.PoolDoesNotExist:
+            current = None
+        if current is not None and current.uri != uri:
+            raise errors.PoolAlreadyExists(
+                f"Pool {name} already exists at another database. To change its weight or "
+                f"flavor, give its current URL: `sqlqueue pool add {name} URL --weight N "
+                f"--flavor F`; to point it elsewhere, `sqlqueue pool drain {name}` and "
+                f"`sqlqueue pool remove {name}` first"
+            )
+        self.put(name, uri=uri, weight=weight, flavor=flavor, options=options)
+        return current is None
+
     def update(self, name: str, fields: Mapping[str, Any]) -> Pool:
         """Change some of ``uri``, ``weight``, ``flavor``, ``options``; the pool after.
 
         :raises ValidationFailed: :raises PoolDoesNotExist: :raises PoolAlreadyExists:
+        :raises PoolHoldsQueues: a new ``uri`` while the catalogue maps queues to it.
         """
         if not fields:
             raise errors.ValidationFailed(f"Give at least one of {', '.join(FIELDS)}")

@@ -408,7 +408,10 @@ class PoolController(abc.ABC):
 
     @abc.abstractmethod
     def create(self, pool: Pool) -> None:
-        """Create or replace by name. :raises PoolAlreadyExists: duplicate uri."""
+        """Create or replace by name. :raises PoolAlreadyExists: duplicate uri.
+
+        :raises PoolHoldsQueues: replacing the uri of a pool that holds queues.
+        """
 
     @abc.abstractmethod
     def get(self, name: str) -> Pool:
@@ -420,7 +423,7 @@ class PoolController(abc.ABC):
 
     @abc.abstractmethod
     def update(self, name: str, **fields: Any) -> None:
-        """:raises PoolDoesNotExist:"""
+        """:raises PoolDoesNotExist: :raises PoolHoldsQueues: a new uri while it holds queues."""
 
     @abc.abstractmethod
     def delete(self, name: str) -> None:

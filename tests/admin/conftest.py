@@ -20,7 +20,7 @@ from sqlqueue.bootstrap import Storage, create_app, create_storage
 from sqlqueue.config import Settings
 from sqlqueue.domain.clock import ManualClock
 from sqlqueue.storage.sql.engine import make_engine
-from sqlqueue.storage.sql.tables import messages, queues
+from sqlqueue.storage.sql.tables import messages, pools, queues
 from tests.transport.conftest import Api
 
 SECRET = "admin-test-secret"
@@ -47,6 +47,19 @@ class Site:
         """Register a pool over HTTP; fail the test unless it is created."""
         result = self.admin.put(f"/v2/pools/{name}", json={"uri": uri, "weight": weight, **more})
         assert result.status_code == 201, result.text
+
+    def lose_pool(self, name: str, uri: str = "") -> None:
+        """Make pool ``name``'s database unreachable (its row now names ``uri``, or DOWN).
+
+        Written in the catalogue database directly: the admin API refuses a
+        new uri for a pool holding queues, but a database can go away.
+        """
+        engine = make_engine(self.settings.database_url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.update(pools).where(pools.c.name == name).values(uri=uri or DOWN))
+        finally:
+            engine.dispose()
 
     def settle(self) -> None:
         """Let every process's cached view of the catalogue expire."""

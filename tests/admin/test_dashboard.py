@@ -228,7 +228,7 @@ def test_queues_on_a_pool_that_is_down_are_listed_without_numbers(site: Site) ->
     site.put_pool("p1", site.sqlite_url("p1"))
     site.settle()
     site.admin.post_messages("lost", 1)  # placed on p1
-    site.storages[0].control.pools.update("p1", uri=DOWN)
+    site.lose_pool("p1")
     site.settle()
     page = site.admin.get("/dashboard")
     assert page.status_code == 200

@@ -116,7 +116,8 @@ def test_a_move_killed_at_any_step_completes_or_rolls_back(
     subscribed = api.get("/v2/queues/jobs/subscriptions").json["subscriptions"]
     assert [s["subscriber"] for s in subscribed] == [hook["subscriber"]]
     # Nothing is left pending, and the queue moves on as usual.
-    assert sqlqueue(catalogue, "queue", "move", "--resume").stdout == ""
+    again = sqlqueue(catalogue, "queue", "move", "--resume").stdout
+    assert again == "no interrupted move to resume\n"
     storage.store.invalidate()
     moved = storage.admin.moves.move("project-a", "jobs", away)
     assert moved.messages == 19

@@ -161,7 +161,7 @@ def test_queue_move_command_mistakes_are_one_line(
 
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "sqlqueue: give PROJECT QUEUE --to POOL, or --resume"
-    assert err[1].startswith("sqlqueue: Queue nope of project p is on no pool")
+    assert err[1] == "sqlqueue: Queue nope does not exist."
     assert len(err) == 2
 
 

@@ -33,7 +33,7 @@ from sqlqueue.storage.sql import migrate
 from sqlqueue.storage.sql.control import SqlControlDriver
 from sqlqueue.storage.sql.driver import SqlDataDriver
 from sqlqueue.storage.sql.engine import make_engine
-from sqlqueue.storage.sql.tables import catalogue, messages, queues
+from sqlqueue.storage.sql.tables import catalogue, messages, pools, queues
 from tests.conftest import ServerUrls, empty_tables
 from tests.storage import test_claims, test_messages, test_queues, test_stats
 from tests.threads import run_threads
@@ -317,7 +317,10 @@ def test_pool_that_goes_away(world: World) -> None:
         post(world.pooled, f"w{i}", 1)
     placed = world.placements()
     assert set(placed.values()) == {"a", "c"}
-    world.control.pools.update("c", uri=NOWHERE)  # c's database moves out of reach
+    with pytest.raises(errors.PoolHoldsQueues):  # an operator cannot re-point it ...
+        world.control.pools.update("c", uri=NOWHERE)
+    with world.cluster.engines["control"].begin() as conn:  # ... but its database can go away
+        conn.execute(sa.update(pools).where(pools.c.name == "c").values(uri=NOWHERE))
     world.clock.advance(CACHE + 1)  # our cached view of the pools expires
     for queue, pool in placed.items():
         if pool == "c":

@@ -74,6 +74,15 @@ def weighted_choice(pools: Sequence[Pool], rng: random.Random) -> Pool | None:
     return live[bisect.bisect_right(bounds, rng.randrange(bounds[-1]))]
 
 
+def _no_pool(label: str, flavor: str | None) -> str:
+    """The description of NoPoolFound: an operator's problem, not one a retry solves."""
+    which = f"of flavor {flavor} " if flavor else ""
+    return (
+        f"No pool {which}accepts new queues (none has a weight above 0), so {label} "
+        "cannot be created; an operator must add a pool or give one a weight above 0."
+    )
+
+
 def _same_database(known: Pool, pool: Pool) -> bool:
     """Whether a driver made for ``known`` still serves ``pool``."""
     return known.uri == pool.uri and known.options == pool.options
@@ -151,8 +160,7 @@ class Router:
                 return self.default
             chosen = weighted_choice(self._candidates(registered, project, flavor), self._rng)
             if chosen is None:
-                label = namespaces.label(queue).lower()
-                raise errors.NoPoolFound(f"No pool available for {label}")
+                raise errors.NoPoolFound(_no_pool(namespaces.label(queue).lower(), flavor))
             try:
                 winner = self.control.catalogue.insert_if_absent(project, queue, chosen.name)
                 break

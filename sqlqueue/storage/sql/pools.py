@@ -2,7 +2,8 @@
 
 A pool's capabilities follow from its URI's backend; pools of one flavor
 must share them. A pool still holding queues (catalogue entries), or the
-last pool of a flavor that exists, cannot be deleted.
+last pool of a flavor that exists, cannot be deleted; one holding queues
+cannot change its uri either (its queues would be looked for elsewhere).
 """
 
 from __future__ import annotations
@@ -114,8 +115,27 @@ def _check_flavor_capabilities(conn: Connection, pool: Pool) -> None:
             )
 
 
+def _holds_queues(conn: Connection, name: str) -> bool:
+    holds = sa.select(catalogue.c.id).where(catalogue.c.pool == name).limit(1)
+    return conn.execute(holds).first() is not None
+
+
+def _check_uri_kept(conn: Connection, pool: Pool, old_uri: str | None) -> None:
+    """:raises PoolHoldsQueues: ``pool`` changes the uri of a pool holding queues."""
+    if old_uri is None or old_uri == pool.uri or not _holds_queues(conn, pool.name):
+        return
+    raise errors.PoolHoldsQueues(
+        f"Pool {pool.name} holds queues: its uri cannot change while they are mapped to it "
+        f"(they would be looked for in the new database). Move them off first "
+        f"(`sqlqueue pool drain {pool.name}`), then change or re-add the pool."
+    )
+
+
 def _store(conn: Connection, pool: Pool) -> None:
-    """Insert or replace the row of ``pool`` (in place: catalogue rows refer to it)."""
+    """Insert or replace the row of ``pool`` (in place: catalogue rows refer to it).
+
+    :raises PoolAlreadyExists: another pool has its uri. :raises PoolHoldsQueues:
+    """
     _check_uri_free(conn, pool.name, pool.uri)
     _check_flavor_capabilities(conn, pool)
     values = {
@@ -124,7 +144,9 @@ def _store(conn: Connection, pool: Pool) -> None:
         "flavor": pool.flavor,
         "options": encode_within(pool.options, TEXT_BYTES, "Pool options"),
     }
-    found = conn.execute(sa.select(pools.c.name).where(pools.c.name == pool.name)).first()
+    locked = sa.select(pools.c.uri).where(pools.c.name == pool.name).with_for_update()
+    found = conn.execute(locked).first()
+    _check_uri_kept(conn, pool, None if found is None else found.uri)
     if found is None:
         conn.execute(sa.insert(pools).values(name=pool.name, **values))
     else:
@@ -133,10 +155,10 @@ def _store(conn: Connection, pool: Pool) -> None:
 
 def _check_unused(conn: Connection, pool: Row[Any]) -> None:
     """:raises PoolInUse: the pool holds queues or is the last pool of a live flavor."""
-    holds = sa.select(catalogue.c.id).where(catalogue.c.pool == pool.name).limit(1)
-    if conn.execute(holds).first() is not None:
+    if _holds_queues(conn, pool.name):
         raise errors.PoolInUse(
-            f"Pool {pool.name} still holds queues; delete them first "
+            f"Pool {pool.name} still holds queues; move them off first "
+            f"(`sqlqueue pool drain {pool.name}`) or delete them "
             "(GET /v2/catalogue lists where each queue lives)"
         )
     if pool.flavor is None:
@@ -196,6 +218,7 @@ class SqlPoolController(PoolController):
 
         :raises ValidationFailed: no field or an unknown field given.
         :raises PoolDoesNotExist: :raises PoolAlreadyExists: the new uri is taken.
+        :raises PoolHoldsQueues: a new uri for a pool the catalogue maps queues to.
         """
         if not fields or not UPDATABLE.issuperset(fields):
             raise errors.ValidationFailed(
@@ -226,7 +249,10 @@ class SqlPoolController(PoolController):
         try:
             self._db.run(work)
         except exc.IntegrityError as ex:  # a queue was placed on it meanwhile
-            raise errors.PoolInUse(f"Pool {name} still holds queues") from ex
+            raise errors.PoolInUse(
+                f"Pool {name} still holds queues; "
+                f"move them off first (`sqlqueue pool drain {name}`)"
+            ) from ex
 
     def drop_all(self) -> None:
         """Forget every pool that holds no queue (for tests and tear-down)."""

@@ -66,6 +66,7 @@ HANDLERS: dict[type[Exception], Mapping] = {
         falcon.HTTP_503, UNAVAILABLE, f"Service temporarily unavailable. {RETRY}"
     ),
     errors.BodyCipherFailed: Mapping(falcon.HTTP_503, UNAVAILABLE),
+    errors.NoPoolFound: Mapping(falcon.HTTP_503, UNAVAILABLE),  # an operator's to fix: no retry
 }
 
 

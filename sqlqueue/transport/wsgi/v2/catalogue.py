@@ -39,7 +39,8 @@ class Item(AdminResource):
         """Move the queue to the pool the body names, while it is in use (issue 14).
 
         409 when the move is refused (same pool, the queue on no pool, the
-        target holding a queue of that name or its message ids).
+        target holding a queue of that name or its message ids); 404 for an
+        unknown pool or a queue that does not exist.
         """
         self._authorize(req)
         pool = self._validate.queue_move(body.read_json(req, MOVE_BODY_MAX))

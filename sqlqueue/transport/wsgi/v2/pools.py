@@ -29,7 +29,10 @@ class Item(AdminResource):
     """``/v2/pools/{pool_name}``."""
 
     def on_put(self, req: Request, resp: falcon.Response, pool_name: str) -> None:
-        """Register or replace a pool once its database answers with the current schema."""
+        """Register or replace a pool once its database answers with the current schema.
+
+        409 for another pool's uri, or a new uri while the pool holds queues.
+        """
         self._authorize(req)
         fields = self._validate.pool(body.read_json(req, ADMIN_BODY_MAX))
         self._admin.pools.put(pool_name, **fields)
@@ -43,7 +46,10 @@ class Item(AdminResource):
         resp.media = serializers.pool(found, params.flag(req, "detailed"))
 
     def on_patch(self, req: Request, resp: falcon.Response, pool_name: str) -> None:
-        """Change some of a pool's uri, weight, flavor and options; answer the pool."""
+        """Change some of a pool's uri, weight, flavor and options; answer the pool.
+
+        409 as ``on_put``.
+        """
         self._authorize(req)
         fields = self._validate.pool_patch(body.read_json(req, ADMIN_BODY_MAX))
         found = self._admin.pools.update(pool_name, fields)
