@@ -117,8 +117,8 @@ def pooled(
     request: pytest.FixtureRequest,
     server_urls: ServerUrls,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Server]:
-    """One ``sqlqueue serve`` with a pool registered (new queues go to the pool)."""
+) -> Iterator[tuple[Server, Server]]:
+    """Two ``sqlqueue serve`` with a pool registered (new queues go to the pool)."""
     backend = str(request.param)
     catalogue = server_urls.url(backend, "e2e_longpoll_catalogue")
     pool = server_urls.url(backend, "e2e_longpoll_pool")
@@ -126,20 +126,28 @@ def pooled(
     added = subprocess.run(add, capture_output=True, text=True, timeout=60, check=False)
     assert added.returncode == 0, added.stderr
     logs = tmp_path_factory.mktemp("longpoll_pooled")
-    running = start(catalogue, logs / "server.log", backend)
+    first = start(catalogue, logs / "a.log", backend)
     try:
-        yield running
+        second = start(catalogue, logs / "b.log", backend)
+    except BaseException:
+        stop(first.process)
+        raise
+    try:
+        yield first, second
     finally:
-        stop(running.process)
+        stop(first.process)
+        stop(second.process)
 
 
+@pytest.mark.parametrize("poster", ["same", "other"], ids=["same-server", "other-server"])
 @pytest.mark.parametrize("create_first", [False, True], ids=["post-creates", "put-creates"])
 @pytest.mark.parametrize("how", ["claim", "listing"])
 def test_a_wait_on_a_queue_not_placed_yet_wakes_on_the_post(
-    pooled: Server, how: str, create_first: bool
+    pooled: tuple[Server, Server], how: str, create_first: bool, poster: str
 ) -> None:
     queue = f"lpnew-{time.monotonic_ns()}"
-    url = f"{pooled.url}/v2/queues/{queue}"
+    url = f"{pooled[0].url}/v2/queues/{queue}"
+    posting = url if poster == "same" else f"{pooled[1].url}/v2/queues/{queue}"
     answer: dict[str, Any] = {}
 
     def wait() -> None:
@@ -156,9 +164,9 @@ def test_a_wait_on_a_queue_not_placed_yet_wakes_on_the_post(
     waiter.start()
     time.sleep(1.0)  # waiting by now, on a queue that is on no pool yet
     if create_first:
-        assert requests.put(url, headers=HEADERS, timeout=5).status_code == 201
+        assert requests.put(posting, headers=HEADERS, timeout=5).status_code == 201
     posted = requests.post(
-        f"{url}/messages",
+        f"{posting}/messages",
         json={"messages": [{"body": "wake up", "ttl": 300}]},
         headers=HEADERS,
         timeout=5,
