@@ -562,6 +562,16 @@ class DataDriver(abc.ABC):
         """
         return []
 
+    def unplaced(self) -> bool:
+        """Whether the queue this driver was resolved for may yet be placed elsewhere.
+
+        True for a queue on no pool that a post may still place on one, whose
+        ``wakeups`` are another database's: a long-poll then looks up the
+        queue again every ``PLACEMENT_RECHECK`` seconds (transport/wsgi/longpoll.py).
+        False here: a driver that holds every queue.
+        """
+        return False
+
     def tombstones(self, before: int, limit: int) -> list[Tombstone]:
         """Up to ``limit`` tombstones of queues moved away, ended before ``before`` (ms).
 

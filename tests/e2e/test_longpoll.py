@@ -8,6 +8,7 @@ can wake it.
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import pytest
 import requests
 
 from tests.conftest import ServerUrls
-from tests.e2e.conftest import HEADERS, Server, start, stop
+from tests.e2e.conftest import HEADERS, Server, command, start, stop
 
 pytestmark = pytest.mark.slow
 
@@ -109,3 +110,69 @@ def test_a_client_that_leaves_frees_its_waiting_thread(
         assert time.monotonic() - started < 5  # a thread was free: not queued behind 20 s waits
     finally:
         stop(server.process)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def pooled(
+    request: pytest.FixtureRequest,
+    server_urls: ServerUrls,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Server, Server]]:
+    """Two ``sqlqueue serve`` with a pool registered (new queues go to the pool)."""
+    backend = str(request.param)
+    catalogue = server_urls.url(backend, "e2e_longpoll_catalogue")
+    pool = server_urls.url(backend, "e2e_longpoll_pool")
+    add = [*command(), "pool", "add", "p1", pool, "--database-url", catalogue]
+    added = subprocess.run(add, capture_output=True, text=True, timeout=60, check=False)
+    assert added.returncode == 0, added.stderr
+    logs = tmp_path_factory.mktemp("longpoll_pooled")
+    first = start(catalogue, logs / "a.log", backend)
+    try:
+        second = start(catalogue, logs / "b.log", backend)
+    except BaseException:
+        stop(first.process)
+        raise
+    try:
+        yield first, second
+    finally:
+        stop(first.process)
+        stop(second.process)
+
+
+@pytest.mark.parametrize("poster", ["same", "other"], ids=["same-server", "other-server"])
+@pytest.mark.parametrize("create_first", [False, True], ids=["post-creates", "put-creates"])
+@pytest.mark.parametrize("how", ["claim", "listing"])
+def test_a_wait_on_a_queue_not_placed_yet_wakes_on_the_post(
+    pooled: tuple[Server, Server], how: str, create_first: bool, poster: str
+) -> None:
+    queue = f"lpnew-{time.monotonic_ns()}"
+    url = f"{pooled[0].url}/v2/queues/{queue}"
+    posting = url if poster == "same" else f"{pooled[1].url}/v2/queues/{queue}"
+    answer: dict[str, Any] = {}
+
+    def wait() -> None:
+        if how == "claim":
+            got = requests.post(f"{url}/claims?wait=6", json=CLAIM, headers=HEADERS, timeout=30)
+            bodies = [m["body"] for m in got.json()["messages"]] if got.status_code == 201 else []
+        else:
+            listing = {**HEADERS, "Client-ID": "1" * 32}  # not the poster: sees its messages
+            got = requests.get(f"{url}/messages?wait=6", headers=listing, timeout=30)
+            bodies = [m["body"] for m in got.json()["messages"]] if got.status_code == 200 else []
+        answer.update(status=got.status_code, bodies=bodies, at=time.monotonic())
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(1.0)  # waiting by now, on a queue that is on no pool yet
+    if create_first:
+        assert requests.put(posting, headers=HEADERS, timeout=5).status_code == 201
+    posted = requests.post(
+        f"{posting}/messages",
+        json={"messages": [{"body": "wake up", "ttl": 300}]},
+        headers=HEADERS,
+        timeout=5,
+    )
+    posted_at = time.monotonic()
+    assert posted.status_code == 201
+    waiter.join(timeout=30)
+    assert answer["bodies"] == ["wake up"]
+    assert answer["at"] - posted_at < 2.5  # woken by the post, not by the wait running out

@@ -88,6 +88,11 @@ class FollowingDriver(DataDriver):
         self.wakeups = inner.wakeups
         self.deliveries = inner.deliveries
 
+    def unplaced(self) -> bool:
+        """On the default database and not held there: a post may place the queue
+        on a pool (one query of the default database while pools are registered)."""
+        return self.pool is None and not self._router.kept_in_default(*self._key)
+
     def moved(self, moved: errors.QueueMoved) -> None:
         """Follow the queue to the pool it moved to (and remember it there).
 

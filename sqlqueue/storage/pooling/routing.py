@@ -171,6 +171,9 @@ class Router:
                 registered = self.pools()
         self._remember(project, queue, winner)
         logger.info("placed queue %s/%s on pool %s", project, queue, winner)
+        # long-polls of this process wait on the default database's wake-ups until
+        # the queue is placed: look again, now on its pool (others re-check in time)
+        self.default.wakeups.wake(project, queue)
         return self.following(project, queue, winner)
 
     def colocate(self, project: str, queue: str, with_queue: str) -> None:
@@ -185,6 +188,14 @@ class Router:
         home = self.mapped_pool(project, with_queue)
         if home is not None:
             self.place_in(project, queue, home)
+
+    def kept_in_default(self, project: str, queue: str) -> bool:
+        """Whether the queue lives in the default database for good: it is there
+        while pools are registered, so it is never placed on a pool. False while
+        no pool is registered (a queue may be placed on one registered later)."""
+        if self._cached((project, queue)) == IN_DEFAULT:
+            return True
+        return bool(self.pools()) and self._in_default(project, queue)
 
     def place_in(self, project: str, queue: str, pool: str) -> str:
         """Place ``queue`` in ``pool`` unless another placement won; the pool it is in."""

@@ -25,6 +25,9 @@ from sqlqueue.storage.wakeup import Waiter
 
 T = TypeVar("T")
 DISCONNECT_KEY = "sqlqueue.on_disconnect"
+PLACEMENT_RECHECK = 0.5
+"""Seconds between looks at where an unplaced queue lives (``DataDriver.unplaced``):
+a post in another process may place it on a pool and wake only that pool's waiters."""
 
 
 def wait_param(req: falcon.Request) -> int:
@@ -54,8 +57,10 @@ def long_poll(
 ) -> T:
     """``look.attempt()`` until ``look.found(result)``, waiting for posts up to ``wait`` seconds.
 
-    ``attempt`` resolves the queue's driver itself, so a queue placed while
-    the request waits is found at the latest when the wait runs out. When
+    ``attempt`` resolves the queue's driver itself. A queue with no pool yet
+    is looked up again every ``PLACEMENT_RECHECK`` seconds while it is
+    waited on: once a post places it, the request waits on (and looks in)
+    its pool. When
     the server stops, waiters are released and answer with a last attempt;
     when the client disconnects (see ``on_disconnect``) the wait ends at once
     and no further attempt is made.
@@ -73,7 +78,7 @@ def long_poll(
             if look.found(result) or remaining <= 0 or waiting.gone:
                 return result
             with LONGPOLL_WAITERS.track_inprogress():
-                woken = wakeups.wait(waiter, remaining)
+                woken = waiting.wait(wakeups, waiter, deadline)
             if not woken:  # ran out, server stopping, or gone
                 if waiting.gone:
                     return result
@@ -110,14 +115,17 @@ class _Waiting:
         self._joined: tuple[QueueWakeups, Waiter] | None = None
         self.gone = False
         self.more = False
+        self._unplaced = False
 
     def current(self) -> tuple[QueueWakeups, Waiter]:
         """The wake-ups of the queue's driver now, joined (again if the driver changed)."""
-        wakeups = self._store.at(self._project, self._queue).wakeups
+        driver = self._store.at(self._project, self._queue)
+        wakeups = driver.wakeups
         with self._lock:
             joined = self._joined
         if joined is not None and joined[0] is wakeups:
             return joined
+        self._unplaced = driver.unplaced()
         waiter = wakeups.join(self._project, self._queue, consumes=self._consumes)
         with self._lock:
             self._joined = (wakeups, waiter)
@@ -126,6 +134,25 @@ class _Waiting:
         if joined is not None:
             joined[0].leave(joined[1])
         return wakeups, waiter
+
+    def wait(self, wakeups: QueueWakeups, waiter: Waiter, deadline: float) -> bool:
+        """Wait on ``wakeups`` until woken (True) or ``deadline`` (monotonic seconds).
+
+        A queue with no pool yet is looked up again every ``PLACEMENT_RECHECK``
+        seconds; placed since (its wake-ups are another database's): True,
+        look again. False when the deadline passes, the client leaves or the
+        wake-ups are closed.
+        """
+        if not self._unplaced:
+            return wakeups.wait(waiter, max(0.0, deadline - time.monotonic()))
+        while True:
+            until = min(deadline, time.monotonic() + PLACEMENT_RECHECK)
+            if wakeups.wait(waiter, max(0.0, until - time.monotonic())):
+                return True
+            if self.gone or time.monotonic() < until or until >= deadline:
+                return False  # gone, released (stopping), or ran out
+            if self.current()[0] is not wakeups:
+                return True  # placed on a pool meanwhile: look there
 
     def cancel(self) -> None:
         """The client left: end the wait at once (called from the server's event loop)."""
