@@ -102,12 +102,14 @@ def start(settings: Settings) -> Child:
 
 
 def watch(child: Child) -> None:
-    """Wait for the child; one that exits before ``stop`` stops this server
-    too (SIGTERM to itself, once the server's handler is in place), saying so
-    in one line on stderr."""
+    """Wait for the child; one that fails before ``stop`` (a non-zero status:
+    it crashed or was killed) stops this server too (SIGTERM to itself, once
+    the server's handler is in place), saying so in one line on stderr. A
+    child that exits with 0 was stopped by a signal meant for both (Ctrl-C
+    reaches the whole process group)."""
     status = child.process.wait()
-    if child.stopping:
-        return
+    if child.stopping or status == 0:
+        return  # stopped by us, or by the same Ctrl-C or SIGTERM as this server (exit 0)
     child.failed = status
     print(
         f"sqlqueue: the websocket server exited by itself (status {status}): stopping",

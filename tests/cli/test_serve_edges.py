@@ -24,10 +24,14 @@ START_TIMEOUT = 60.0
 FILE_EXAMPLE = "sqlite:////var/lib/sqlqueue/sqlqueue.db"
 
 
-def _serve_until_websocket(cwd: Path, *args: str, kill_child: bool = False) -> str:
+def _serve_until_websocket(
+    cwd: Path, *args: str, kill_child: bool = False, ctrl_c: bool = False
+) -> str:
     """Run ``sqlqueue serve ARGS`` in ``cwd``, connect to its websocket port, stop it
     with SIGTERM (or SIGKILL its websocket child: it must then stop by itself,
-    status 1); what it printed. Fails when nothing listens within START_TIMEOUT."""
+    status 1; or ``ctrl_c``: SIGINT to the whole process group, as a terminal
+    sends it, status 0); what it printed. Fails when nothing listens within
+    START_TIMEOUT."""
     port = args[args.index("--websocket-port") + 1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SQLQUEUE_")}
     env["XDG_DATA_HOME"] = str(cwd / "xdg")
@@ -54,6 +58,9 @@ def _serve_until_websocket(cwd: Path, *args: str, kill_child: bool = False) -> s
         if kill_child:
             os.kill(_websocket_child(process.pid), signal.SIGKILL)
             assert process.wait(60) == 1, log.read_text()
+        elif ctrl_c:
+            os.killpg(process.pid, signal.SIGINT)
+            assert process.wait(60) == 0, log.read_text()
         else:
             process.send_signal(signal.SIGTERM)
             assert process.wait(60) == 0, log.read_text()
@@ -94,6 +101,17 @@ def test_serve_stops_when_its_websocket_child_dies(tmp_path: Path) -> None:
         kill_child=True,
     )
     assert "sqlqueue: the websocket server exited by itself (status -9): stopping\n" in output
+
+
+def test_ctrl_c_stops_serve_and_its_websocket_child_quietly(tmp_path: Path) -> None:
+    output = _serve_until_websocket(
+        tmp_path,
+        *("--websocket", "--workers", "1", "--port", str(free_port())),
+        *("--websocket-port", str(free_port()), "--database-url", f"sqlite:///{tmp_path}/q.db"),
+        ctrl_c=True,
+    )
+    assert "exited by itself" not in output
+    assert "Traceback" not in output
 
 
 def test_websocket_only_does_not_need_the_http_port(tmp_path: Path, busy_port: int) -> None:
