@@ -12,6 +12,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,15 +32,9 @@ BACKENDS = [
 CLAIM = {"ttl": 60, "grace": 60}
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def pair(
-    request: pytest.FixtureRequest,
-    server_urls: ServerUrls,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Server, Server]]:
-    backend = str(request.param)
-    url = server_urls.url(backend, "e2e_longpoll")
-    logs = tmp_path_factory.mktemp("longpoll")
+@contextmanager
+def two_servers(url: str, logs: Path, backend: str) -> Iterator[tuple[Server, Server]]:
+    """Two ``sqlqueue serve`` on the database at ``url``, stopped afterwards."""
     first = start(url, logs / "a.log", backend)
     try:
         second = start(url, logs / "b.log", backend)
@@ -50,6 +46,18 @@ def pair(
     finally:
         stop(first.process)
         stop(second.process)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def pair(
+    request: pytest.FixtureRequest,
+    server_urls: ServerUrls,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Server, Server]]:
+    backend = str(request.param)
+    url = server_urls.url(backend, "e2e_longpoll")
+    with two_servers(url, tmp_path_factory.mktemp("longpoll"), backend) as servers:
+        yield servers
 
 
 def test_a_post_to_one_server_wakes_a_claim_waiting_on_another(
@@ -125,18 +133,8 @@ def pooled(
     add = [*command(), "pool", "add", "p1", pool, "--database-url", catalogue]
     added = subprocess.run(add, capture_output=True, text=True, timeout=60, check=False)
     assert added.returncode == 0, added.stderr
-    logs = tmp_path_factory.mktemp("longpoll_pooled")
-    first = start(catalogue, logs / "a.log", backend)
-    try:
-        second = start(catalogue, logs / "b.log", backend)
-    except BaseException:
-        stop(first.process)
-        raise
-    try:
-        yield first, second
-    finally:
-        stop(first.process)
-        stop(second.process)
+    with two_servers(catalogue, tmp_path_factory.mktemp("longpoll_pooled"), backend) as servers:
+        yield servers
 
 
 @pytest.mark.parametrize("poster", ["same", "other"], ids=["same-server", "other-server"])
