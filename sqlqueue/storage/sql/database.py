@@ -15,9 +15,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from sqlqueue.domain.clock import Clock, system_clock
 from sqlqueue.observe.metrics import DATABASE_RETRIES
-from sqlqueue.storage.sql import tally, writers
+from sqlqueue.storage.sql import held, tally, writers
 from sqlqueue.storage.sql.engine import SQLITE_BUSY_MS, WRITE_OPTION, make_engine
 from sqlqueue.storage.sql.errors import is_retryable, wrap_db_errors
+from sqlqueue.storage.sql.held import HeldConnections
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +36,25 @@ class Database:
         self.update_returning = bool(engine.dialect.update_returning)
         self.skip_locked = self.backend in ("postgresql", "mysql", "mariadb")
         self._autocommit: Engine | None = None
+        self._held_autocommit: HeldConnections | None = None
         self._writers = writers.lock_for(engine)
+        self._implicit_begin = self.backend != "sqlite"
+        """Whether the driver begins a transaction with the first statement (psycopg2,
+        PyMySQL); SQLite's transactions are begun by SQLAlchemy (engine.py)."""
+        self._held = held.stacks(engine, {WRITE_OPTION: True} if self.backend == "sqlite" else None)
+        """Kept connections by ``write``: on SQLite the kind decides how a
+        transaction begins (``WRITE_OPTION``, engine.py)."""
 
     def now_ms(self) -> int:
         """The clock's time in integer milliseconds."""
         return int(self.clock() * 1000)
 
     def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
-        """Run ``work`` in one transaction, again on deadlocks and lock timeouts."""
+        """Run ``work`` in one transaction, again on deadlocks and lock timeouts.
+
+        :raises StorageUnavailable: the database cannot be reached (or the
+            pool is exhausted): ``storage.sql.errors.wrap_db_errors``.
+        """
         with wrap_db_errors():
             attempt = 0
             while True:
@@ -71,8 +83,7 @@ class Database:
             attempt = 0
             while True:
                 try:
-                    with self._autocommit_engine().connect() as conn:
-                        return _settled(conn, lambda: work(conn))
+                    return self._held_unit(self._autocommit_held(), work, in_transaction=False)
                 except exc.DBAPIError as ex:
                     attempt += 1
                     if attempt >= MAX_ATTEMPTS or not is_retryable(ex):
@@ -80,16 +91,21 @@ class Database:
                     DATABASE_RETRIES.inc()
                     time.sleep(random.uniform(0, 0.01 * 2**attempt))
 
-    def _autocommit_engine(self) -> Engine:
+    def _autocommit_held(self) -> HeldConnections:
         """A second pool whose connections stay in autocommit (switching one
         connection back and forth costs round trips)."""
         if self._autocommit is None:
             url = self.engine.url.render_as_string(hide_password=False)
             self._autocommit = make_engine(url, isolation_level="AUTOCOMMIT")
-        return self._autocommit
+            self._held_autocommit = held.stacks(self._autocommit)[True]
+        assert self._held_autocommit is not None
+        return self._held_autocommit
 
     def dispose(self) -> None:
         """Close every pooled connection."""
+        for kept in (*self._held.values(), self._held_autocommit):
+            if kept is not None:
+                kept.close()
         self.engine.dispose()
         if self._autocommit is not None:
             self._autocommit.dispose()
@@ -98,14 +114,33 @@ class Database:
         if write and self._writers is not None:
             # SQLite: this process's writers queue in turn (storage/sql/writers.py).
             with writers.turn(self._writers, SQLITE_BUSY_MS / 1000):
-                return self._in_connection(work, write)
-        return self._in_connection(work, write)
+                return self._held_unit(self._held[True], work, in_transaction=True)
+        return self._held_unit(self._held[write], work, in_transaction=True)
 
-    def _in_connection(self, work: Callable[[Connection], T], write: bool) -> T:
-        with self.engine.connect() as conn:
-            if write and self.backend == "sqlite":  # read by SQLite's BEGIN only (engine.py)
-                conn.execution_options(**{WRITE_OPTION: True})
-            return _settled(conn, lambda: _in_transaction(conn, work))
+    def _held_unit(
+        self, stack: HeldConnections, work: Callable[[Connection], T], *, in_transaction: bool
+    ) -> T:
+        """``work`` on a kept connection (storage/sql/held.py), in a transaction if
+        ``in_transaction``; its counts settled (storage/sql/tally.py)."""
+        conn, taken = stack.take()
+        try:
+            if not in_transaction:
+                result = work(conn)
+            elif self._implicit_begin:
+                result = work(conn)
+                _commit(conn)
+            else:
+                with conn.begin():
+                    result = work(conn)
+        except BaseException:
+            if in_transaction and self._implicit_begin:
+                _roll_back(conn)
+            tally.settle(conn, committed=False)
+            stack.give_back(conn, taken, clean=False)
+            raise
+        tally.settle(conn, committed=True)
+        stack.give_back(conn, taken, clean=True)
+        return result
 
     def is_alive(self) -> bool:
         """Whether the database answers a trivial query."""
@@ -123,21 +158,36 @@ class Database:
         return stmt
 
 
-def _in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
-    with conn.begin():
-        return work(conn)
+def _commit(conn: Connection) -> None:
+    """Commit the unit of work's transaction, begun by the driver.
+
+    PERF: psycopg2 and PyMySQL begin a transaction with a connection's first
+    statement, so a unit of work needs no ``Connection.begin()`` (its
+    transaction object, events and context manager: about 30,000 instructions
+    per unit, valgrind). SQLAlchemy knows of the transaction only if a Core
+    statement began it (autobegin); the hot statements run on the driver's
+    cursor (storage/sql/hot.py). Either way one COMMIT ends it.
+    """
+    if conn.in_transaction():
+        conn.commit()
+    else:
+        conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
 
 
-def _settled(conn: Connection, run: Callable[[], T]) -> T:
-    """``run()``, then the counts it made on ``conn`` reach the metrics if it
-    returned (its transaction committed), or are dropped if it raised."""
+def _roll_back(conn: Connection) -> None:
+    """Roll back what a failed unit of work began (``_commit``'s other way out).
+
+    The pool resets no connection on check-in (``pool_reset_on_return``), so
+    this must not be skipped. A connection that cannot even roll back is
+    invalidated: the pool replaces it.
+    """
     try:
-        result = run()
-    except BaseException:
-        tally.settle(conn, committed=False)
-        raise
-    tally.settle(conn, committed=True)
-    return result
+        if conn.in_transaction():
+            conn.rollback()
+        elif not conn.invalidated:
+            conn.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+    except Exception:  # lost connection: whatever it held is gone with it
+        conn.invalidate()
 
 
 def dumps(document: Any) -> str:

@@ -51,13 +51,13 @@ class Prepared:
         return tuple(merged[name] for name in self.order)
 
 
-_PREPARED: dict[tuple[int, str, str], tuple[sa.ClauseElement, Prepared]] = {}
+_PREPARED: dict[tuple[str, str], dict[int, tuple[sa.ClauseElement, Prepared]]] = {}
+"""By (dialect name, paramstyle), then by ``id`` of the statement: its compiled form."""
 
 
 def prepare(stmt: sa.ClauseElement, dialect: Dialect) -> Prepared:
     """``stmt`` compiled for ``dialect``, once (statements are module constants)."""
-    key = (id(stmt), dialect.name, dialect.paramstyle)
-    found = _PREPARED.get(key)
+    found = _compiled(dialect).get(id(stmt))
     if found is not None:
         return found[1]
     compiled = stmt.compile(dialect=dialect)
@@ -66,8 +66,19 @@ def prepare(stmt: sa.ClauseElement, dialect: Dialect) -> Prepared:
     binds = compiled.binds
     defaults = {name: value for name, value in compiled.params.items() if not binds[name].required}
     prepared = Prepared(compiled.string, defaults, order)
-    _PREPARED[key] = (stmt, prepared)  # the statement kept alive: its id stays its own
+    _compiled(dialect)[id(stmt)] = (
+        stmt,
+        prepared,
+    )  # the statement kept alive: its id stays its own
     return prepared
+
+
+def _compiled(dialect: Dialect) -> dict[int, tuple[sa.ClauseElement, Prepared]]:
+    key = (dialect.name, dialect.paramstyle)
+    found = _PREPARED.get(key)
+    if found is None:
+        found = _PREPARED[key] = {}
+    return found
 
 
 @dataclass
@@ -91,7 +102,9 @@ def execute(conn: Connection, stmt: sa.ClauseElement, values: Mapping[str, Any])
 
     :raises sqlalchemy.exc.DBAPIError: the driver refused it (as ``conn.execute`` raises).
     """
-    prepared = prepare(stmt, conn.dialect)
+    dialect = conn.dialect
+    found = _compiled(dialect).get(id(stmt))
+    prepared = found[1] if found is not None else prepare(stmt, dialect)
     return _run(conn, prepared, prepared.parameters(values))
 
 
@@ -110,30 +123,29 @@ def execute_sql(conn: Connection, sql: str, params: Sequence[Any] | Mapping[str,
 
 
 def _run(conn: Connection, prepared: Prepared, params: Any) -> Result:
-    if conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute:
+    events = conn.engine.dispatch
+    if events.before_cursor_execute or events.after_cursor_execute:
         found = conn.exec_driver_sql(prepared.sql, params)
         rows = list(found) if found.returns_rows else []
         return Result(rows, found.rowcount)
-    dbapi_conn = conn.connection.dbapi_connection
-    cursor = dbapi_conn.cursor()  # type: ignore[union-attr]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(prepared.sql, params)
-        rows = _rows(prepared, cursor)
-        return Result(rows, cursor.rowcount)
+        if cursor.description is None:
+            return Result((), cursor.rowcount)
+        make = (prepared.row or _row_type(prepared, cursor))._make
+        return Result([make(row) for row in cursor.fetchall()], cursor.rowcount)
     except conn.dialect.loaded_dbapi.Error as ex:
         raise _wrapped(conn, prepared.sql, params, ex, cursor) from ex
     finally:
         cursor.close()
 
 
-def _rows(prepared: Prepared, cursor: Any) -> list[Any]:
-    if cursor.description is None:
-        return []
-    if prepared.row is None:
-        names = [column[0] for column in cursor.description]
-        prepared.row = namedtuple("HotRow", names, rename=True)  # type: ignore[misc]
-    make = prepared.row._make
-    return [make(row) for row in cursor.fetchall()]
+def _row_type(prepared: Prepared, cursor: Any) -> Any:
+    """The namedtuple class of ``prepared``'s rows, made from ``cursor``'s description once."""
+    names = [column[0] for column in cursor.description]
+    prepared.row = namedtuple("HotRow", names, rename=True)  # type: ignore[misc]
+    return prepared.row
 
 
 def _wrapped(conn: Connection, sql: str, params: Any, error: Any, cursor: Any) -> Exception:
