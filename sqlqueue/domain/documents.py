@@ -23,11 +23,15 @@ DOCUMENT_BYTES = 16_777_215
 """What a MEDIUMTEXT column holds on MySQL: message bodies and queue metadata."""
 
 _UTF8_MAX = 4  # bytes per character
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""PERF: ``json.dumps`` with any argument builds a new encoder per call; this one
+is built once (about a third of the instructions of encoding a message body)."""
 
 
 def encode(document: Any) -> str:
-    """The text a document is stored as."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    """The text a document is stored as (``json.dumps(document, ensure_ascii=False,
+    separators=(",", ":"))``)."""
+    return _COMPACT.encode(document)
 
 
 def stored_size(document: Any) -> int:

@@ -14,6 +14,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Engine
 
 from sqlqueue.domain.clock import Clock, system_clock
+from sqlqueue.domain.documents import encode
 from sqlqueue.observe.metrics import DATABASE_RETRIES
 from sqlqueue.storage.sql import held, tally, writers
 from sqlqueue.storage.sql.engine import SQLITE_BUSY_MS, WRITE_OPTION, make_engine
@@ -191,8 +192,8 @@ def _roll_back(conn: Connection) -> None:
 
 
 def dumps(document: Any) -> str:
-    """Encode a JSON document for storage."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    """Encode a JSON document for storage (``domain.documents.encode``)."""
+    return encode(document)
 
 
 def loads(text: str) -> Any:

@@ -41,9 +41,14 @@ FORGET_SECONDS = 30.0
 RETRY_SECONDS = 1.0
 
 
+_PAYLOAD = json.JSONEncoder(separators=(",", ":"))
+"""Built once (``json.dumps`` with an argument builds an encoder per call): every post
+on PostgreSQL sends a payload."""
+
+
 def notify_payload(project: str, queue: str, count: int) -> str:
     """The NOTIFY payload of a post of ``count`` messages to a queue (under 400 bytes)."""
-    return json.dumps([project, queue, count], separators=(",", ":"))
+    return _PAYLOAD.encode([project, queue, count])
 
 
 def _event(payload: str) -> tuple[Key, int] | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import falcon
+import falcon.media
 
 from sqlqueue.config import Settings
 from sqlqueue.control.base import ControlPlaneService
@@ -41,6 +44,11 @@ def build_app(
     app.req_options.keep_blank_qs_values = False
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False
+    # PERF: Falcon's default JSON handler calls json.dumps(..., ensure_ascii=False),
+    # which builds an encoder per response; the same encoder, built once.
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(
+        dumps=json.JSONEncoder(ensure_ascii=False).encode
+    )
     errors.install(app)
     for template, resource in table:
         app.add_route(template, resource)
