@@ -20,8 +20,9 @@ they see it. Driver errors are raised as SQLAlchemy raises them
 
 from __future__ import annotations
 
+import functools
 from collections import namedtuple
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,8 @@ class Prepared:
     """Parameter names in position order (qmark/format dialects); None: by name."""
     row: Any = field(default=None)
     """The namedtuple class of its rows, made from the first cursor description."""
+    make: Callable[[Any], Any] | None = field(default=None)
+    """``row``'s constructor from a DB-API row (``_row_maker``)."""
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         """The DB-API parameters for ``values`` (by name), defaults filled in."""
@@ -133,19 +136,21 @@ def _run(conn: Connection, prepared: Prepared, params: Any) -> Result:
         cursor.execute(prepared.sql, params)
         if cursor.description is None:
             return Result((), cursor.rowcount)
-        make = (prepared.row or _row_type(prepared, cursor))._make
-        return Result([make(row) for row in cursor.fetchall()], cursor.rowcount)
+        make = prepared.make or _row_maker(prepared, cursor)
+        return Result(list(map(make, cursor.fetchall())), cursor.rowcount)
     except conn.dialect.loaded_dbapi.Error as ex:
         raise _wrapped(conn, prepared.sql, params, ex, cursor) from ex
     finally:
         cursor.close()
 
 
-def _row_type(prepared: Prepared, cursor: Any) -> Any:
-    """The namedtuple class of ``prepared``'s rows, made from ``cursor``'s description once."""
+def _row_maker(prepared: Prepared, cursor: Any) -> Callable[[Any], Any]:
+    """What turns one of ``prepared``'s DB-API rows into its namedtuple, made once from
+    ``cursor``'s description (``tuple.__new__`` of the class: no Python call per row)."""
     names = [column[0] for column in cursor.description]
     prepared.row = namedtuple("HotRow", names, rename=True)  # type: ignore[misc]
-    return prepared.row
+    prepared.make = functools.partial(tuple.__new__, prepared.row)
+    return prepared.make
 
 
 def _wrapped(conn: Connection, sql: str, params: Any, error: Any, cursor: Any) -> Exception:
