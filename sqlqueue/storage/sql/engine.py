@@ -76,9 +76,10 @@ def make_engine(url: str, *, create: bool = True, persist: bool = True, **kwargs
     # ROLLBACK on check-in is one round trip too many.
     kwargs.setdefault("pool_reset_on_return", None)
     # PERF: the connection used last is taken first, so a few stay busy and
-    # the rest idle (PostgreSQL spent about 20% more CPU per post with the
-    # default, FIFO, rotating over every pooled backend: bench/cpu_bench.py).
-    # An idle one is pinged before use (_ping_when_idle).
+    # the rest idle. With the default (FIFO) every pooled backend took its
+    # turn, and PostgreSQL's CPU per post was higher (446 against 394 us in
+    # one pair of bench/cpu_bench.py runs). An idle one is pinged before use
+    # (_ping_when_idle).
     kwargs.setdefault("pool_use_lifo", True)
     engine = sa.create_engine(parsed, **kwargs)
     _ping_when_idle(engine)
