@@ -8,7 +8,8 @@ Two formats, chosen by ``Settings.log_format``:
 * ``json``: one JSON object per line with ``time`` (UTC, ISO 8601), ``level``,
   ``logger``, ``pid`` and ``message``; access lines add ``request_id``,
   ``project``, ``queue``, ``method``, ``path``, ``status``, ``duration_ms`` and
-  ``remote``; a logged exception adds ``exception``.
+  ``remote`` (the record carries them as one attribute, ``access``: see
+  ``ACCESS``); a logged exception adds ``exception``.
 
 The server's own lines (granian's, logger ``_granian``) go through the same
 handler, so a process never mixes formats. Alembic logs at WARNING: its INFO
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +31,12 @@ TEXT_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 TERMINAL_FORMAT = "%(message)s"
 """One-shot commands (``db``, ``pool``, ``gc``) talk to a person: the message only."""
 FORMATS = ("text", "json")
+ACCESS = "access"
+"""The record attribute holding an access line's fields: a dict keyed by ``ACCESS_FIELDS``.
+
+PERF: one ``extra`` attribute instead of eight; each costs the logging
+module a check and an assignment per record.
+"""
 ACCESS_FIELDS = (
     "request_id",
     "project",
@@ -41,6 +49,51 @@ ACCESS_FIELDS = (
 )
 QUIET_LOGGERS = {"alembic": "WARNING"}
 SERVER_LOGGER = "_granian"
+
+
+class TextFormatter(logging.Formatter):
+    """The ``text`` lines: the same as ``logging.Formatter(TEXT_FORMAT)``'s, made with less work.
+
+    PERF: the date and time (``2026-11-30 08:00:00``) is formatted once per
+    second of ``record.created`` and reused, only the milliseconds (``,518``)
+    per record; the line is one f-string instead of ``TEXT_FORMAT % record.__dict__``.
+    A record with an exception or a stack goes through the base class.
+    """
+
+    default_msec_format: str = "%s,%03d"
+    """The base class's, never ``None`` here."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+        self._second: tuple[int, str] = (-1, "")
+        """The last second formatted (``int(record.created)``) and its text; one
+        attribute, replaced whole, so that threads sharing the formatter agree."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line (and its traceback or stack, as the base class)."""
+        if record.exc_info or record.exc_text or record.stack_info:
+            return super().format(record)
+        record.message = message = record.getMessage()
+        record.asctime = asctime = self.formatTime(record)
+        return f"{asctime} [{record.process:d}] {record.levelname} {record.name}: {message}"
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """``record.created`` as local time ``%Y-%m-%d %H:%M:%S,mmm`` (``datefmt``: as the base)."""
+        if datefmt:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        stamp = self._second
+        if stamp[0] != second:
+            text = time.strftime(self.default_time_format, self.converter(record.created))
+            stamp = self._second = (second, text)
+        return self.default_msec_format % (stamp[1], record.msecs)
+
+
+JSON_LINE = json.JSONEncoder(default=str, ensure_ascii=False)
+"""``json.dumps(document, default=str, ensure_ascii=False)``, made once.
+
+PERF: ``json.dumps`` with any non-default option builds a new encoder per call.
+"""
 
 
 class JsonFormatter(logging.Formatter):
@@ -56,12 +109,14 @@ class JsonFormatter(logging.Formatter):
             "pid": record.process,
             "message": record.getMessage(),
         }
-        for key in ACCESS_FIELDS:
-            if key in record.__dict__:
-                document[key] = record.__dict__[key]
+        fields = record.__dict__.get(ACCESS)
+        if fields:
+            for key in ACCESS_FIELDS:
+                if key in fields:
+                    document[key] = fields[key]
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
-        return json.dumps(document, default=str, ensure_ascii=False)
+        return JSON_LINE.encode(document)
 
 
 def check_format(log_format: str) -> str:
@@ -82,12 +137,11 @@ def dict_config(
     ``terminal``: a one-shot command, where text lines are the bare message
     and only warnings and errors are shown.
     """
-    json_lines = check_format(log_format) == "json"
-    formatter: dict[str, Any] = (
-        {"()": f"{__name__}.JsonFormatter"}
-        if json_lines
-        else {"format": TERMINAL_FORMAT if terminal else TEXT_FORMAT}
-    )
+    formatter: dict[str, Any] = {"()": f"{__name__}.TextFormatter"}
+    if check_format(log_format) == "json":
+        formatter = {"()": f"{__name__}.JsonFormatter"}
+    elif terminal:
+        formatter = {"format": TERMINAL_FORMAT}
     if terminal and logging.getLevelName(level.upper()) < logging.WARNING:
         level = "WARNING"
     loggers: dict[str, Any] = {

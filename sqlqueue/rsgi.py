@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
+from sqlqueue.logs import ACCESS
 from sqlqueue.observe.metrics import FRONT, HTTP_REQUESTS, method_label
 
 logger = logging.getLogger(__name__)
@@ -236,10 +237,12 @@ def _refuse(scope: Scope, proto: Any, refused: _Refused) -> None:
         refused.status,
         refused.title,
         extra={
-            "method": scope.method,
-            "path": scope.path,
-            "status": refused.status,
-            "remote": remote,
+            ACCESS: {
+                "method": scope.method,
+                "path": scope.path,
+                "status": refused.status,
+                "remote": remote,
+            }
         },
     )
     proto.response_bytes(*_error(refused.status, refused.title, refused.description))

@@ -73,7 +73,7 @@ def test_refusals_are_in_the_access_log(guarded: Api) -> None:
     assert [r.getMessage().split(" ", 1)[1] for r in records] == [
         '"GET /v2/queues" 401 refused by Keystone auth_token'
     ]
-    assert records[0].status == 401  # type: ignore[attr-defined]
+    assert records[0].access["status"] == 401  # type: ignore[attr-defined]
 
 
 def test_the_versions_document_needs_no_token(guarded: Api) -> None:

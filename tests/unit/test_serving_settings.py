@@ -73,7 +73,7 @@ def test_unknown_log_format_is_refused() -> None:
 
 def test_json_formatter_writes_one_object_with_the_access_fields() -> None:
     record = logging.LogRecord("sqlqueue.access", logging.INFO, "x", 1, "hi %s", ("there",), None)
-    record.__dict__.update(request_id="req-1", project="p", queue="q", status=201)
+    record.access = {"request_id": "req-1", "project": "p", "queue": "q", "status": 201}
     line = logs.JsonFormatter().format(record)
     document = json.loads(line)
     assert "\n" not in line

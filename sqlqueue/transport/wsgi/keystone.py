@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlqueue.config import Settings
 from sqlqueue.errors import NotPermitted, StorageUnavailable, ValidationFailed
+from sqlqueue.logs import ACCESS
 
 access_logger = logging.getLogger("sqlqueue.access")
 
@@ -273,7 +274,9 @@ def _log_refusal(environ: dict[str, Any], status: str) -> None:
         method,
         path,
         status[:3],
-        extra={"method": method, "path": path, "status": int(status[:3]), "remote": remote},
+        extra={
+            ACCESS: {"method": method, "path": path, "status": int(status[:3]), "remote": remote}
+        },
     )
 
 

