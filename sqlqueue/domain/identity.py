@@ -16,6 +16,8 @@ from sqlqueue import errors
 from sqlqueue.domain.limits import Limits
 
 QUEUE_NAME = re.compile(r"[a-zA-Z0-9_\-.]+")
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""A UUID as ``str(uuid.UUID(...))`` writes it: lowercase hex, 8-4-4-4-12."""
 CLIENT_ID_COLUMN = 64
 """Characters the storage keeps of a Client-ID (the column's width)."""
 BAD_QUEUE = "Invalid queue identification"
@@ -62,6 +64,8 @@ def check_client_id(value: str, limits: Limits) -> str:
                 f"Client-ID must have {limits.min_length_client_id} to {upper} characters.",
                 title="Invalid Client-ID",
             )
+        return value
+    if CANONICAL_UUID.fullmatch(value):  # PERF: already canonical, as most clients send it
         return value
     try:
         return str(uuid.UUID(value))

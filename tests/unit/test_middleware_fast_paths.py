@@ -1,4 +1,4 @@
-"""Per-request shortcuts (request ids, text log lines) agree with the long way."""
+"""Per-request shortcuts (request ids, text lines, Accept, Client-ID) agree with the long way."""
 
 from __future__ import annotations
 
@@ -7,10 +7,17 @@ import re
 import sys
 import uuid
 
+import falcon
+import falcon.testing
 import pytest
 
-from sqlqueue import logs
-from sqlqueue.transport.wsgi.middleware import new_request_id
+from sqlqueue import errors, logs
+from sqlqueue.domain import identity
+from sqlqueue.domain.limits import Limits
+from sqlqueue.transport.wsgi.context import Request
+from sqlqueue.transport.wsgi.metrics import PATH as METRICS_PATH
+from sqlqueue.transport.wsgi.metrics import SCRAPE_TYPES
+from sqlqueue.transport.wsgi.middleware import accepts_json, new_request_id
 
 REQUEST_ID = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
@@ -83,3 +90,72 @@ def test_text_logs_use_the_text_formatter() -> None:
     }
     terminal = logs.dict_config("INFO", "text", terminal=True)["formatters"]["sqlqueue"]
     assert terminal == {"format": logs.TERMINAL_FORMAT}
+
+
+def _general_accepts(req: Request) -> bool:
+    """The check before the shortcut: Falcon's media-range parser every time."""
+    return (
+        req.client_accepts_json
+        or req.client_accepts("application/json-home")
+        or (req.path == METRICS_PATH and any(map(req.client_accepts, SCRAPE_TYPES)))
+    )
+
+
+@pytest.mark.parametrize("path", ["/v2/queues", METRICS_PATH])
+@pytest.mark.parametrize(
+    "accept",
+    [
+        None,
+        "",
+        "*/*",
+        "application/json",
+        "APPLICATION/JSON",
+        "application/json; q=0",
+        "application/json ",
+        "application/*",
+        "application/json-home",
+        "application/xml",
+        "text/html",
+        "text/html, application/json;q=0.5",
+        "text/plain",
+        "application/openmetrics-text; version=1.0.0",
+        "image/*",
+        ";;;",
+    ],
+)
+def test_accept_shortcut_agrees_with_the_media_range_parser(path: str, accept: str | None) -> None:
+    headers = {} if accept is None else {"Accept": accept}
+    environ = falcon.testing.create_environ(path=path, headers=headers)
+    if accept == "":
+        environ["HTTP_ACCEPT"] = ""
+    assert accepts_json(Request(environ)) == _general_accepts(Request(environ))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "3381af92-2b9e-11e3-b191-71861300734c",
+        str(uuid.uuid4()),
+        str(uuid.uuid4()).upper(),
+        "{" + str(uuid.uuid4()) + "}",
+        "urn:uuid:" + str(uuid.uuid4()),
+        uuid.uuid4().hex,
+    ],
+)
+def test_client_ids_are_stored_canonical(value: str) -> None:
+    assert identity.check_client_id(value, Limits()) == str(uuid.UUID(value))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "not-a-uuid",
+        "3381af92-2b9e-11e3-b191-71861300734",
+        "g" * 32,
+        "3381af92-2b9e-11e3-b191-71861300734c\n",
+    ],
+)
+def test_malformed_client_ids_are_refused(value: str) -> None:
+    with pytest.raises(errors.ValidationFailed, match="Malformed hexadecimal UUID"):
+        identity.check_client_id(value, Limits())
