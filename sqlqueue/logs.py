@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -99,11 +100,15 @@ PERF: ``json.dumps`` with any non-default option builds a new encoder per call.
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON object on one line."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._second: tuple[int, str] = (0, utc_seconds(0))
+        """As ``TextFormatter``'s: the last second written and its text."""
+
     def format(self, record: logging.LogRecord) -> str:
         """The record as JSON: time, level, logger, pid, message, access fields."""
-        stamp = datetime.fromtimestamp(record.created, tz=UTC)
         document: dict[str, Any] = {
-            "time": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": self.utc_time(record.created),
             "level": record.levelname,
             "logger": record.name,
             "pid": record.process,
@@ -117,6 +122,32 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
         return JSON_LINE.encode(document)
+
+    def utc_time(self, created: float) -> str:
+        """``created`` (epoch seconds) in UTC to the millisecond: ``2026-11-30T09:03:18.261Z``.
+
+        The text of ``datetime.fromtimestamp(created, tz=UTC)`` written with
+        ``isoformat(timespec="milliseconds")`` and ``Z`` for ``+00:00``.
+        PERF: that costs 2.5 times as much; here the date and time are
+        written once per second, and the microseconds are rounded as
+        ``datetime.fromtimestamp`` rounds them (half to even, a fraction
+        that rounds to a whole second carrying into the next).
+        """
+        fraction, whole = math.modf(created)
+        second, micros = int(whole), round(fraction * 1e6)
+        if micros >= 1_000_000:
+            second, micros = second + 1, micros - 1_000_000
+        elif micros < 0:
+            second, micros = second - 1, micros + 1_000_000
+        stamp = self._second
+        if stamp[0] != second:
+            stamp = self._second = (second, utc_seconds(second))
+        return f"{stamp[1]}.{micros // 1000:03d}Z"
+
+
+def utc_seconds(second: int) -> str:
+    """Epoch ``second`` in UTC, ISO 8601 without offset: ``2026-11-30T09:03:18``."""
+    return datetime.fromtimestamp(second, tz=UTC).isoformat(timespec="seconds")[:-6]
 
 
 def check_format(log_format: str) -> str:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
+import random
 import re
 import sys
 import uuid
+from datetime import UTC, datetime
 
 import falcon
 import falcon.testing
@@ -90,6 +93,45 @@ def test_text_logs_use_the_text_formatter() -> None:
     }
     terminal = logs.dict_config("INFO", "text", terminal=True)["formatters"]["sqlqueue"]
     assert terminal == {"format": logs.TERMINAL_FORMAT}
+
+
+def _isoformat(created: float) -> str:
+    """The JSON lines' time as it was written before the shortcut."""
+    stamp = datetime.fromtimestamp(created, tz=UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    "created",
+    [
+        0.0,
+        1e-7,
+        0.0004995,
+        0.0005,
+        0.9999995,
+        0.9999996,
+        -1e-7,
+        -0.9999996,
+        -1.5,
+        1796025600.0,
+        1796025600.518,
+        1796025600.0005,
+        1796025659.9999996,
+        1796111999.9999999,
+    ],
+)
+def test_json_time_is_what_datetime_writes(created: float) -> None:
+    assert logs.JsonFormatter().utc_time(created) == _isoformat(created)
+
+
+def test_json_time_near_every_rounding_edge() -> None:
+    formatter, rng = logs.JsonFormatter(), random.Random(4)
+    second = 1796025600
+    for _ in range(20000):
+        second += rng.choice((0, 0, 1, -1))
+        near = second + (rng.randrange(1_000_000) + rng.choice((0.0, 0.5))) / 1e6
+        created = math.nextafter(near, rng.choice((math.inf, -math.inf, near)))
+        assert formatter.utc_time(created) == _isoformat(created), created
 
 
 def _general_accepts(req: Request) -> bool:
