@@ -7,19 +7,22 @@ import math
 import random
 import re
 import sys
+import time
 import uuid
 from datetime import UTC, datetime
 
 import falcon
 import falcon.testing
 import pytest
+from prometheus_client import REGISTRY
 
 from sqlqueue import errors, logs
 from sqlqueue.domain import identity
 from sqlqueue.domain.limits import Limits
+from sqlqueue.observe.metrics import UNMATCHED
 from sqlqueue.transport.wsgi.context import Request
 from sqlqueue.transport.wsgi.metrics import PATH as METRICS_PATH
-from sqlqueue.transport.wsgi.metrics import SCRAPE_TYPES
+from sqlqueue.transport.wsgi.metrics import SCRAPE_TYPES, RequestMetrics
 from sqlqueue.transport.wsgi.middleware import accepts_json, new_request_id
 
 REQUEST_ID = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -201,3 +204,25 @@ def test_client_ids_are_stored_canonical(value: str) -> None:
 def test_malformed_client_ids_are_refused(value: str) -> None:
     with pytest.raises(errors.ValidationFailed, match="Malformed hexadecimal UUID"):
         identity.check_client_id(value, Limits())
+
+
+def _requests(**labels: str) -> float:
+    return REGISTRY.get_sample_value("sqlqueue_http_requests_total", labels) or 0.0
+
+
+def test_request_metrics_label_as_before_and_cache_only_known_methods() -> None:
+    metrics = RequestMetrics([])
+    before = {
+        "POST": _requests(method="POST", route=UNMATCHED, status="201"),
+        "other": _requests(method="other", route=UNMATCHED, status="405"),
+    }
+    answers = [("POST", falcon.HTTP_201), ("POST", 201), ("BREW", 405), ("BREW2", falcon.HTTP_405)]
+    for method, status in answers:
+        req = Request(falcon.testing.create_environ(method=method, path="/nowhere"))
+        req.context.started = time.perf_counter()
+        resp = falcon.Response()
+        resp.status = status
+        metrics.process_response(req, resp, None, True)
+    assert _requests(method="POST", route=UNMATCHED, status="201") == before["POST"] + 2
+    assert _requests(method="other", route=UNMATCHED, status="405") == before["other"] + 2
+    assert {key[0] for key in metrics._children} == {"POST"}  # bounded: no client tokens

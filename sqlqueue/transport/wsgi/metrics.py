@@ -9,6 +9,7 @@ is ``unmatched``, and a method outside ``observe.metrics.METHODS`` is ``other``.
 
 from __future__ import annotations
 
+import http
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -23,6 +24,8 @@ from sqlqueue.observe.metrics import HTTP_DURATION, HTTP_REQUESTS, UNMATCHED, me
 from sqlqueue.transport.wsgi.context import Deps, Request
 
 PATH = "/metrics"
+Status = http.HTTPStatus | str | int
+"""A response's status as Falcon holds it (``resp.status``)."""
 SCRAPE_TYPES = ("text/plain", "application/openmetrics-text")
 """What a scraper may accept instead of JSON (the other routes' condition)."""
 
@@ -60,21 +63,25 @@ class RequestMetrics:
     """Count each answered request and observe its duration (falcon middleware).
 
     PERF: one counter increment and one histogram observation per request;
-    the labelled children are cached per (method, route, status).
+    the labelled children are cached per (method, route, status), keyed by
+    the request's method and the status as the response holds it, so a
+    cached answer needs neither ``method_label`` nor ``resp.status_code``.
+    Methods outside ``METHODS`` (any token a client sends) are never cached
+    keys, so the cache stays bounded.
     """
 
     def __init__(self, routes: Iterable[tuple[str, Any]]) -> None:
         self._router = CompiledRouter()
         for template, resource in routes:
             self._router.add_route(template, resource)
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._children: dict[tuple[str, str, Status], tuple[Any, Any]] = {}
 
     def process_response(
         self, req: Request, resp: falcon.Response, resource: Any, req_succeeded: bool
     ) -> None:
         """Count the answer (AccessLog started the clock)."""
         route = req.uri_template or self._template(req.path)
-        key = (method_label(req.method), route, resp.status_code)
+        key = (req.method, route, resp.status)
         children = self._children.get(key)
         if children is None:
             children = self._child(key)
@@ -85,11 +92,14 @@ class RequestMetrics:
         found = self._router.find(path)
         return found[3] if found is not None and found[3] else UNMATCHED
 
-    def _child(self, key: tuple[str, str, int]) -> tuple[Any, Any]:
+    def _child(self, key: tuple[str, str, Status]) -> tuple[Any, Any]:
+        """The counter and histogram children of a (method, route, status) key."""
         method, route, status = key
+        label = method_label(method)
         children = (
-            HTTP_REQUESTS.labels(method, route, str(status)),
-            HTTP_DURATION.labels(method, route),
+            HTTP_REQUESTS.labels(label, route, str(falcon.http_status_to_code(status))),
+            HTTP_DURATION.labels(label, route),
         )
-        self._children[key] = children
+        if label == method:
+            self._children[key] = children
         return children
