@@ -33,7 +33,9 @@ cancel out. The children run ``PYTHONHASHSEED=0``; runs repeat within about
 (SQLite runs in the process and is counted), so the ratio is the app layer's
 alone, higher than ``cpu_bench.py``'s, which adds the database to both sides.
 The instructions of building each environ and reading each answer are in both
-sides' counts.
+sides' counts: a third HTTP side, ``harness``, counts them against a WSGI app
+with canned answers (``CannedApp``), and the table also gives the ratio with
+them taken off both sides.
 
 Needs valgrind (``apt-get install valgrind``). Each child takes 15-60 s (valgrind
 runs Python some 50 times slower); ``--jobs`` children run at once.
@@ -76,6 +78,8 @@ from sqlqueue.storage.sql.driver import SqlDataDriver
 
 PROJECT = "instrbench"
 SIDES = ("sqlqueue", "floor")
+HARNESS = "harness"
+"""A third side at the HTTP layer: a WSGI app with canned answers, the harness's own cost."""
 LAYERS = ("http", "storage")
 """``http``: the WSGI apps; ``storage``: sqlqueue's store against ``FloorSide``."""
 STATS_DEPTH = 1000
@@ -282,6 +286,37 @@ class FloorClient:
         self.side.stats(self.queue)
 
 
+class CannedApp:
+    """A WSGI app answering at once with fixed answers of the floor's shape.
+
+    Its count is the harness's own: building each environ, calling the app,
+    joining and parsing the answer (about what both sides' counts include).
+    """
+
+    def __init__(self, queue: str) -> None:
+        base = f"/v2/queues/{queue}/messages"
+        claim = "0123456789abcdef" * 2
+        found = [
+            {"id": str(n), "href": f"{base}/{n}?claim_id={claim}", "ttl": 300, "age": 0, "body": b}
+            for n, b in enumerate(bodies(0, CLAIM_LIMIT))
+        ]
+        self.claim = json.dumps({"messages": found}).encode()
+        self.posted = json.dumps({"resources": [f"{base}/1"]}).encode()
+        self.stats = json.dumps({"messages": {"free": 1000, "claimed": 0, "total": 1000}}).encode()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        """The canned answer of the request's kind."""
+        method = environ["REQUEST_METHOD"]
+        if method == "DELETE":
+            start_response("204 No Content", [])
+            return []
+        if method == "GET":
+            start_response("200 OK", [("content-type", "application/json")])
+            return [self.stats]
+        start_response("201 Created", [("content-type", "application/json")])
+        return [self.claim if environ["PATH_INFO"].endswith("/claims") else self.posted]
+
+
 def make_client(layer: str, side: str, url: str, queue: str) -> Client:
     """The client of ``side`` at ``layer`` on ``queue``; sqlqueue's logging as under ``serve``."""
     from sqlqueue import logs
@@ -289,6 +324,8 @@ def make_client(layer: str, side: str, url: str, queue: str) -> Client:
     logs.configure("INFO", "text")  # as serve: one stderr handler (the parent's file)
     if layer == "storage":
         return StoreClient(url, queue) if side == "sqlqueue" else FloorClient(url, queue)
+    if side == HARNESS:
+        return HttpClient(CannedApp(queue), queue)
     if side == "floor":
         from floor_app import create_app as create_floor
 
@@ -325,7 +362,7 @@ def child(argv: Sequence[str]) -> int:
     """Under valgrind: build one side, run its operation; print the requests made."""
     parser = argparse.ArgumentParser(prog="instr_bench.py child")
     parser.add_argument("layer", choices=LAYERS)
-    parser.add_argument("side", choices=SIDES)
+    parser.add_argument("side", choices=(*SIDES, HARNESS))
     parser.add_argument("op", choices=OPERATIONS)
     parser.add_argument("url")
     parser.add_argument("queue")
@@ -372,14 +409,16 @@ class Counts:
         )
         return (i2 - i1) / (r2 - r1)
 
-    def has(self, layer: str, op: str) -> bool:
-        """Whether both runs of each side of (layer, op) are in."""
+    def has(self, layer: str, op: str, sides: Sequence[str] = SIDES) -> bool:
+        """Whether both runs of each of ``sides`` at (layer, op) are in."""
         keys = [(t.layer, t.side, t.op) for t in self.runs]
-        return all(keys.count((layer, side, op)) == 2 for side in SIDES)
+        return all(keys.count((layer, side, op)) == 2 for side in sides)
 
 
 def fill(driver: SqlDataDriver, task: Task) -> None:
     """Create the task's queue with the messages its operation consumes (uncounted)."""
+    if task.side == HARNESS:
+        return
     driver.queues.create(PROJECT, task.queue)
     if task.op == "stats":
         count = STATS_DEPTH
@@ -409,6 +448,11 @@ def measure(task: Task, url: str, scratch: Path) -> tuple[int, int]:
     return int(found.group(1).replace(",", "")), int(done.stdout.split()[-1])
 
 
+def sides_at(layer: str) -> tuple[str, ...]:
+    """The sides counted at ``layer``: the harness's own cost at the HTTP layer too."""
+    return (*SIDES, HARNESS) if layer == "http" else SIDES
+
+
 def tasks(args: argparse.Namespace) -> list[Task]:
     """Every child run: each layer, operation and side, at both request counts."""
     found = []
@@ -416,7 +460,11 @@ def tasks(args: argparse.Namespace) -> list[Task]:
         for op in args.operations:
             fewer = cycles_for(op, args.requests[0])
             more = max(cycles_for(op, args.requests[1]), fewer + 1)
-            found += [Task(layer, side, op, cycles) for side in SIDES for cycles in (fewer, more)]
+            found += [
+                Task(layer, side, op, cycles)
+                for side in sides_at(layer)
+                for cycles in (fewer, more)
+            ]
     return found
 
 
@@ -440,9 +488,10 @@ def bench(db: Database, args: argparse.Namespace) -> Counts:
         futures = {task: pool.submit(measure, task, db.url, Path(scratch)) for task in todo}
         for task, future in futures.items():
             counts.runs[task] = future.result()
-            if counts.has(task.layer, task.op) and task.side == SIDES[-1]:
+            sides = sides_at(task.layer)
+            if counts.has(task.layer, task.op, sides) and task.side == sides[-1]:
                 cells = ", ".join(
-                    f"{side} {counts.per_request(task.layer, side, task.op):,.0f}" for side in SIDES
+                    f"{side} {counts.per_request(task.layer, side, task.op):,.0f}" for side in sides
                 )
                 print(f"  {db.backend} {task.layer} {task.op}: instructions/request {cells}")
     print(f"  {db.backend}: {len(todo)} runs in {time.monotonic() - started:.0f} s", flush=True)
@@ -452,16 +501,32 @@ def bench(db: Database, args: argparse.Namespace) -> Counts:
 def print_table(results: dict[str, Counts]) -> None:
     """One markdown table: per backend, layer and operation, both sides and their ratio."""
     rows: list[tuple[str, ...]] = [
-        ("backend", "layer", "operation", "sqlqueue instr/req", "floor instr/req", "sqlqueue/floor")
+        (
+            "backend",
+            "layer",
+            "operation",
+            "sqlqueue instr/req",
+            "floor instr/req",
+            "sqlqueue/floor",
+            "harness instr/req",
+            "ratio less harness",
+        )
     ]
     for name, counts in results.items():
         for layer in LAYERS:
             for op in [op for op in OPERATIONS if counts.has(layer, op)]:
                 ours = counts.per_request(layer, "sqlqueue", op)
                 floor = counts.per_request(layer, "floor", op)
-                cells = (f"{ours:,.0f}", f"{floor:,.0f}", f"{ours / floor:.2f}")
+                cells = [f"{ours:,.0f}", f"{floor:,.0f}", f"{ours / floor:.2f}", "", ""]
+                if counts.has(layer, op, [HARNESS]):
+                    own = counts.per_request(layer, HARNESS, op)
+                    cells[3:] = [f"{own:,.0f}", f"{(ours - own) / (floor - own):.2f}"]
                 rows.append((name, layer, op, *cells))
     print(markdown(rows))
+    print(
+        "harness: the in-process client's own instructions (environ, call, answer parsing),"
+        " counted against canned answers; in both sides' counts"
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
