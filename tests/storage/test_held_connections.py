@@ -7,7 +7,9 @@ kept connection the server dropped is replaced after one failed request.
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from typing import Any
 
 import pytest
@@ -148,3 +150,16 @@ def _kill_others(url: str) -> None:
             admin.commit()
     finally:
         killer.dispose()
+
+
+def test_an_engine_nobody_holds_is_collected(server_urls: ServerUrls, backend: str) -> None:
+    """Kept connections refer to their engine: the registry of stacks must not keep an
+    engine (and every connection of its pool) alive after its last driver is gone."""
+    engine = make_engine(server_urls.url(backend, "held_gc"))
+    migrate.upgrade(engine)
+    driver = SqlDataDriver(engine)
+    driver.messages.post(PROJECT, QUEUE, [NewMessage(1)], CLIENT)  # a connection is kept
+    gone = weakref.ref(engine)
+    del driver, engine
+    gc.collect()
+    assert gone() is None

@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -45,6 +46,11 @@ class Database:
         self._held = held.stacks(engine, {WRITE_OPTION: True} if self.backend == "sqlite" else None)
         """Kept connections by ``write``: on SQLite the kind decides how a
         transaction begins (``WRITE_OPTION``, engine.py)."""
+        self._stacks = [*{*self._held.values()}]
+        # A kept connection is checked out, and SQLAlchemy keeps a checked-out
+        # connection's engine alive: a Database dropped without dispose() hands
+        # its kept connections back, so that its engine can go too.
+        weakref.finalize(self, held.close_all, self._stacks)
 
     def now_ms(self) -> int:
         """The clock's time in integer milliseconds."""
@@ -99,14 +105,13 @@ class Database:
             url = self.engine.url.render_as_string(hide_password=False)
             self._autocommit = make_engine(url, isolation_level="AUTOCOMMIT")
             self._held_autocommit = held.stacks(self._autocommit)[True]
+            self._stacks.append(self._held_autocommit)
         assert self._held_autocommit is not None
         return self._held_autocommit
 
     def dispose(self) -> None:
         """Close every pooled connection."""
-        for kept in (*self._held.values(), self._held_autocommit):
-            if kept is not None:
-                kept.close()
+        held.close_all(self._stacks)
         self.engine.dispose()
         if self._autocommit is not None:
             self._autocommit.dispose()

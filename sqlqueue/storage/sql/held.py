@@ -13,7 +13,7 @@ checks and recycles them:
   (the check-out pings one that sat idle: ``engine._ping_when_idle``);
 * a unit of work that raised gives its connection back to the pool, where
   a lost one is replaced; when one is found lost, every kept one goes back
-  too (``_drain_on_invalidate``);
+  too (``_EngineStacks``);
 * at most ``KEPT`` idle connections are kept per engine and kind, and at
   most half the pool's ``pool_size``; the rest go back at once;
 * ``close`` (``Database.dispose``) hands every kept connection back.
@@ -37,9 +37,9 @@ from sqlalchemy.pool import QueuePool
 
 from sqlqueue.storage.sql import engine as engines
 
-_STACKS: weakref.WeakKeyDictionary[Engine, dict[bool, HeldConnections]] = (
-    weakref.WeakKeyDictionary()
-)
+_STACKS: weakref.WeakKeyDictionary[Engine, weakref.ref[_EngineStacks]] = weakref.WeakKeyDictionary()
+"""Each engine's stacks, held weakly: kept connections refer to their engine, so a
+strong value would keep every engine (and its pooled connections) alive for good."""
 _STACKS_LOCK = threading.Lock()
 HOLD_SECONDS = 60.0
 """Seconds a connection is kept out of the pool at most (so that ``pool_recycle`` applies)."""
@@ -114,6 +114,32 @@ class HeldConnections:
             kept.conn.close()
 
 
+def close_all(kept: list[HeldConnections]) -> None:
+    """Return the kept connections of every stack in ``kept`` to their pools."""
+    for stack in kept:
+        stack.close()
+
+
+class _EngineStacks:
+    """One engine's stacks by ``write``; alive as long as the engine (its listener holds them).
+
+    When one of the engine's connections is found lost, every kept one goes back to
+    the pool: a lost connection usually means all of them are (a restarted server);
+    the pool then replaces those checked out before on their next check-out, but
+    kept ones are never checked out again. Back in the pool, they are.
+    """
+
+    def __init__(self, engine: Engine, write_options: dict[str, Any] | None) -> None:
+        reads = HeldConnections(engine)
+        writes = HeldConnections(engine, options=write_options) if write_options else reads
+        self.by_write = {True: writes, False: reads}
+        sa.event.listen(engine, "invalidate", self.drain)
+
+    def drain(self, *_args: Any) -> None:
+        """Return every kept connection of the engine to its pool."""
+        close_all([*{*self.by_write.values()}])
+
+
 def stacks(
     engine: Engine, write_options: dict[str, Any] | None = None
 ) -> dict[bool, HeldConnections]:
@@ -123,25 +149,9 @@ def stacks(
     One set per engine, whichever ``Database`` asks.
     """
     with _STACKS_LOCK:
-        found = _STACKS.get(engine)
+        ref = _STACKS.get(engine)
+        found = ref() if ref is not None else None
         if found is None:
-            reads = HeldConnections(engine)
-            writes = HeldConnections(engine, options=write_options) if write_options else reads
-            found = _STACKS[engine] = {True: writes, False: reads}
-            _drain_on_invalidate(engine, {reads, writes})
-        return found
-
-
-def _drain_on_invalidate(engine: Engine, kept: set[HeldConnections]) -> None:
-    """Hand every kept connection back to the pool when one of ``engine``'s is found lost.
-
-    A lost connection usually means all of them are (a restarted server); the
-    pool then replaces those checked out before on their next check-out, but
-    kept ones are never checked out again. Back in the pool, they are.
-    """
-
-    def _drain(*_args: Any) -> None:
-        for stack in kept:
-            stack.close()
-
-    sa.event.listen(engine, "invalidate", _drain)
+            found = _EngineStacks(engine, write_options)
+            _STACKS[engine] = weakref.ref(found)
+        return found.by_write

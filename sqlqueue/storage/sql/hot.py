@@ -41,10 +41,9 @@ class Prepared:
     """Values of the binds the statement fixes itself (a ``LIMIT 1``, a ``+ 1``)."""
     order: tuple[str, ...] | None
     """Parameter names in position order (qmark/format dialects); None: by name."""
-    row: Any = field(default=None)
-    """The namedtuple class of its rows, made from the first cursor description."""
     make: Callable[[Any], Any] | None = field(default=None)
-    """``row``'s constructor from a DB-API row (``_row_maker``)."""
+    """Its rows' namedtuple made from a DB-API row (``_row_maker``, from the first
+    cursor description)."""
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         """The DB-API parameters for ``values`` (by name), defaults filled in."""
@@ -69,10 +68,8 @@ def prepare(stmt: sa.ClauseElement, dialect: Dialect) -> Prepared:
     binds = compiled.binds
     defaults = {name: value for name, value in compiled.params.items() if not binds[name].required}
     prepared = Prepared(compiled.string, defaults, order)
-    _compiled(dialect)[id(stmt)] = (
-        stmt,
-        prepared,
-    )  # the statement kept alive: its id stays its own
+    # the statement is kept alive with its compiled form: its id stays its own
+    _compiled(dialect)[id(stmt)] = (stmt, prepared)
     return prepared
 
 
@@ -105,9 +102,7 @@ def execute(conn: Connection, stmt: sa.ClauseElement, values: Mapping[str, Any])
 
     :raises sqlalchemy.exc.DBAPIError: the driver refused it (as ``conn.execute`` raises).
     """
-    dialect = conn.dialect
-    found = _compiled(dialect).get(id(stmt))
-    prepared = found[1] if found is not None else prepare(stmt, dialect)
+    prepared = prepare(stmt, conn.dialect)
     return _run(conn, prepared, prepared.parameters(values))
 
 
@@ -148,8 +143,8 @@ def _row_maker(prepared: Prepared, cursor: Any) -> Callable[[Any], Any]:
     """What turns one of ``prepared``'s DB-API rows into its namedtuple, made once from
     ``cursor``'s description (``tuple.__new__`` of the class: no Python call per row)."""
     names = [column[0] for column in cursor.description]
-    prepared.row = namedtuple("HotRow", names, rename=True)  # type: ignore[misc]
-    prepared.make = functools.partial(tuple.__new__, prepared.row)
+    row = namedtuple("HotRow", names, rename=True)  # type: ignore[misc]
+    prepared.make = functools.partial(tuple.__new__, row)
     return prepared.make
 
 
