@@ -2,7 +2,8 @@
 
 PERF: checking a connection out of SQLAlchemy's ``QueuePool`` and back in,
 with a new ``Connection`` around it, is about 85,000 instructions of Python
-(valgrind, one PostgreSQL post: about 9% of the server's whole request).
+(valgrind: about 9% of the app's instructions for a one-message PostgreSQL
+post, bench/instr_bench.py).
 ``Database.run`` instead takes a ``Connection`` from this short stack and
 gives it back after the transaction ended, so a busy worker reuses the same
 few connections without that round through the pool. The pool still opens,
