@@ -226,3 +226,60 @@ def test_request_metrics_label_as_before_and_cache_only_known_methods() -> None:
     assert _requests(method="POST", route=UNMATCHED, status="201") == before["POST"] + 2
     assert _requests(method="other", route=UNMATCHED, status="405") == before["other"] + 2
     assert {key[0] for key in metrics._children} == {"POST"}  # bounded: no client tokens
+
+
+class _Keep(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+TIMES = {"created", "msecs", "relativeCreated"}
+
+
+def _both_ways(logger: logging.Logger) -> tuple[logging.LogRecord, logging.LogRecord]:
+    keep = _Keep()
+    logger.addHandler(keep)
+    try:
+        args = ("127.0.0.1", "GET", "/v2/queues/q/stats", 200, "1.5", "p", "req-1")
+        fields = {logs.ACCESS: {"status": 200}}
+        logger.log(logging.INFO, '%s "%s %s" %s %sms project=%s request_id=%s', *args, extra=fields)
+        logs.emit(logger, logging.INFO, '%s "%s %s" %s %sms project=%s request_id=%s', args, fields)
+    finally:
+        logger.removeHandler(keep)
+    return keep.records[0], keep.records[1]
+
+
+def test_emitted_records_are_the_records_logging_makes() -> None:
+    logs.lean_records()
+    logger = logging.getLogger("sqlqueue.test.emit")
+    logger.setLevel(logging.INFO)
+    assert logs.is_lean()
+    made, emitted = _both_ways(logger)
+    assert type(emitted) is logging.LogRecord
+    assert {k: v for k, v in vars(emitted).items() if k not in TIMES} == {
+        k: v for k, v in vars(made).items() if k not in TIMES
+    }
+    assert 0 <= emitted.created - made.created < 1
+    assert emitted.msecs == int((emitted.created - int(emitted.created)) * 1000)
+    assert emitted.getMessage() == made.getMessage()
+
+
+def test_emit_takes_the_long_way_under_a_record_factory() -> None:
+    class Tagged(logging.LogRecord):
+        pass
+
+    logs.lean_records()
+    logger = logging.getLogger("sqlqueue.test.emit")
+    logger.setLevel(logging.INFO)
+    previous = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(Tagged)
+    try:
+        assert not logs.is_lean()
+        made, emitted = _both_ways(logger)
+    finally:
+        logging.setLogRecordFactory(previous)
+    assert type(made) is type(emitted) is Tagged

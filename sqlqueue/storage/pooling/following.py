@@ -76,7 +76,6 @@ class FollowingDriver(DataDriver):
         self.pool = pool
         self._router = router
         self._key = (project, queue)
-        self.claims = cast(ClaimController, _Following(self, "claims"))
         if pool is None:  # the default database: queues never move out of it
             self.queues = inner.queues
             self.messages = inner.messages
@@ -87,6 +86,13 @@ class FollowingDriver(DataDriver):
             self.subscriptions = cast(SubscriptionController, _Following(self, "subscriptions"))
         self.wakeups = inner.wakeups
         self.deliveries = inner.deliveries
+
+    def __getattr__(self, name: str) -> Any:
+        """``claims``, made on first use (PERF: most requests never claim)."""
+        if name != "claims":
+            raise AttributeError(name)
+        self.claims = cast(ClaimController, _Following(self, "claims"))
+        return self.claims
 
     def unplaced(self) -> bool:
         """On the default database and not held there: a post may place the queue

@@ -215,10 +215,18 @@ class Router:
         self.control.catalogue.delete(project, queue)
 
     def mapped_pool(self, project: str, queue: str) -> str | None:
-        """The pool the catalogue maps the queue to, if any (cached)."""
-        hit = self._cached((project, queue))
-        if hit:  # not IN_DEFAULT: lookups ask the catalogue, as for any unmapped queue
-            return hit
+        """The pool the catalogue maps the queue to, if any (cached).
+
+        PERF: the cached answers (a placed queue, or no pools registered) are
+        read with one clock reading and no further calls.
+        """
+        now = self._clock()
+        hit = self._entries.get((project, queue))
+        if hit is not None and hit[0] and hit[1] > now:
+            return hit[0]  # not IN_DEFAULT: lookups ask the catalogue, as for any unmapped queue
+        cached = self._pools
+        if cached is not None and not cached[0] and cached[1] > now:
+            return None  # no pools: no catalogue entries to look up
         if not self.pools():  # catalogue entries need a pool: skip the lookup
             return None
         try:

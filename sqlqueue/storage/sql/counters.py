@@ -101,9 +101,17 @@ DEEPEST = (
 """(project, name, rows) of the queues with the most message rows, every project."""
 
 
+_SHARD_BITS = SHARDS.bit_length() - 1
+assert 1 << _SHARD_BITS == SHARDS, "SHARDS is a power of two"
+
+
 def shard() -> int:
-    """A shard row to write to."""
-    return random.randrange(SHARDS)
+    """A shard row to write to, at random (``0 <= shard < SHARDS``).
+
+    PERF: ``random.getrandbits`` is one C call; ``random.randrange`` is three
+    Python calls.
+    """
+    return random.getrandbits(_SHARD_BITS)
 
 
 def add(conn: Connection, queue_id: int, delta: int) -> None:

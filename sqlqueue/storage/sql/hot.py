@@ -55,6 +55,7 @@ class Prepared:
 
 _PREPARED: dict[tuple[str, str], dict[int, tuple[sa.ClauseElement, Prepared]]] = {}
 """By (dialect name, paramstyle), then by ``id`` of the statement: its compiled form."""
+_NONE: dict[int, tuple[sa.ClauseElement, Prepared]] = {}
 
 
 def prepare(stmt: sa.ClauseElement, dialect: Dialect) -> Prepared:
@@ -102,7 +103,13 @@ def execute(conn: Connection, stmt: sa.ClauseElement, values: Mapping[str, Any])
 
     :raises sqlalchemy.exc.DBAPIError: the driver refused it (as ``conn.execute`` raises).
     """
-    prepared = prepare(stmt, conn.dialect)
+    # PERF: the lookup of ``prepare`` inline (its hit path), and no parameter
+    # rewriting for a statement whose binds are all named and given.
+    dialect = conn.dialect
+    found = _PREPARED.get((dialect.name, dialect.paramstyle), _NONE).get(id(stmt))
+    prepared = prepare(stmt, dialect) if found is None else found[1]
+    if prepared.order is None and not prepared.defaults:
+        return _run(conn, prepared, values)
     return _run(conn, prepared, prepared.parameters(values))
 
 

@@ -456,7 +456,8 @@ def _delete_one(
         counted = statements.DELETE_UNCLAIMED_COUNTED
         if claim_id is not None:
             counted = statements.DELETE_CLAIMED_COUNTED
-        deleted = hot.execute(conn, counted, {**params, "p_shard": counters.shard()}).rowcount
+        params["p_shard"] = counters.shard()
+        deleted = hot.execute(conn, counted, params).rowcount
     else:
         stmt = statements.DELETE_UNCLAIMED if claim_id is None else statements.DELETE_CLAIMED
         deleted = hot.execute(conn, stmt, params).rowcount

@@ -16,6 +16,7 @@ from typing import Any
 
 import falcon
 
+from sqlqueue import logs
 from sqlqueue.domain import identity
 from sqlqueue.domain.limits import Limits
 from sqlqueue.logs import ACCESS
@@ -131,16 +132,12 @@ class AccessLog:
             "duration_ms": float(millis),
             "remote": remote,
         }
-        access_logger.info(
+        logs.emit(
+            access_logger,
+            logging.INFO,
             '%s "%s %s" %s %sms project=%s request_id=%s',
-            remote,
-            method,
-            path,
-            status,
-            millis,
-            context.project or "-",
-            context.request_id,
-            extra={ACCESS: fields},
+            (remote, method, path, status, millis, context.project or "-", context.request_id),
+            {ACCESS: fields},
         )
 
 
