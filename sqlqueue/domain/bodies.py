@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlqueue.domain.crypto import Keyring, is_sealed
+from sqlqueue.domain.crypto import SEALED, Keyring, is_sealed
 from sqlqueue.domain.documents import DOCUMENT_BYTES, TooLarge
 
 BLOB = "&blob:"
 """How a stored text that points to a body in the blob store begins: ``&`` is
 neither the first character of a JSON text nor the sealed mark ``!``."""
+_MARKED = (BLOB, SEALED)
+"""How stored texts that are not plain JSON begin (a plain JSON text never does)."""
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,11 @@ class BodyCodec:
 
         :raises errors.BodyCipherFailed: it cannot be opened.
         """
-        if is_blob(stored):
-            return BlobRef(stored[len(BLOB) :])
-        if is_sealed(stored):
-            stored = self.keyring.open(stored)
+        if stored.startswith(_MARKED):  # PERF: plain JSON (the usual body) in one test
+            if is_blob(stored):
+                return BlobRef(stored[len(BLOB) :])
+            if is_sealed(stored):
+                stored = self.keyring.open(stored)
         return json.loads(stored)
 
     def checksum(self, body: Any) -> str | None:
