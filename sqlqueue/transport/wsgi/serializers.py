@@ -50,21 +50,23 @@ def claim_path(queue: str, claim_id: str) -> str:
 
 def message(queue: str, msg: Message) -> Document:
     """A message as listed, fetched or claimed (``checksum`` when the service shows it)."""
-    doc = {
-        "id": msg.id,
-        "href": message_path(queue, msg.id, msg.claim_id),
-        "ttl": msg.ttl,
-        "age": msg.age,
-        "body": msg.body,
-    }
-    if msg.checksum is not None:
-        doc["checksum"] = msg.checksum
-    return doc
+    return _message(f"{queue_path(queue)}/messages/", msg)
 
 
 def messages(queue: str, msgs: list[Message]) -> list[Document]:
-    """Messages as listed."""
-    return [message(queue, msg) for msg in msgs]
+    """Messages as listed (PERF: the queue's path made once, not per message)."""
+    base = f"{queue_path(queue)}/messages/"
+    return [_message(base, msg) for msg in msgs]
+
+
+def _message(base: str, msg: Message) -> Document:
+    """``message``, given the path its href starts with (``message_path``'s)."""
+    claim_id = msg.claim_id
+    href = f"{base}{msg.id}?claim_id={claim_id}" if claim_id else f"{base}{msg.id}"
+    doc = {"id": msg.id, "href": href, "ttl": msg.ttl, "age": msg.age, "body": msg.body}
+    if msg.checksum is not None:
+        doc["checksum"] = msg.checksum
+    return doc
 
 
 def popped(msgs: list[Message]) -> Document:
