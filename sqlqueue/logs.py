@@ -246,7 +246,9 @@ def emit(
     ``LogRecord.__init__`` computes them (Python 3.11's ``msecs``): a quarter
     of the instructions of ``Logger.info`` for an access line (valgrind).
     Otherwise (a record factory installed, callers' files looked up, ...) it
-    is ``Logger.log`` itself.
+    is ``Logger.log`` itself. ``extra`` must not name a ``LogRecord``
+    attribute (``Logger.makeRecord`` refuses that with a ``KeyError``; here
+    it would be overwritten).
     """
     if not is_lean():
         logger.log(level, msg, *args, extra=extra)
