@@ -191,3 +191,24 @@ def test_dead_letter_queue(driver: DataDriver) -> None:
     assert driver.messages.list(PROJECT, QUEUE, echo=True, include_claimed=True).items == []
     [moved] = driver.messages.list(PROJECT, "dlq", echo=True).items
     assert (moved.id, moved.ttl, moved.body) == (mid, 9999, {"n": 0})
+
+
+def test_bulk_delete_by_claim_ids_takes_only_what_live_claims_hold(
+    driver: DataDriver, clock: ManualClock
+) -> None:
+    ids = post(driver, 6)
+    first, held = driver.claims.create(PROJECT, QUEUE, ttl=60, grace=60, limit=2)
+    second, other = driver.claims.create(PROJECT, QUEUE, ttl=10, grace=60, limit=2)
+    assert first is not None and second is not None
+    assert [m.id for m in held + other] == ids[:4]
+    # each (ids, claims) shape is its own prepared statement: run two shapes twice
+    for _ in range(2):
+        driver.messages.bulk_delete(PROJECT, QUEUE, ids, claim_ids=[])
+        driver.messages.bulk_delete(PROJECT, QUEUE, [ids[4]], claim_ids=[first, first])
+    assert driver.queues.stats(PROJECT, QUEUE).total == 6
+    clock.advance(11)  # the second claim has expired: its messages are not held
+    driver.messages.bulk_delete(PROJECT, QUEUE, ids, claim_ids=[first, first, second])
+    left = driver.messages.list(PROJECT, QUEUE, include_claimed=True, echo=True)
+    assert [m.id for m in left.items] == ids[2:]
+    stats = driver.queues.stats(PROJECT, QUEUE)
+    assert (stats.total, stats.claimed) == (4, 0)

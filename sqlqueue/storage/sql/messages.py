@@ -530,22 +530,19 @@ def _delete_keys(
     blobs: bool,
 ) -> tuple[int, list[str]]:
     """Delete messages ``keys`` of a queue (held by ``claim_ids`` if given); (count, blob keys)."""
-    params: dict[str, Any] = {"p_queue": queue_id, **statements.key_params(keys)}
+    if claim_ids is not None and not claim_ids:
+        return 0, []  # held by none of no claims
+    params: dict[str, Any] = statements.key_params(keys)
+    params["p_queue"] = queue_id
     stmt: Any
     if claim_ids is None:
         stmt = statements.delete_keys(len(keys))
     else:
-        stmt = sa.delete(messages).where(
-            messages.c.queue_id == queue_id,
-            messages.c.id.in_(keys),
-            messages.c.claim_id.in_(list(claim_ids)),
-            messages.c.claim_expires > now,
-        )
-        params = {}
+        held = sorted(set(claim_ids))
+        stmt = statements.delete_keys_held(len(keys), len(held))
+        params.update(statements.held_params(held), p_now=now)
     if not blobs:
-        if claim_ids is None:
-            return hot.execute(conn, stmt, params).rowcount, []
-        return conn.execute(stmt).rowcount, []
+        return hot.execute(conn, stmt, params).rowcount, []
     if conn.dialect.delete_returning:
         done = conn.execute(stmt.returning(blobrows.POINTER), params).all()
         return len(done), blobrows.pointers(done)

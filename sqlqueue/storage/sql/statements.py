@@ -224,6 +224,29 @@ def delete_keys(count: int) -> sa.Delete:
     )
 
 
+@functools.lru_cache(maxsize=512)
+def delete_keys_held(count: int, held: int) -> sa.Delete:
+    """``delete_keys``, for the messages among them held by a live claim of ``held``
+    claim ids ``p_held_0``… at ``p_now`` (bulk delete with ``message_delete_with_claim_id``).
+
+    Built once per (count, held), as ``take``; both are at most a page (``ids`` and
+    ``claim_ids`` in one request), and the cache is bounded besides.
+    """
+    keys: list[sa.BindParameter[int]] = [sa.bindparam(key_name(i)) for i in range(count)]
+    claims_held: list[sa.BindParameter[str]] = [sa.bindparam(f"p_held_{i}") for i in range(held)]
+    return sa.delete(messages).where(
+        messages.c.queue_id == sa.bindparam("p_queue"),
+        messages.c.id.in_(keys),
+        messages.c.claim_id.in_(claims_held),
+        messages.c.claim_expires > _now,
+    )
+
+
+def held_params(claim_ids: list[str]) -> dict[str, str]:
+    """The ``p_held_<n>`` parameters of ``delete_keys_held`` for ``claim_ids``."""
+    return {f"p_held_{index}": claim_id for index, claim_id in enumerate(claim_ids)}
+
+
 def key_params(keys: list[int]) -> dict[str, int]:
     """The ``p_key_<n>`` parameters of ``take`` and ``delete_keys`` for ``keys`` (a new dict)."""
     if len(keys) > len(_KEY_NAMES):
