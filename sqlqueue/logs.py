@@ -206,8 +206,9 @@ def configure(level: str = "INFO", log_format: str = "text", *, terminal: bool =
 def lean_records() -> None:
     """Stop every log record from looking up what neither format prints.
 
-    PERF: the caller's file, line and function (a walk up the stack) and
-    the thread and process names; the Python logging HOWTO's
+    PERF: the caller's file, line and function (a walk up the stack), the
+    thread and process names and (Python 3.12+) the asyncio task name; the
+    Python logging HOWTO's
     "Optimization" section names these switches. With one access line per
     request they were a tenth of the server's CPU for a ``GET .../stats``
     (bench/cpu_bench.py).

@@ -56,13 +56,18 @@ class Prepared:
 _PREPARED: dict[tuple[str, str], dict[int, tuple[sa.ClauseElement, Prepared]]] = {}
 """By (dialect name, paramstyle), then by ``id`` of the statement: its compiled form."""
 _NONE: dict[int, tuple[sa.ClauseElement, Prepared]] = {}
+"""What ``prepare`` looks in for a dialect nothing was compiled for yet."""
 
 
 def prepare(stmt: sa.ClauseElement, dialect: Dialect) -> Prepared:
     """``stmt`` compiled for ``dialect``, once (statements are module constants)."""
-    found = _compiled(dialect).get(id(stmt))
+    found = _PREPARED.get((dialect.name, dialect.paramstyle), _NONE).get(id(stmt))
     if found is not None:
         return found[1]
+    return _compile(stmt, dialect)
+
+
+def _compile(stmt: sa.ClauseElement, dialect: Dialect) -> Prepared:
     compiled = stmt.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)
     order = tuple(compiled.positiontup or ()) if compiled.positional else None
@@ -103,11 +108,8 @@ def execute(conn: Connection, stmt: sa.ClauseElement, values: Mapping[str, Any])
 
     :raises sqlalchemy.exc.DBAPIError: the driver refused it (as ``conn.execute`` raises).
     """
-    # PERF: the lookup of ``prepare`` inline (its hit path), and no parameter
-    # rewriting for a statement whose binds are all named and given.
-    dialect = conn.dialect
-    found = _PREPARED.get((dialect.name, dialect.paramstyle), _NONE).get(id(stmt))
-    prepared = prepare(stmt, dialect) if found is None else found[1]
+    prepared = prepare(stmt, conn.dialect)
+    # PERF: no parameter rewriting for a statement whose binds are all named and given.
     if prepared.order is None and not prepared.defaults:
         return _run(conn, prepared, values)
     return _run(conn, prepared, prepared.parameters(values))

@@ -233,7 +233,7 @@ def delete_keys_held(count: int, held: int) -> sa.Delete:
     ``claim_ids`` in one request), and the cache is bounded besides.
     """
     keys: list[sa.BindParameter[int]] = [sa.bindparam(key_name(i)) for i in range(count)]
-    claims_held: list[sa.BindParameter[str]] = [sa.bindparam(f"p_held_{i}") for i in range(held)]
+    claims_held: list[sa.BindParameter[str]] = [sa.bindparam(held_name(i)) for i in range(held)]
     return sa.delete(messages).where(
         messages.c.queue_id == sa.bindparam("p_queue"),
         messages.c.id.in_(keys),
@@ -244,7 +244,12 @@ def delete_keys_held(count: int, held: int) -> sa.Delete:
 
 def held_params(claim_ids: list[str]) -> dict[str, str]:
     """The ``p_held_<n>`` parameters of ``delete_keys_held`` for ``claim_ids``."""
-    return {f"p_held_{index}": claim_id for index, claim_id in enumerate(claim_ids)}
+    return {held_name(index): claim_id for index, claim_id in enumerate(claim_ids)}
+
+
+def held_name(index: int) -> str:
+    """The bind name of the ``index``-th claim id of ``delete_keys_held``."""
+    return f"p_held_{index}"
 
 
 def key_params(keys: list[int]) -> dict[str, int]:
