@@ -29,6 +29,8 @@ from typing import Any
 
 from sqlqueue.errors import ValidationFailed
 
+_MILLIS = tuple(f"{n:03d}" for n in range(1000))
+"""The milliseconds of a time as a text line writes them (``%03d``), by their value."""
 TEXT_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 TERMINAL_FORMAT = "%(message)s"
 """One-shot commands (``db``, ``pool``, ``gc``) talk to a person: the message only."""
@@ -79,6 +81,22 @@ class TextFormatter(logging.Formatter):
         record.asctime = asctime = self.formatTime(record)
         return f"{asctime} [{record.process:d}] {record.levelname} {record.name}: {message}"
 
+    def line(self, created: float, levelname: str, name: str, message: str) -> str:
+        """What ``format`` makes of a record of this process with these fields and no
+        traceback: ``created`` in epoch seconds, ``message`` already merged with its
+        arguments (``getMessage()``).
+
+        PERF: one f-string of strings: the milliseconds (``LogRecord.msecs``'
+        digits) and the process id are looked up as text, since a format
+        spec (``:03d``) costs more than the rest of the line.
+        """
+        second = int(created)
+        stamp = self._second
+        if stamp[0] != second:
+            stamp = self._stamp(second)
+        millis = _MILLIS[int((created - second) * 1000)]
+        return f"{stamp[1]},{millis} [{_pid_text}] {levelname} {name}: {message}"
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         """``record.created`` as local time ``%Y-%m-%d %H:%M:%S,mmm`` (``datefmt``: as the base)."""
         if datefmt:
@@ -86,9 +104,14 @@ class TextFormatter(logging.Formatter):
         second = int(record.created)
         stamp = self._second
         if stamp[0] != second:
-            text = time.strftime(self.default_time_format, self.converter(record.created))
-            stamp = self._second = (second, text)
+            stamp = self._stamp(second)
         return self.default_msec_format % (stamp[1], record.msecs)
+
+    def _stamp(self, second: int) -> tuple[int, str]:
+        """Remember ``second`` and its local ``%Y-%m-%d %H:%M:%S`` text."""
+        text = time.strftime(self.default_time_format, self.converter(second))
+        stamp = self._second = (second, text)
+        return stamp
 
 
 JSON_LINE = json.JSONEncoder(default=str, ensure_ascii=False)
@@ -219,6 +242,23 @@ def lean_records() -> None:
     setattr(logging, "logAsyncioTasks", False)  # noqa: B010 (Python 3.12 and later; unused before)
 
 
+_pid = os.getpid()
+"""This process's id, as ``os.getpid()`` returns it: read again in a forked child.
+
+PERF: ``os.getpid()`` is a system call in every call (glibc caches nothing).
+"""
+_pid_text = str(_pid)
+
+
+def _forked() -> None:
+    global _pid, _pid_text
+    _pid = os.getpid()
+    _pid_text = str(_pid)
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 _TEMPLATES: dict[tuple[str, int], dict[str, Any]] = {}
 """By (logger name, level): the attributes ``emit``'s records start from."""
 _new_record = object.__new__
@@ -265,7 +305,7 @@ def emit(
     fields["created"] = created
     fields["msecs"] = int((created - int(created)) * 1000) + 0.0
     fields["relativeCreated"] = (created - logging._startTime) * 1000  # type: ignore[attr-defined]
-    fields["process"] = os.getpid()
+    fields["process"] = _pid
     logger.handle(record)
 
 
@@ -277,3 +317,68 @@ def _template(logger: logging.Logger, level: int) -> dict[str, Any]:
     )
     template = _TEMPLATES[(logger.name, level)] = dict(made.__dict__)
     return template
+
+
+TextHandler = logging.StreamHandler[Any]
+"""A handler ``text_handlers`` can write to directly (exactly ``logging.StreamHandler``)."""
+
+
+def text_handlers(logger: logging.Logger, level: int) -> list[TextHandler] | None:
+    """The handlers a record of ``logger`` at ``level`` would be written by, when its
+    line can be written without a record; ``None`` when it needs one.
+
+    A record is not needed when records are made as ``lean_records`` has them
+    made (``is_lean()``, process ids on), ``logger`` has no filters, and every
+    handler on its way up (``Logger.callHandlers``' walk) is a plain
+    ``logging.StreamHandler`` without filters formatting with ``TextFormatter``:
+    ``serve``'s configuration, where such a handler's output is exactly
+    ``TextFormatter.line``. Anything else (a test's capturing handler, a
+    filter, the JSON format, no handler at all: ``logging.lastResort``)
+    answers ``None``, and the caller makes the record (``emit``).
+    """
+    if logger.filters or logger.disabled or not logging.logProcesses or not is_lean():
+        return None
+    found: list[TextHandler] = []
+    seen = 0
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if (
+                type(handler) is not logging.StreamHandler
+                or handler.filters
+                or type(handler.formatter) is not TextFormatter
+            ):
+                return None
+            seen += 1
+            if level >= handler.level:
+                found.append(handler)
+        current = current.parent if current.propagate else None
+    return found if seen else None
+
+
+def write_text(handlers: list[TextHandler], level: int, name: str, message: str) -> None:
+    """Write one line, as ``TextFormatter`` formats a record of logger ``name`` at
+    ``level`` with ``message`` (arguments merged), to each of ``handlers``
+    (``text_handlers``' answer), as ``StreamHandler.emit`` writes it: under the
+    handler's lock, then flushed; a failing write goes to ``handleError``.
+
+    PERF: no ``LogRecord``, no ``Logger.handle`` walk, no ``Formatter.format``:
+    a third of the instructions of ``emit`` for an access line (valgrind).
+    """
+    created = time.time()
+    levelname = logging.getLevelName(level)
+    for handler in handlers:
+        formatter: TextFormatter = handler.formatter  # type: ignore[assignment]
+        handler.acquire()
+        try:
+            stream = handler.stream  # PERF: flushed here, not by handler.flush's second lock
+            stream.write(formatter.line(created, levelname, name, message) + handler.terminator)
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            handler.handleError(
+                logging.makeLogRecord({"name": name, "levelno": level, "msg": message})
+            )
+        finally:
+            handler.release()

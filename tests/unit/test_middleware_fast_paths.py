@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import math
+import os
 import random
 import re
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import falcon
@@ -283,3 +286,130 @@ def test_emit_takes_the_long_way_under_a_record_factory() -> None:
     finally:
         logging.setLogRecordFactory(previous)
     assert type(made) is type(emitted) is Tagged
+
+
+LINE_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
+
+TextLogger = tuple[logging.Logger, "logging.StreamHandler[io.StringIO]", io.StringIO]
+
+
+@pytest.fixture
+def text_logger() -> Iterator[TextLogger]:
+    """A logger of its own writing through a plain stream handler, as ``serve``'s root."""
+    logs.lean_records()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.TextFormatter())
+    logger = logging.Logger("sqlqueue.test.text", logging.INFO)  # unregistered: pytest's
+    logger.propagate = False  # capturing handlers (on registered loggers) stay off it
+    logger.addHandler(handler)
+    yield logger, handler, stream
+
+
+def _access_lines(logger: logging.Logger, app_logger: str, stream: io.StringIO) -> list[str]:
+    """Two requests through AccessLog: the access lines written for them."""
+    from sqlqueue.transport.wsgi import middleware
+
+    class Answer:
+        def on_get(self, req: Request, resp: falcon.Response, queue_name: str) -> None:
+            req.context.project = "p1"
+            resp.status = falcon.HTTP_200
+
+    app = falcon.App(middleware=[middleware.AccessLog()], request_type=Request)
+    app.add_route("/v2/queues/{queue_name}/stats", Answer())
+    client = falcon.testing.TestClient(app)
+    assert app_logger == middleware.access_logger.name
+    saved = middleware.access_logger
+    middleware.access_logger = logger
+    try:
+        for query in ("", "x=1&y=%20"):
+            client.simulate_get("/v2/queues/q1/stats", query_string=query, remote_addr="10.0.0.7")
+    finally:
+        middleware.access_logger = saved
+    return stream.getvalue().splitlines()
+
+
+def test_text_access_lines_are_what_a_record_would_print(text_logger: TextLogger) -> None:
+    logger, handler, stream = text_logger
+    assert logs.text_handlers(logger, logging.INFO) == [handler]
+    direct = _access_lines(logger, "sqlqueue.access", stream)
+    stream.seek(0), stream.truncate()
+    handler.addFilter(lambda record: True)  # any filter: the record is made
+    assert logs.text_handlers(logger, logging.INFO) is None
+    recorded = _access_lines(logger, "sqlqueue.access", stream)
+
+    def same(line: str) -> str:  # the time, the duration and the request id differ
+        line = re.sub(r" \d+\.\dms ", " <ms> ", LINE_TIME.sub("", line))
+        return REQUEST_ID.sub("<id>", line)
+
+    assert [same(line) for line in direct] == [same(line) for line in recorded]
+    assert same(direct[1]) == (
+        f'[{os.getpid()}] INFO sqlqueue.test.text: 10.0.0.7 "GET /v2/queues/q1/stats?x=1&y=%20"'
+        " 200 <ms> project=p1 request_id=<id>"
+    )
+    for line in direct:
+        stamp = datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S").timestamp()
+        assert abs(stamp + int(line[20:23]) / 1000 - time.time()) < 5
+
+
+def test_text_lines_need_a_record_for_anything_but_plain_text_handlers(
+    text_logger: TextLogger,
+) -> None:
+    logger, handler, _ = text_logger
+    parent = logging.Logger("sqlqueue.test")
+    logger.parent = parent
+    assert logs.text_handlers(logger, logging.INFO) == [handler]
+    assert logs.text_handlers(logger, logging.DEBUG) == [handler]  # levels are the caller's
+    handler.setLevel(logging.WARNING)
+    assert logs.text_handlers(logger, logging.INFO) == []  # a handler above: nothing written
+    handler.setLevel(logging.NOTSET)
+    logger.addFilter(lambda record: True)
+    assert logs.text_handlers(logger, logging.INFO) is None
+    logger.filters.clear()
+    handler.setFormatter(logs.JsonFormatter())
+    assert logs.text_handlers(logger, logging.INFO) is None
+    handler.setFormatter(logs.TextFormatter())
+    keep = _Keep()
+    logger.propagate = True  # up to a capturing handler (pytest's caplog is one)
+    parent.addHandler(keep)
+    try:
+        assert logs.text_handlers(logger, logging.INFO) is None
+    finally:
+        parent.removeHandler(keep)
+    logger.removeHandler(handler)
+    logger.propagate = False
+    assert logs.text_handlers(logger, logging.INFO) is None  # no handler: logging.lastResort's
+    logger.addHandler(handler)
+    previous = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(lambda *a, **k: previous(*a, **k))
+    try:
+        assert logs.text_handlers(logger, logging.INFO) is None
+    finally:
+        logging.setLogRecordFactory(previous)
+
+
+def test_text_lines_carry_the_pid_of_a_forked_child(text_logger: TextLogger) -> None:
+    logger, handler, _ = text_logger
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        handler.setStream(os.fdopen(write, "w"))
+        logs.write_text([handler], logging.INFO, logger.name, "from the child")
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as out:
+        line = out.read()
+    assert f" [{child}] INFO sqlqueue.test.text: from the child\n" in line
+    assert child != os.getpid()
+
+
+def test_a_failing_text_write_goes_to_handle_error(text_logger: TextLogger) -> None:
+    logger, handler, stream = text_logger
+    failed: list[logging.LogRecord] = []
+    handler.handleError = failed.append  # type: ignore[method-assign]
+    stream.close()
+    logs.write_text([handler], logging.INFO, logger.name, "lost")
+    assert [(r.name, r.levelno, r.getMessage()) for r in failed] == [
+        (logger.name, logging.INFO, "lost")
+    ]

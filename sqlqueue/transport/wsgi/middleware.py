@@ -33,6 +33,10 @@ past this the answer says ``Connection: close`` instead."""
 _DRAIN_CHUNK = 64 * 1024
 QUEUE_PATH = re.compile(r"/v2/queues/([^/]+)")
 
+ACCESS_LINE = '%s "%s %s" %s %sms project=%s request_id=%s'
+"""The access line's message and its arguments' order: remote address, method, path
+and query, status, duration in milliseconds, project (``-`` for none), request id."""
+
 VERSION_PREFIX = "/v2/"
 UNCHECKED = frozenset({"/v2/openapi.json"})
 FORM = "application/x-www-form-urlencoded"
@@ -98,10 +102,13 @@ class UnreadBody:
 class AccessLog:
     """Give each request an id (``x-openstack-request-id``) and log one line for it.
 
-    The line's fields also travel in the record's ``access`` attribute, a
-    dict (``request_id``, ``project``, ``queue``, ``method``, ``path``,
-    ``status``, ``duration_ms``, ``remote``), for the JSON log format
-    (``sqlqueue.logs.ACCESS``).
+    The line's message is ``ACCESS_LINE``. Where the line needs a record
+    (the JSON format, any handler or filter besides ``serve``'s text
+    handler), the record also carries the fields in its ``access``
+    attribute, a dict (``request_id``, ``project``, ``queue``, ``method``,
+    ``path``, ``status``, ``duration_ms``, ``remote``: ``sqlqueue.logs.ACCESS``);
+    under ``serve``'s text handler the line is written without a record
+    (``logs.text_handlers``).
     """
 
     def process_request(self, req: Request, resp: falcon.Response) -> None:
@@ -120,11 +127,20 @@ class AccessLog:
         # PERF: one "%.1f" formatting serves both; round(millis, 1) is the same float.
         millis = f"{(time.perf_counter() - context.started) * 1000:.1f}"
         status = int(resp.status[:3] if isinstance(resp.status, str) else resp.status)
-        queue = QUEUE_PATH.match(req.path)
         remote, method, path = req.remote_addr, req.method, req.relative_uri
+        project, request_id = context.project, context.request_id
+        handlers = logs.text_handlers(access_logger, logging.INFO)
+        if handlers is not None:  # PERF: serve's text lines need no record (logs.write_text)
+            message = (
+                f'{remote} "{method} {path}" {status} {millis}ms'
+                f" project={project or '-'} request_id={request_id}"
+            )
+            logs.write_text(handlers, logging.INFO, access_logger.name, message)
+            return
+        queue = QUEUE_PATH.match(req.path)
         fields = {
-            "request_id": context.request_id,
-            "project": context.project or None,
+            "request_id": request_id,
+            "project": project or None,
             "queue": queue.group(1) if queue else None,
             "method": method,
             "path": path,
@@ -135,8 +151,8 @@ class AccessLog:
         logs.emit(
             access_logger,
             logging.INFO,
-            '%s "%s %s" %s %sms project=%s request_id=%s',
-            (remote, method, path, status, millis, context.project or "-", context.request_id),
+            ACCESS_LINE,
+            (remote, method, path, status, millis, project or "-", request_id),
             {ACCESS: fields},
         )
 
