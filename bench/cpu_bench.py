@@ -29,7 +29,9 @@ Each phase's CPU is divided by the requests wrk completed; any non-2xx
 answer or socket error stops the bench. The load generator's own CPU per
 request is printed too. After a short warm-up of every phase, the sides take
 turns (which goes first alternates) for ``--rounds`` rounds; the table gives
-each side's median CPU per request and their ratio.
+each side's median CPU per request, and the ratio as the median of the
+rounds' own ratios (each round's two phases run back to back, so a drift of
+the machine's speed between rounds cancels out of them) with their range.
 
 Usage::
 
@@ -101,6 +103,11 @@ class Samples:
             cpu = {"server": s.app + s.db, "app": s.app, "db": s.db, "wrk": s.wrk}[part]
             values.append(cpu / s.requests * 1e6)
         return statistics.median(values)
+
+    def round_ratios(self, op: str) -> list[float]:
+        """sqlqueue/floor server CPU per request of each round (the two phases ran back to back)."""
+        pairs = zip(self.phases[("sqlqueue", op)], self.phases[("floor", op)], strict=True)
+        return [mine.per_request() / floor.per_request() for mine, floor in pairs]
 
     def rate(self, side: str, op: str) -> float:
         """Median requests per second."""
@@ -187,6 +194,7 @@ class Bench:
                 line = ", ".join(
                     f"{side} {results.phases[(side, op)][-1].per_request():,.0f}" for side in SIDES
                 )
+                line += f", ratio {results.round_ratios(op)[-1]:.2f}"
                 print(f"  {self.db.backend} round {round_no + 1} {op}: us/request {line}")
         return results
 
@@ -222,6 +230,7 @@ def print_table(results: dict[str, Samples]) -> None:
             "sqlqueue us/req (app+db)",
             "floor us/req (app+db)",
             "sqlqueue/floor",
+            "rounds: min-max",
             "req/s sqlqueue / floor",
             "wrk us/req",
         )
@@ -232,10 +241,11 @@ def print_table(results: dict[str, Samples]) -> None:
             for side in SIDES:
                 app, dbs = res.median(side, op, "app"), res.median(side, op, "db")
                 cells.append(f"{res.median(side, op):,.0f} ({app:,.0f}+{dbs:,.0f})")
-            ratio = res.median("sqlqueue", op) / res.median("floor", op)
+            ratios = res.round_ratios(op)
+            spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
             rates = f"{res.rate('sqlqueue', op):,.0f} / {res.rate('floor', op):,.0f}"
             wrk = f"{res.median('sqlqueue', op, 'wrk'):,.0f}"
-            rows.append((name, op, *cells, f"{ratio:.2f}", rates, wrk))
+            rows.append((name, op, *cells, f"{statistics.median(ratios):.2f}", spread, rates, wrk))
     print(markdown(rows))
     missing = [name for name, res in results.items() if not res.db_counted and name != "sqlite"]
     if missing:
