@@ -64,7 +64,15 @@ def long_poll(
     the server stops, waiters are released and answer with a last attempt;
     when the client disconnects (see ``on_disconnect``) the wait ends at once
     and no further attempt is made.
+
+    Without a wait (``wait`` 0) it is one ``look.attempt()``: joining the
+    queue's waiters is what keeps a look begun before a post from missing
+    its wake-up, and a request that will not wait needs none. It takes no
+    wake-up from a waiter either, so it has none to pass on
+    (``storage.wakeup``).
     """
+    if wait <= 0:  # PERF: a single look, without joining the queue's waiters
+        return look.attempt()
     deadline = time.monotonic() + wait
     waiting = _Waiting(store, project, queue, look.consumes)
     if disconnect is not None:
