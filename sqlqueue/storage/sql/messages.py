@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -101,11 +102,13 @@ def new_rows(
     now: int,
     default_ttl: int,
     bodies: Sequence[str] | None = None,
-) -> list[dict[str, Any]]:
-    """Column values of a posted batch, with the queue's defaults applied.
+) -> list[tuple[Any, ...]]:
+    """Column values of a posted batch, with the queue's defaults applied: one tuple
+    per message, in ``statements.INSERT_COLUMNS`` order.
 
     ``bodies``: the stored text of each message body (from ``encode_bodies``),
-    encoded here when absent.
+    encoded here when absent. PERF: tuples, flattened into the INSERT's
+    parameters as they are (a dict per row cost about 3,000 instructions).
     """
     texts = encode_bodies(batch) if bodies is None else bodies
     policy = QueuePolicy.of(meta)
@@ -116,19 +119,19 @@ def new_rows(
         ttl = msg.ttl if msg.ttl is not None else ttl_default
         delay = (msg.delay if msg.delay is not None else delay_default) if delay_default else 0
         out.append(
-            {
-                "queue_id": queue_id,
-                "marker": first + offset,
-                "body": texts[offset],
-                "client_id": client_id,
-                "ttl": ttl,
-                "created_at": now,
-                "expires_at": now + ttl * 1000,
-                "delay_until": now + delay * 1000,
-                "claim_id": None,
-                "claim_expires": 0,
-                "claim_count": 0,
-            }
+            (
+                queue_id,  # queue_id
+                first + offset,  # marker
+                texts[offset],  # body
+                client_id,  # client_id
+                ttl,  # ttl
+                now,  # created_at
+                now + ttl * 1000,  # expires_at
+                now + delay * 1000,  # delay_until
+                None,  # claim_id
+                0,  # claim_expires
+                0,  # claim_count
+            )
         )
     return out
 
@@ -138,21 +141,21 @@ def encode_bodies(batch: Sequence[NewMessage]) -> list[str]:
     return [encode_within(msg.body, DOCUMENT_BYTES, "A message body") for msg in batch]
 
 
-def insert_rows(conn: Connection, values: list[dict[str, Any]]) -> list[str]:
-    """Insert message rows; their public ids in input (marker) order."""
+def insert_rows(conn: Connection, values: list[tuple[Any, ...]]) -> list[str]:
+    """Insert message rows (``new_rows``); their public ids in input (marker) order."""
     if conn.dialect.insert_executemany_returning:
         found: list[Any] = []
         for start in range(0, len(values), statements.ROWS_PER_INSERT):
             chunk = values[start : start + statements.ROWS_PER_INSERT]
             sql = statements.insert_returning_sql(conn.dialect.paramstyle, len(chunk))
-            flat = tuple(row[name] for row in chunk for name in statements.INSERT_COLUMNS)
-            found += hot.execute_sql(conn, sql, flat).rows
+            found += hot.execute_sql(conn, sql, tuple(chain.from_iterable(chunk))).rows
         return [ids.message_id(row.id) for row in sorted(found, key=lambda row: row.marker)]
-    conn.execute(statements.INSERT, values)
-    first, last = values[0]["marker"], values[-1]["marker"]
+    columns = statements.INSERT_COLUMNS
+    conn.execute(statements.INSERT, [dict(zip(columns, row, strict=True)) for row in values])
+    queue_id, first, last = values[0][0], values[0][1], values[-1][1]
     query = (
         sa.select(messages.c.id)
-        .where(messages.c.queue_id == values[0]["queue_id"])
+        .where(messages.c.queue_id == queue_id)
         .where(messages.c.marker.between(first, last))
         .order_by(messages.c.marker)
     )

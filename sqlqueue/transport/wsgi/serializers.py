@@ -83,10 +83,11 @@ def posted(queue: str, ids: list[str], location_max: int) -> tuple[str, Document
     line over 64 KiB, proxies often one over 4 or 8 KiB). The body always
     lists every new message.
     """
-    location = f"{queue_path(queue)}/messages?ids={','.join(ids)}"
+    collection = f"{queue_path(queue)}/messages"  # PERF: made once, not per message
+    location = f"{collection}?ids={','.join(ids)}"
     if len(location) > location_max:
-        location = f"{queue_path(queue)}/messages"
-    return location, {"resources": [message_path(queue, mid) for mid in ids]}
+        location = collection
+    return location, {"resources": [f"{collection}/{mid}" for mid in ids]}
 
 
 def claim(queue: str, meta: Claim, msgs: list[Message]) -> Document:
