@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+_new_instance = object.__new__
 
 JSON = Any
 
@@ -36,6 +37,40 @@ class Message:
     marker: int
     checksum: str | None = None
     """Zaqar's ``"MD5:<hex>"`` of the body, when the service shows checksums."""
+
+    @classmethod
+    def made(
+        cls,
+        id: str,
+        ttl: int,
+        age: int,
+        body: JSON,
+        claim_id: str | None,
+        claim_count: int,
+        created: float,
+        marker: int,
+        checksum: str | None,
+    ) -> Message:
+        """``Message(...)`` of these fields: equal, of equal hash, as frozen.
+
+        PERF: the fields are set in the new instance's ``__dict__`` at once;
+        the frozen ``__init__`` sets each through ``object.__setattr__``, a
+        third of the instructions of reading a message row (valgrind), and a
+        claim or a listing makes one per message.
+        """
+        message = _new_instance(cls)
+        message.__dict__.update(
+            id=id,
+            ttl=ttl,
+            age=age,
+            body=body,
+            claim_id=claim_id,
+            claim_count=claim_count,
+            created=created,
+            marker=marker,
+            checksum=checksum,
+        )
+        return message
 
     def to_storage_dict(self) -> dict[str, Any]:
         """The storage-level message document (Zaqar's key set; ``checksum`` when known)."""

@@ -451,3 +451,40 @@ def _leaves(document: object) -> list[object]:
     if isinstance(document, list):
         return [leaf for value in document for leaf in _leaves(value)]
     return [document]
+
+
+def test_messages_made_fast_are_the_messages_the_dataclass_makes() -> None:
+    import dataclasses
+
+    from sqlqueue.domain.models import Message
+
+    fields = {
+        "id": "12",
+        "ttl": 300,
+        "age": 4,
+        "body": {"event": "x", "n": [1, 2]},
+        "claim_id": "c0ffee",
+        "claim_count": 2,
+        "created": 1796025600.5,
+        "marker": 7,
+        "checksum": "MD5:0123",
+    }
+    made, slow = Message.made(**fields), Message(**fields)
+    assert made == slow and repr(made) == repr(slow)
+    plain = {**fields, "body": "x"}  # a dict body has no hash, either way
+    assert hash(Message.made(**plain)) == hash(Message(**plain))
+    assert vars(made) == vars(slow) == dataclasses.asdict(slow)
+    assert dataclasses.replace(made, age=5) == dataclasses.replace(slow, age=5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.age = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "stored", ['{"a":1}', "[1,2.5,null]", '"text"', "12", '{"s":"é😀"}', '{"a": 1} ']
+)
+def test_stored_bodies_load_as_json_loads_reads_them(stored: str) -> None:
+    import json
+
+    from sqlqueue.domain.bodies import PLAIN
+
+    assert PLAIN.load(stored) == json.loads(stored)

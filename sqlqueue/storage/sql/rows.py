@@ -31,21 +31,24 @@ def age_seconds(now: int, since: int) -> int:
 def to_message(row: Row[Any], now: int, bodies: BodyCodec) -> Message:
     """The message a reader sees at ``now`` (ms), its body opened by ``bodies``.
 
+    PERF: one call per row of every claim and listing: the age
+    (``age_seconds``) is computed inline and the checksum only when shown.
+
     :raises errors.BodyCipherFailed: the body is encrypted with a key that is
         not configured (or not the one configured under its id).
     """
-    live_claim = row.claim_expires > now
     body = bodies.load(row.body)
-    return Message(
-        id=str(row.id),
-        ttl=row.ttl,
-        age=age_seconds(now, row.created_at),
-        body=body,
-        claim_id=row.claim_id if live_claim else None,
-        claim_count=row.claim_count,
-        created=row.created_at / 1000,
-        marker=row.marker,
-        checksum=bodies.checksum(body),
+    created = row.created_at
+    return Message.made(
+        str(row.id),
+        row.ttl,
+        max(0, (now - created) // 1000),  # age_seconds
+        body,
+        row.claim_id if row.claim_expires > now else None,
+        row.claim_count,
+        created / 1000,
+        row.marker,
+        bodies.checksum(body) if bodies.checksums else None,
     )
 
 
