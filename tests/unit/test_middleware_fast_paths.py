@@ -479,6 +479,17 @@ def test_messages_made_fast_are_the_messages_the_dataclass_makes() -> None:
         made.age = 5  # type: ignore[misc]
 
 
+@pytest.mark.parametrize("ttl, delay", [(None, None), (300, None), (60, 30)])
+def test_posted_messages_are_the_new_messages_the_dataclass_makes(
+    ttl: int | None, delay: int | None
+) -> None:
+    from sqlqueue.domain.models import NewMessage
+
+    posted, slow = NewMessage.posted("x", ttl, delay), NewMessage("x", ttl=ttl, delay=delay)
+    assert posted == slow and hash(posted) == hash(slow) and repr(posted) == repr(slow)
+    assert vars(posted) == vars(slow)
+
+
 @pytest.mark.parametrize(
     "stored", ['{"a":1}', "[1,2.5,null]", '"text"', "12", '{"s":"é😀"}', '{"a": 1} ']
 )

@@ -121,8 +121,7 @@ class Validator:
         if not self._plainly_valid_messages(document):
             _check(self._messages, document)
         return [
-            NewMessage(body=m["body"], ttl=m.get("ttl"), delay=m.get("delay"))
-            for m in document["messages"]
+            NewMessage.posted(m["body"], m.get("ttl"), m.get("delay")) for m in document["messages"]
         ]
 
     def _plainly_valid_messages(self, document: Any) -> bool:
