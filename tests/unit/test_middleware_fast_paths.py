@@ -415,42 +415,12 @@ def test_a_failing_text_write_goes_to_handle_error(text_logger: TextLogger) -> N
     ]
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        '{"messages": [{"body": {"n": 1, "f": 2.5, "s": "x"}, "ttl": 300}]}',
-        '{"a": 999999999999999999, "b": -999999999999999999, "c": [0, -0, 1.0e5]}',
-        '{"a": 9223372036854775807, "b": -9223372036854775808}',  # 19 digits: the hooked way
-        '{"s": "1234567890123456789 in a string"}',
-        "[1e308, -1.5E-3, 0.1]",
-    ],
-)
-def test_json_bodies_decode_alike_with_and_without_the_integer_hook(text: str) -> None:
-    from sqlqueue.transport.wsgi import body
-
-    expected = body._DECODER.decode(text)
-    assert body.parse(text.encode()) == expected
-    assert [type(v) for v in _leaves(body.parse(text.encode()))] == [
-        type(v) for v in _leaves(expected)
-    ]
-    if body._LONG_DIGITS.search(text) is None:
-        assert body._SHORT_INTS_DECODER.decode(text) == expected
-
-
 @pytest.mark.parametrize("number", ["9223372036854775808", "-9223372036854775809", "1" * 40])
 def test_integers_beyond_64_bits_are_refused_either_way(number: str) -> None:
     from sqlqueue.transport.wsgi import body
 
     with pytest.raises(errors.ValidationFailed, match="integer that is too large"):
         body.parse(f'{{"messages": [{{"body": {number}}}]}}'.encode())
-
-
-def _leaves(document: object) -> list[object]:
-    if isinstance(document, dict):
-        return [leaf for value in document.values() for leaf in _leaves(value)]
-    if isinstance(document, list):
-        return [leaf for value in document for leaf in _leaves(value)]
-    return [document]
 
 
 def test_messages_made_fast_are_the_messages_the_dataclass_makes() -> None:

@@ -102,9 +102,8 @@ def parse(raw: bytes) -> Any:
     except UnicodeDecodeError as ex:
         raise InvalidBody("Request body is not valid UTF-8.") from ex
     _check_depth(text)
-    decoder = _DECODER if _LONG_DIGITS.search(text) else _SHORT_INTS_DECODER
     try:
-        document = decoder.decode(text)
+        document = _DECODER.decode(text)
     except _TooLarge as ex:
         raise InvalidBody("JSON contains integer that is too large.") from ex
     except (ValueError, RecursionError) as ex:
@@ -142,12 +141,6 @@ _DECODER = json.JSONDecoder(parse_int=_int, parse_float=_float, parse_constant=_
 """PERF: ``json.loads`` with hooks builds a new decoder (and scanner) per call:
 half the instructions of decoding a one-message post. Threads may share it:
 its scanner keeps nothing between calls but a cache of interned keys."""
-_LONG_DIGITS = re.compile(r"\d{19}")
-"""A run of digits that may spell an integer outside signed 64 bits (2**63 has 19)."""
-_SHORT_INTS_DECODER = json.JSONDecoder(parse_float=_float, parse_constant=_constant)
-"""``_DECODER`` for a text without ``_LONG_DIGITS``, where every integer fits in 64
-bits and ``_int`` would accept it. PERF: its integers are made by the scanner
-itself, not by a Python call each."""
 
 
 def _check_depth(text: str) -> None:
