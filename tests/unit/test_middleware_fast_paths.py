@@ -416,7 +416,7 @@ def test_a_failing_text_write_goes_to_handle_error(text_logger: TextLogger) -> N
 
 
 @pytest.mark.parametrize("number", ["9223372036854775808", "-9223372036854775809", "1" * 40])
-def test_integers_beyond_64_bits_are_refused_either_way(number: str) -> None:
+def test_integers_beyond_64_bits_are_refused(number: str) -> None:
     from sqlqueue.transport.wsgi import body
 
     with pytest.raises(errors.ValidationFailed, match="integer that is too large"):
