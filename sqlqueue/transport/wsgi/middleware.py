@@ -129,13 +129,10 @@ class AccessLog:
         status = int(resp.status[:3] if isinstance(resp.status, str) else resp.status)
         remote, method, path = req.remote_addr, req.method, req.relative_uri
         project, request_id = context.project, context.request_id
+        args = (remote, method, path, status, millis, project or "-", request_id)
         handlers = logs.text_handlers(access_logger, logging.INFO)
         if handlers is not None:  # PERF: serve's text lines need no record (logs.write_text)
-            message = (
-                f'{remote} "{method} {path}" {status} {millis}ms'
-                f" project={project or '-'} request_id={request_id}"
-            )
-            logs.write_text(handlers, logging.INFO, access_logger.name, message)
+            logs.write_text(handlers, logging.INFO, access_logger.name, ACCESS_LINE % args)
             return
         queue = QUEUE_PATH.match(req.path)
         fields = {
@@ -148,13 +145,7 @@ class AccessLog:
             "duration_ms": float(millis),
             "remote": remote,
         }
-        logs.emit(
-            access_logger,
-            logging.INFO,
-            ACCESS_LINE,
-            (remote, method, path, status, millis, project or "-", request_id),
-            {ACCESS: fields},
-        )
+        logs.emit(access_logger, logging.INFO, ACCESS_LINE, args, {ACCESS: fields})
 
 
 USUAL_ACCEPT = frozenset({"*/*", "application/json"})
