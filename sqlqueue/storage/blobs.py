@@ -234,8 +234,6 @@ def resolve(
     def with_body(message: Message, body: Any) -> Message:
         return dataclasses.replace(message, body=body, checksum=codec.checksum(body))
 
-    if not any(isinstance(message.body, BlobRef) for message in messages):
-        return list(messages)  # PERF: the usual case, without a call per message
     return fill(messages, lambda m: m.body, with_body, blobs, codec)
 
 

@@ -108,8 +108,9 @@ def new_rows(
 
     ``bodies``: the stored text of each message body (from ``encode_bodies``),
     encoded here when absent. PERF: tuples, flattened into the INSERT's
-    parameters as they are; a dict per row, flattened by a generator, was
-    most of the 120k instructions a ten-message post saved (valgrind).
+    parameters as they are, instead of a dict per row flattened by a
+    generator: with the answer's path built once, 120k instructions less
+    for a ten-message post (valgrind).
     """
     texts = encode_bodies(batch) if bodies is None else bodies
     policy = QueuePolicy.of(meta)
